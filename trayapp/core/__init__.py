@@ -1,0 +1,1 @@
+"""Pure code shared by the bridge and the app: no Qt, no sockets, no files."""
