@@ -1,0 +1,6 @@
+"""trayapp-bridge: verified Acquire webhooks in, a durable, signed, resumable event stream out.
+
+Modules: ``config`` (settings), ``errors``, ``store`` (backend interface) / ``store_sqlite``, ``keys``, ``tokens``,
+``ingest`` (POST route), ``stream`` (WebSocket + hub), ``app`` (Starlette), ``server`` (uvicorn), ``cli``,
+``metrics``, ``embedded`` (in-process bridge for the desktop demo), ``simulator``, ``bench``.
+"""

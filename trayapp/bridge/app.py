@@ -1,0 +1,183 @@
+"""The Starlette application of the bridge and its lifespan.
+
+``create_app(config, store=None)`` builds the ASGI app; ``app.state.bridge`` is the :class:`Bridge` (store, hub,
+metrics) once the lifespan started. The store defaults to SQLite in ``config.data_dir``; a Redis backend is passed as
+``store=``. Routes:
+
+- ``POST /webhooks/acquire`` (:mod:`.ingest`), ``GET /v1/stream`` WebSocket and ``GET /v1/events`` (:mod:`.stream`);
+- ``GET /v1/key`` → ``{"key": "ed25519:<base64>"}``; ``GET /healthz``; ``GET /readyz`` (503 if the store does not
+  answer); ``GET /metrics`` (Prometheus text);
+- with ``config.demo``: ``GET /demo/case/{case_id}``, a small offline page the demo notifications open.
+
+Every error, Starlette's own 404 / 405 included, is JSON ``{"error": "..."}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from trayapp.core import wire
+
+from .config import BridgeConfig
+from .errors import BridgeError
+from .ingest import FrameSigner, IngestEndpoint, Receive, Scope, Send, send_json
+from .metrics import Metrics
+from .store import Store
+from .store_sqlite import SQLiteStore
+from .stream import EventsEndpoint, Hub, StreamEndpoint
+
+log = logging.getLogger("trayapp.bridge")
+
+
+class Bridge:
+    """Everything one running bridge owns."""
+
+    def __init__(self, config: BridgeConfig, store: Store | None = None) -> None:
+        self.config = config
+        self.store = store if store is not None else SQLiteStore(config.data_dir)
+        self.metrics = Metrics()
+        self.signer = FrameSigner()
+        self.hub = Hub(self.store, self.metrics, config.queue_size, config.revocation_poll)
+        self.key_text = ""
+        self._prune_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.store.open(self.signer)
+        key = await self.store.signing_key()
+        self.signer.key = key
+        self.key_text = wire.key_to_text(key.public_key())
+        self.metrics.head.set((await self.store.bounds()).head)
+        self.hub.start()
+        self._prune_task = asyncio.get_running_loop().create_task(self._prune_loop())
+
+    async def stop(self) -> None:
+        if self._prune_task is not None:
+            self._prune_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._prune_task
+        await self.hub.close_all(wire.CLOSE_GOING_AWAY, "server shutting down")
+        await self.hub.stop()
+        await self.store.close()
+
+    async def _prune_loop(self) -> None:
+        while True:
+            try:
+                n = await self.store.prune(time.time() - self.config.retention_days * 86400)
+                if n:
+                    log.info("retention: dropped %d events older than %s days", n, self.config.retention_days)
+            except BridgeError as exc:
+                log.warning("retention pass failed: %s", exc.reason)
+            await asyncio.sleep(self.config.prune_interval)
+
+
+class _Lazy:
+    """An ASGI endpoint resolved from ``app.state.bridge`` at request time (the bridge exists after startup)."""
+
+    def __init__(self, app: Starlette, attr: str) -> None:
+        self.app = app
+        self.attr = attr
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = getattr(self.app.state, self.attr, None)
+        if endpoint is None:
+            if scope["type"] == "http":
+                await send_json(send, 503, {"error": "starting up"})
+            return
+        await endpoint(scope, receive, send)
+
+
+def _error(status: int, reason: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": reason}, status_code=status, headers=headers)
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    reasons = {404: f"no such endpoint: {request.url.path}", 405: f"method {request.method} not allowed"}
+    return _error(exc.status_code, reasons.get(exc.status_code, str(exc.detail)), exc.headers)
+
+
+async def _bridge_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BridgeError)
+    return _error(exc.status, exc.reason)
+
+
+DEMO_PAGE = """<!doctype html><html lang="en"><meta charset="utf-8"><title>Case {case}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:3rem;max-width:40rem}}
+code{{background:#eee;padding:0 .3em}}</style>
+<h1>Case {case}</h1><p>This is the trayapp demo bridge. In a real setup this link opens the conversation
+<code>{case}</code> in Acquire.</p><p>Nothing here is sent anywhere: the page is served by the bridge on your own
+computer.</p></html>
+"""
+
+
+def create_app(config: BridgeConfig, store: Store | None = None) -> Starlette:
+    bridge = Bridge(config, store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await bridge.start()
+        app.state.bridge = bridge
+        app.state.ingest = IngestEndpoint(bridge.store, config.secrets, config.event_table, config.max_body,
+                                          bridge.metrics)
+        app.state.stream = StreamEndpoint(bridge.hub)
+        app.state.events = EventsEndpoint(bridge.store)
+        try:
+            yield
+        finally:
+            await bridge.stop()
+
+    async def key(request: Request) -> Response:
+        return JSONResponse({"key": bridge.key_text})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await asyncio.wait_for(bridge.store.ping(), 2.0)
+        except (BridgeError, TimeoutError) as exc:
+            return _error(503, f"store not reachable: {exc}")
+        return JSONResponse({"ok": True, "epoch": bridge.store.epoch, "head": (await bridge.store.bounds()).head})
+
+    async def metrics(request: Request) -> Response:
+        return Response(bridge.metrics.render(), media_type=bridge.metrics.content_type)
+
+    async def stream_over_http(request: Request) -> Response:
+        return _error(426, "this is a WebSocket endpoint: connect with ws:// or wss://", {"upgrade": "websocket"})
+
+    async def demo_case(request: Request) -> Response:
+        case = html.escape(request.path_params["case_id"])
+        return HTMLResponse(DEMO_PAGE.format(case=case))
+
+    app = Starlette(
+        routes=[],
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_exception, BridgeError: _bridge_error},
+    )
+    routes: list[Any] = [
+        Route("/webhooks/acquire", _Lazy(app, "ingest")),
+        WebSocketRoute("/v1/stream", _Lazy(app, "stream")),
+        Route("/v1/stream", stream_over_http),
+        Route("/v1/events", _Lazy(app, "events")),
+        Route("/v1/key", key),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+    ]
+    if config.demo:
+        routes.append(Route("/demo/case/{case_id}", demo_case))
+    app.router.routes.extend(routes)
+    app.state.bridge_object = bridge
+    return app

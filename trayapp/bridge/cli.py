@@ -1,0 +1,166 @@
+"""``trayapp-bridge``: serve, manage tokens, simulate Acquire, benchmark.
+
+    trayapp-bridge serve [--host H] [--port P] [--data-dir D] [--max-body B] [--retention-days N]
+                         [--secret-file F] [--event-table F] [--tls-cert F --tls-key F] [--demo]
+    trayapp-bridge token add NAME [--data-dir D] [--url URL] [--json]
+    trayapp-bridge token list [--data-dir D] [--json]
+    trayapp-bridge token revoke NAME [--data-dir D]
+    trayapp-bridge simulate --url URL --secret S [--interval 3] [--count N]
+    trayapp-bridge bench [--clients 1000] [--rate 50] [--duration 20] [--burst 4000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from trayapp.core import wire
+from trayapp.core.link import build_link
+
+from . import config as cfg
+from .errors import BridgeError
+from .server import read_url_file
+from .store_sqlite import SQLiteStore
+from .tokens import new_token, token_hash, valid_name
+
+DEFAULT_URL = "http://127.0.0.1:8787"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="trayapp-bridge", description="Acquire webhooks in, signed event stream out.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the bridge")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=cfg.DEFAULT_PORT, help="0 takes a free port")
+    s.add_argument("--data-dir", help=f"default: ${cfg.ENV_DATA} or the user data dir")
+    s.add_argument("--max-body", type=int, default=cfg.DEFAULT_MAX_BODY, help="bytes (default 1 MiB)")
+    s.add_argument("--retention-days", type=float, default=7.0)
+    s.add_argument("--secret-file", help=f"webhook secrets, one a line (also ${cfg.ENV_SECRET}, comma-separated)")
+    s.add_argument("--event-table", help="JSON file extending the event name table")
+    s.add_argument("--tls-cert")
+    s.add_argument("--tls-key")
+    s.add_argument("--queue-size", type=int, default=1024, help="frames buffered per socket before 4008")
+    s.add_argument("--demo", action="store_true", help="also serve /demo/case/{id} pages")
+    s.add_argument("--access-log", action="store_true", help="log every request to stderr")
+    s.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+
+    t = sub.add_parser("token", help="manage client tokens").add_subparsers(dest="token_command", required=True)
+    ta = t.add_parser("add", help="create a token; prints it once with a connection link")
+    ta.add_argument("name")
+    ta.add_argument("--url", help="bridge URL for the link (default: the running serve's, else " + DEFAULT_URL + ")")
+    tl = t.add_parser("list", help="list tokens (names and dates only)")
+    tr = t.add_parser("revoke", help="revoke a token; its sockets close with 4001 within 1 s")
+    tr.add_argument("name")
+    for q in (ta, tl, tr):
+        q.add_argument("--data-dir")
+        q.add_argument("--json", action="store_true")
+
+    sim = sub.add_parser("simulate", help="post realistic signed Acquire webhooks to a bridge")
+    sim.add_argument("--url", required=True, help="bridge base URL or the full webhook URL")
+    sim.add_argument("--secret", help=f"webhook secret (default: ${cfg.ENV_SECRET})")
+    sim.add_argument("--interval", type=float, default=3.0)
+    sim.add_argument("--count", type=int, default=0, help="stop after N webhooks (0: run until Ctrl+C)")
+
+    b = sub.add_parser("bench", help="end-to-end benchmark against a fresh bridge process")
+    b.add_argument("--clients", type=int, default=1000)
+    b.add_argument("--rate", type=float, default=50.0, help="webhooks per second in the latency phase")
+    b.add_argument("--duration", type=float, default=20.0, help="seconds of the latency phase")
+    b.add_argument("--burst", type=int, default=4000, help="webhooks posted as fast as possible (throughput)")
+    b.add_argument("--concurrency", type=int, default=64, help="parallel POST connections in the burst")
+    return p
+
+
+async def _with_store(data_dir: Path, fn: Any) -> Any:
+    store = SQLiteStore(data_dir)
+    await store.open()
+    try:
+        return await fn(store)
+    finally:
+        await store.close()
+
+
+def _token(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir).expanduser() if args.data_dir else cfg.default_data_dir()
+    if args.token_command == "add":
+        if not valid_name(args.name):
+            raise BridgeError("token names are 1-100 letters, digits, spaces or . _ @ + -")
+        token = new_token()
+
+        async def add(store: SQLiteStore) -> str:
+            await store.add_token(args.name, token_hash(token))
+            return wire.key_to_text((await store.signing_key()).public_key())
+
+        key = asyncio.run(_with_store(data_dir, add))
+        url = args.url or read_url_file(data_dir) or DEFAULT_URL
+        link = build_link(url, token, key)
+        if args.json:
+            print(json.dumps({"name": args.name, "token": token, "link": link, "key": key}))
+        else:
+            print(f"token for {args.name} (shown only once): {token}")
+            print(f"connection link: {link}")
+        return 0
+    if args.token_command == "list":
+        rows = asyncio.run(_with_store(data_dir, lambda s: s.list_tokens()))
+        if args.json:
+            print(json.dumps([{"name": r.name, "created_at": r.created_at, "revoked_at": r.revoked_at}
+                              for r in rows]))
+        elif not rows:
+            print("no tokens")
+        else:
+            for r in rows:
+                state = f"revoked {r.revoked_at}" if r.revoked_at else "active"
+                print(f"{r.name}\tcreated {r.created_at}\t{state}")
+        return 0
+    revoked = asyncio.run(_with_store(data_dir, lambda s: s.revoke_token(args.name)))
+    if args.json:
+        print(json.dumps({"name": args.name, "revoked": revoked}))
+    elif revoked:
+        print(f"revoked {args.name}")
+    else:
+        print(f"no active token named {args.name}", file=sys.stderr)
+    return 0 if revoked else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            from .server import run
+
+            config = cfg.from_args(
+                data_dir=args.data_dir, secret_file=args.secret_file, event_table=args.event_table,
+                host=args.host, port=args.port, max_body=args.max_body, retention_days=args.retention_days,
+                tls_cert=args.tls_cert, tls_key=args.tls_key, demo=args.demo, access_log=args.access_log,
+                log_level=args.log_level, queue_size=args.queue_size,
+            )
+            config.require_secret()
+            return run(config)
+        if args.command == "token":
+            return _token(args)
+        if args.command == "simulate":
+            from .simulator import run_simulator
+
+            return int(run_simulator(args.url, args.secret, args.interval, args.count))
+        if args.command == "bench":
+            from .bench import run_bench
+
+            return int(run_bench(clients=args.clients, rate=args.rate, duration=args.duration, burst=args.burst,
+                             concurrency=args.concurrency))
+    except BridgeError as exc:
+        print(f"trayapp-bridge: {exc.reason}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    logging.basicConfig(stream=sys.stderr)
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The bridge's one typed settings object, built from CLI flags and the environment.
+
+Sources: ``--data-dir`` / ``TRAYAPP_BRIDGE_DATA`` (default: the platformdirs user data dir of ``trayapp-bridge``);
+webhook secrets from ``ACQUIRE_WEBHOOK_SECRET`` (several, comma-separated, for rotation) and/or ``--secret-file``
+(one secret per line, ``#`` comments); ``--event-table FILE``: a JSON object that extends the event-name table
+(``{"case.reopened": "chat.status/pending", "ticket.created": {"kind": "case.new"}}``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from trayapp.core.acquire import EventTable
+from trayapp.core.errors import BadPayload
+
+from .errors import ConfigError
+
+ENV_SECRET = "ACQUIRE_WEBHOOK_SECRET"
+ENV_DATA = "TRAYAPP_BRIDGE_DATA"
+DEFAULT_PORT = 8787
+DEFAULT_MAX_BODY = 1 << 20
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get(ENV_DATA)
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir("trayapp-bridge", appauthor=False))
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    data_dir: Path
+    secrets: tuple[str, ...] = ()
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    max_body: int = DEFAULT_MAX_BODY
+    retention_days: float = 7.0
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    event_table: EventTable = field(default_factory=EventTable.default)
+    queue_size: int = 1024  # frames buffered per WebSocket before "slow consumer" (4008)
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
+    revocation_poll: float = 0.5
+    prune_interval: float = 3600.0
+    demo: bool = False
+    access_log: bool = False
+    log_level: str = "warning"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
+
+    def require_secret(self) -> None:
+        if not self.secrets:
+            raise ConfigError(
+                "no webhook secret configured: set ACQUIRE_WEBHOOK_SECRET (comma-separated for rotation) "
+                "or pass --secret-file FILE"
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("--tls-cert and --tls-key go together")
+
+
+def parse_secrets(env_value: str | None, secret_file: Path | None) -> tuple[str, ...]:
+    found: list[str] = []
+    if env_value:
+        found.extend(s.strip() for s in env_value.split(","))
+    if secret_file is not None:
+        try:
+            text = Path(secret_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read --secret-file {secret_file}: {exc.strerror}") from exc
+        for line in text.splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                found.extend(s.strip() for s in line.split(","))
+    return tuple(dict.fromkeys(s for s in found if s))
+
+
+def load_event_table(path: Path | None) -> EventTable:
+    table = EventTable.default()
+    if path is None:
+        return table
+    try:
+        mapping: Any = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read event table {path}: {exc}") from exc
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"event table {path} must be a JSON object of name -> 'kind[/status]'")
+    try:
+        return table.extended(mapping)
+    except BadPayload as exc:
+        raise ConfigError(f"event table {path}: {exc}") from exc
+
+
+def from_args(
+    *,
+    data_dir: str | Path | None = None,
+    secret_file: str | Path | None = None,
+    event_table: str | Path | None = None,
+    **kwargs: Any,
+) -> BridgeConfig:
+    """Settings from parsed CLI options (``None`` means "not given") plus the environment."""
+    options = {k: v for k, v in kwargs.items() if v is not None}
+    for name in ("tls_cert", "tls_key"):
+        if name in options:
+            options[name] = Path(options[name])
+    if "secrets" not in options:
+        options["secrets"] = parse_secrets(os.environ.get(ENV_SECRET),
+                                           Path(secret_file) if secret_file else None)
+    if options.get("max_body", 1) <= 0:
+        raise ConfigError("--max-body must be positive")
+    if options.get("retention_days", 1) <= 0:
+        raise ConfigError("--retention-days must be positive")
+    return BridgeConfig(
+        data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(),
+        event_table=load_event_table(Path(event_table) if event_table else None),
+        **options,
+    )

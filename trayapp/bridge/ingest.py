@@ -1,0 +1,179 @@
+"""``POST /webhooks/acquire``: verify, dedupe, store durably, answer.
+
+A raw ASGI endpoint (no framework body buffering) so the size limit is enforced while the body streams in.
+Checks, first failure answers: 405 (other methods), 413 (``Content-Length`` or the bytes read so far over
+``max_body``), 401 (missing / wrong ``x-acquire-signature``), 400 (not UTF-8, not JSON, not an object, nested deeper
+than 512). 200 ``{"seq": N, "duplicate": false}`` only once the event is committed; a repeat within 24 h answers
+the original seq with ``"duplicate": true``. A store that fails answers 503 (Acquire retries). Every error body is
+``{"error": "..."}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from trayapp.core import wire
+from trayapp.core.acquire import EventTable, normalise
+from trayapp.core.errors import BadPayload, BadSignature
+from trayapp.core.event import Event
+from trayapp.core.signature import HEADER, verify_webhook
+
+from .errors import BridgeError
+from .metrics import Metrics
+from .store import NewEvent, Store
+
+log = logging.getLogger("trayapp.bridge.ingest")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[dict[str, Any]], Any]
+
+_THREAD_VERIFY_BYTES = 64 * 1024  # verify bigger bodies off the event loop
+
+
+def rfc3339_ms(ts: float) -> str:
+    dt = datetime.fromtimestamp(ts, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+async def send_json(send: Send, status: int, data: Any, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps(data, separators=(",", ":")).encode()
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                    *(headers or [])],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
+class FrameSigner:
+    """Builds the stored, signed event frame for ``(seq, item)``; the key is set once the store has it."""
+
+    def __init__(self) -> None:
+        self.key: Ed25519PrivateKey | None = None
+
+    def __call__(self, seq: int, item: NewEvent) -> str:
+        assert self.key is not None, "signing key not loaded"
+        frame = wire.EventFrame(
+            seq=seq, id=item.id, received_at=item.received_at, event=item.event, body=item.body,
+            sig=wire.sign(self.key, seq, item.received_at, item.body),
+        )
+        text = wire.encode(frame)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates from \\ud800-style escapes: write them escaped
+            text = json.dumps(
+                {"type": "event", "seq": seq, "id": item.id, "received_at": item.received_at, "event": item.event,
+                 "body": item.body, "sig": frame.sig}, ensure_ascii=True, separators=(",", ":"))
+        return text
+
+
+def _signature_reason(header: str | None, exc: BadSignature) -> str:
+    if header is None or not header.strip():
+        return "missing"
+    if "not a hex" in str(exc):
+        return "malformed"
+    return "mismatch"
+
+
+def _event_of(payload: dict[str, Any], table: EventTable) -> dict[str, Any]:
+    try:
+        return normalise(payload, table).to_json()
+    except Exception:  # never lose a verified delivery over a normaliser bug: keep it as "other"
+        log.exception("normaliser failed; storing the event as kind 'other'")
+        name = payload.get("event")
+        return Event(kind="other", acquire_event=name if isinstance(name, str) else "").to_json()
+
+
+class IngestEndpoint:
+    def __init__(self, store: Store, secrets: tuple[str, ...], table: EventTable, max_body: int,
+                 metrics: Metrics) -> None:
+        self.store = store
+        self.secrets = secrets
+        self.table = table
+        self.max_body = max_body
+        self.metrics = metrics
+
+    async def _fail(self, send: Send, status: int, reason: str, headers: list[tuple[bytes, bytes]] | None = None
+                    ) -> None:
+        self.metrics.rejected.labels(str(status)).inc()
+        await send_json(send, status, {"error": reason}, headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        if scope["method"] != "POST":
+            await self._fail(send, 405, f"method {scope['method']} not allowed: use POST", [(b"allow", b"POST")])
+            return
+        signature: str | None = None
+        length: int | None = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    await self._fail(send, 400, "Content-Length is not a number")
+                    return
+            elif name == HEADER.encode():
+                signature = value.decode("latin-1")
+        if length is not None and length > self.max_body:
+            await self._fail(send, 413, f"body of {length} bytes is over the limit of {self.max_body} bytes")
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                await self._fail(send, 413, f"body is over the limit of {self.max_body} bytes")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            if size > _THREAD_VERIFY_BYTES:
+                verified = await asyncio.to_thread(verify_webhook, body, signature, self.secrets)
+            else:
+                verified = verify_webhook(body, signature, self.secrets)
+        except BadSignature as exc:
+            self.metrics.bad_signatures.labels(_signature_reason(signature, exc)).inc()
+            await self._fail(send, 401, str(exc))
+            return
+        except BadPayload as exc:
+            await self._fail(send, 400, str(exc))
+            return
+        now = time.time()
+        item = NewEvent(
+            id=str(uuid.uuid4()),
+            body=verified.text,
+            event=_event_of(verified.payload, self.table),
+            dedupe_key=verified.dedupe_key,
+            received_at=rfc3339_ms(now),
+            received_ts=now,
+        )
+        try:
+            result = await self.store.append(item)
+        except BridgeError as exc:
+            log.warning("webhook not stored: %s", exc.reason)
+            await self._fail(send, exc.status, exc.reason, [(b"retry-after", b"1")])
+            return
+        if result.duplicate:
+            self.metrics.duplicates.inc()
+        else:
+            self.metrics.accepted.inc()
+            self.metrics.head.set(result.seq)
+        self.metrics.ingest_seconds.observe(time.perf_counter() - started)
+        await send_json(send, 200, {"seq": result.seq, "duplicate": result.duplicate})

@@ -1,0 +1,175 @@
+"""Run the bridge under uvicorn, with the stack's pitfalls fixed.
+
+- WebSockets: uvicorn's ``ws="auto"`` protocol (the ``websockets`` sans-I/O implementation), subclassed so that a
+  shutdown closes sockets with **1001** (stock: 1012), and so that a close frame is queued even when the peer stopped
+  reading (stock: ``websocket.close`` waits for the write buffer to drain, so a slow consumer could never be closed).
+- Signals: SIGTERM / SIGINT stop accepting, close every socket with 1001 and return; the signal is **not** re-raised
+  (stock uvicorn re-raises it after shutdown, so the process would die with -15 instead of exiting 0).
+- Logs (and the access log, off unless asked for) go to stderr; stdout carries exactly one line,
+  ``trayapp-bridge listening on http://HOST:PORT`` (the real port with ``--port 0``), printed and flushed once the
+  socket is bound and the store is open. The same URL is written to ``<data-dir>/bridge.url``.
+
+``run(config)`` blocks until shutdown; ``BridgeServer`` is reused by :mod:`.embedded` in a thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from trayapp.core import wire
+
+from .app import create_app
+from .config import BridgeConfig
+from .store import Store
+
+URL_FILE = "bridge.url"
+log = logging.getLogger("trayapp.bridge")
+
+assert AutoWebSocketsProtocol is WebSocketsSansIOProtocol, "uvicorn ws='auto' should pick websockets (sans-I/O)"
+
+
+class BridgeWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's ``ws="auto"`` protocol with the two fixes described in the module docstring."""
+
+    def shutdown(self) -> None:
+        if self.handshake_complete and not self.close_sent and self.initial_response is None:
+            self.stop_keepalive()
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": wire.CLOSE_GOING_AWAY})
+            self.conn.send_close(wire.CLOSE_GOING_AWAY, "server shutting down")
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.close_sent = True
+            self.transport.close()
+            return
+        super().shutdown()
+
+    async def send(self, message: Any) -> None:
+        if message["type"] == "websocket.close" and self.handshake_complete and not self.close_sent:
+            self.writable.set()  # queue the close frame now, even behind a full write buffer
+        await super().send(message)
+
+
+def log_config(level: str) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+                                "formatter": "plain"}},
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+            "uvicorn.error": {"level": level.upper()},
+            "uvicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "trayapp": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+        },
+    }
+
+
+def format_url(scheme: str, host: str, port: int) -> str:
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).version == 6:
+            host = f"[{host}]"
+    return f"{scheme}://{host}:{port}"
+
+
+class BridgeServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, bridge_config: BridgeConfig,
+                 on_ready: Callable[[str], None] | None = None) -> None:
+        super().__init__(config)
+        self.bridge_config = bridge_config
+        self.on_ready = on_ready
+        self.url = ""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+        # unlike uvicorn: do not re-raise the captured signal; a requested stop is a clean exit (0)
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.should_exit or not getattr(self, "servers", None):
+            return
+        port = self.servers[0].sockets[0].getsockname()[1]
+        self.url = format_url(self.bridge_config.scheme, self.bridge_config.host, port)
+        write_url_file(self.bridge_config.data_dir, self.url)
+        if self.on_ready is not None:
+            self.on_ready(self.url)
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        bridge = getattr(self.config.app, "state", None)
+        obj = getattr(bridge, "bridge_object", None) if bridge is not None else None
+        if obj is not None:
+            for server in getattr(self, "servers", []):
+                server.close()  # stop accepting first
+            await obj.hub.close_all(wire.CLOSE_GOING_AWAY, "server shutting down")
+        await super().shutdown(sockets)
+
+
+def write_url_file(data_dir: Path, url: str) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = data_dir / f".{URL_FILE}.{os.getpid()}"
+    tmp.write_text(url + "\n", encoding="utf-8")
+    os.replace(tmp, data_dir / URL_FILE)
+
+
+def read_url_file(data_dir: Path) -> str | None:
+    try:
+        text = (data_dir / URL_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return text or None
+
+
+def make_server(config: BridgeConfig, store: Store | None = None,
+                on_ready: Callable[[str], None] | None = None) -> BridgeServer:
+    app = create_app(config, store)
+    uv_config = uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        ws=BridgeWebSocketProtocol,
+        http="auto",
+        loop="auto",
+        lifespan="on",
+        access_log=config.access_log,
+        log_config=log_config(config.log_level),
+        ws_ping_interval=config.ping_interval,
+        ws_ping_timeout=config.ping_timeout,
+        ws_max_size=64 * 1024,
+        ssl_certfile=str(config.tls_cert) if config.tls_cert else None,
+        ssl_keyfile=str(config.tls_key) if config.tls_key else None,
+        timeout_graceful_shutdown=3,
+        server_header=False,
+        backlog=4096,
+    )
+    return BridgeServer(uv_config, config, on_ready)
+
+
+def run(config: BridgeConfig) -> int:
+    """Serve until SIGTERM / SIGINT; 0 on a clean stop."""
+
+    def ready(url: str) -> None:
+        print(f"trayapp-bridge listening on {url}", flush=True)
+
+    server = make_server(config, on_ready=ready)
+    server.run()
+    return 0 if server.started else 1

@@ -1,0 +1,356 @@
+"""The embedded backend: one SQLite database (WAL, ``synchronous=FULL``) in the data dir.
+
+One writer thread owns the write connection and does **group commits**: it takes every append waiting in its queue
+(up to ``MAX_BATCH``), assigns seqs, checks and stores dedupe keys, builds the signed frames and commits them in one
+transaction; only then are the callers' futures resolved (so ``200`` means durable) and the listeners called, in
+seq order, in the event loop. Reads go through a small pool of reader connections (WAL readers never block the
+writer). Token changes made by other processes (``trayapp-bridge token revoke``) are seen through the
+``token_gen`` counter in the ``meta`` table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from . import keys
+from .errors import BadRequest, StoreClosed, StoreUnavailable
+from .store import (
+    DEDUPE_WINDOW_S,
+    AppendResult,
+    Bounds,
+    FrameBuilder,
+    NewEvent,
+    Store,
+    StoredEvent,
+    TokenInfo,
+)
+
+DB_FILE = "bridge.sqlite3"
+MAX_BATCH = 512
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, received_ts REAL NOT NULL, frame TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_received ON events (received_ts);
+CREATE TABLE IF NOT EXISTS dedupe (key TEXT PRIMARY KEY, seq INTEGER NOT NULL, received_ts REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS dedupe_received ON dedupe (received_ts);
+CREATE TABLE IF NOT EXISTS tokens (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL, revoked_at TEXT
+);
+CREATE INDEX IF NOT EXISTS tokens_name ON tokens (name);
+"""
+
+
+def _now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+class _Append:
+    __slots__ = ("future", "item")
+
+    def __init__(self, item: NewEvent, future: asyncio.Future[AppendResult]) -> None:
+        self.item = item
+        self.future = future
+
+
+class _Call:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any], future: asyncio.Future[Any]) -> None:
+        self.fn = fn
+        self.future = future
+
+
+class SQLiteStore(Store):
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__()
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / DB_FILE
+        self._epoch = ""
+        self._head = 0  # last seq published in the loop
+        self._first = 1
+        self._frame_builder: FrameBuilder | None = None
+        self._jobs: queue.SimpleQueue[_Append | _Call | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = True
+        self._key: Ed25519PrivateKey | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def open(self, frame_builder: FrameBuilder | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._frame_builder = frame_builder
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        wconn = await asyncio.to_thread(self._init_db)
+        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bridge-sqlite-read")
+        self._closed = False
+        self._writer = threading.Thread(target=self._write_loop, args=(wconn,), name="bridge-sqlite-writer",
+                                        daemon=True)
+        self._writer.start()
+
+    def _init_db(self) -> sqlite3.Connection:
+        conn = connect(self.path)
+        conn.executescript(SCHEMA)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (secrets.token_hex(8),))
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('head', '0')")
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('token_gen', '0')")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        self._epoch = meta["epoch"]
+        max_seq = conn.execute("SELECT MAX(seq), MIN(seq) FROM events").fetchone()
+        self._head = max(int(meta["head"]), max_seq[0] or 0)
+        self._first = max_seq[1] if max_seq[1] is not None else self._head + 1
+        return conn
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._jobs.put(None)
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.join)
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+        with self._lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+
+    @property
+    def epoch(self) -> str:
+        return self._epoch
+
+    # -- writer thread ---------------------------------------------------------------------------
+    def _write_loop(self, conn: sqlite3.Connection) -> None:
+        head = self._head
+        try:
+            while True:
+                job = self._jobs.get()
+                if job is None:
+                    return
+                batch: list[_Append] = []
+                stop = False
+                while job is not None:
+                    if isinstance(job, _Call):
+                        if batch:
+                            head = self._commit_batch(conn, batch, head)
+                            batch = []
+                        self._run_call(conn, job)
+                    else:
+                        batch.append(job)
+                        if len(batch) >= MAX_BATCH:
+                            head = self._commit_batch(conn, batch, head)
+                            batch = []
+                    try:
+                        job = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if job is None:
+                        stop = True
+                if batch:
+                    head = self._commit_batch(conn, batch, head)
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Append], head: int) -> int:
+        assert self._frame_builder is not None, "open(frame_builder=...) is required to append"
+        results: list[AppendResult] = []
+        new: list[StoredEvent] = []
+        new_head = head
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            cutoff = time.time() - DEDUPE_WINDOW_S
+            for job in batch:
+                item = job.item
+                row = conn.execute("SELECT seq, received_ts FROM dedupe WHERE key = ?", (item.dedupe_key,)).fetchone()
+                if row is not None and row[1] >= cutoff:
+                    results.append(AppendResult(row[0], True))
+                    continue
+                new_head += 1
+                frame = self._frame_builder(new_head, item)
+                conn.execute("INSERT INTO events VALUES (?, ?, ?)", (new_head, item.received_ts, frame))
+                conn.execute("INSERT OR REPLACE INTO dedupe VALUES (?, ?, ?)",
+                             (item.dedupe_key, new_head, item.received_ts))
+                results.append(AppendResult(new_head, False))
+                new.append(StoredEvent(new_head, item.received_ts, frame))
+            if new:
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'head'", (str(new_head),))
+            conn.execute("COMMIT")
+        except Exception as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            err = StoreUnavailable(f"store write failed: {exc}")
+            self._resolve(lambda: [self._fail(j.future, err) for j in batch])
+            return head
+        self._resolve(lambda: self._batch_done(batch, results, new))
+        return new_head
+
+    def _run_call(self, conn: sqlite3.Connection, job: _Call) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                value = job.fn(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except Exception as exc:
+            error = exc
+            self._resolve(lambda: self._fail(job.future, error))
+            return
+        self._resolve(lambda: None if job.future.done() else job.future.set_result(value))
+
+    def _resolve(self, fn: Callable[[], Any]) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # loop already closed: nobody waits any more
+            self._loop.call_soon_threadsafe(fn)
+
+    @staticmethod
+    def _fail(future: asyncio.Future[Any], exc: Exception) -> None:
+        if not future.done():
+            future.set_exception(exc)
+
+    def _batch_done(self, batch: list[_Append], results: list[AppendResult], new: list[StoredEvent]) -> None:
+        if new:
+            self._head = new[-1].seq
+        for job, result in zip(batch, results, strict=True):
+            if not job.future.done():
+                job.future.set_result(result)
+        if new:
+            self._notify(new)
+
+    async def _submit(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise StoreClosed("store is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._jobs.put(_Call(fn, future))
+        return await future
+
+    # -- readers ---------------------------------------------------------------------------------
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            self._local.conn = conn
+            with self._lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed or self._readers is None:
+            raise StoreClosed("store is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"store read failed: {exc}") from exc
+        except RuntimeError as exc:  # executor shut down
+            raise StoreClosed("store is closed") from exc
+
+    async def ping(self) -> None:
+        await self._read(lambda c: c.execute("SELECT 1").fetchone())
+
+    # -- events ----------------------------------------------------------------------------------
+    async def append(self, item: NewEvent) -> AppendResult:
+        if self._closed:
+            raise StoreClosed("store is closed")
+        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        self._jobs.put(_Append(item, future))
+        return await future
+
+    async def read(self, since: int, limit: int) -> list[StoredEvent]:
+        rows = await self._read(lambda c: c.execute(
+            "SELECT seq, received_ts, frame FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (since, limit)
+        ).fetchall())
+        return [StoredEvent(*row) for row in rows]
+
+    async def bounds(self) -> Bounds:
+        return Bounds(first=min(self._first, self._head + 1), head=self._head)
+
+    async def prune(self, older_than_ts: float) -> int:
+        def run(conn: sqlite3.Connection) -> tuple[int, int | None]:
+            n = conn.execute("DELETE FROM events WHERE received_ts < ?", (older_than_ts,)).rowcount
+            conn.execute("DELETE FROM dedupe WHERE received_ts < ?", (time.time() - DEDUPE_WINDOW_S,))
+            first = conn.execute("SELECT MIN(seq) FROM events").fetchone()[0]
+            return n, first
+
+        n, first = await self._submit(run)
+        self._first = first if first is not None else self._head + 1
+        return n
+
+    # -- tokens ----------------------------------------------------------------------------------
+    async def add_token(self, name: str, token_hash: str) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            if conn.execute("SELECT 1 FROM tokens WHERE name = ? AND revoked_at IS NULL", (name,)).fetchone():
+                raise BadRequest(f"a token named {name!r} already exists (revoke it first)")
+            conn.execute("INSERT INTO tokens (name, hash, created_at) VALUES (?, ?, ?)",
+                         (name, token_hash, _now_text()))
+
+        await self._write_anywhere(run)
+
+    async def list_tokens(self) -> list[TokenInfo]:
+        rows = await self._read(lambda c: c.execute(
+            "SELECT name, created_at, revoked_at FROM tokens ORDER BY id").fetchall())
+        return [TokenInfo(*row) for row in rows]
+
+    async def revoke_token(self, name: str) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            n = conn.execute("UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                             (_now_text(), name)).rowcount
+            if n:
+                conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'token_gen'")
+            return bool(n)
+
+        return await self._write_anywhere(run)
+
+    async def lookup_token(self, token_hash: str) -> TokenInfo | None:
+        row = await self._read(lambda c: c.execute(
+            "SELECT name, created_at, revoked_at FROM tokens WHERE hash = ?", (token_hash,)).fetchone())
+        return TokenInfo(*row) if row else None
+
+    async def token_generation(self) -> int:
+        row = await self._read(lambda c: c.execute("SELECT value FROM meta WHERE key = 'token_gen'").fetchone())
+        return int(row[0])
+
+    async def _write_anywhere(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._submit(fn)
+
+    # -- signing key -----------------------------------------------------------------------------
+    async def signing_key(self) -> Ed25519PrivateKey:
+        if self._key is None:
+            self._key = await asyncio.to_thread(keys.load_or_create, self.data_dir / keys.KEY_FILE)
+        return self._key
