@@ -1,0 +1,1 @@
+"""The desktop widgets and notification back-ends: no business logic, no network."""

@@ -1,0 +1,377 @@
+"""The event list window: what happened, newest first; opening an event opens its conversation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMenu,
+    QPushButton,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from trayapp.core.event import ReceivedEvent
+from trayapp.ui.describe import NOTIFY_KEYS
+from trayapp.ui.list_model import EVENT_ID_ROLE, RECEIVED_ROLE, Column, HistoryFilterProxy, HistoryModel
+
+LinkBuilder = Callable[[ReceivedEvent], str | None]
+
+#: Filter choices: label -> notify keys (``None`` = everything).
+FILTERS: dict[str, frozenset[str] | None] = {
+    "All kinds": None,
+    "Waiting (new, pending, queue)": frozenset({"case.new", "chat.pending", "chat.queue"}),
+    **{label: frozenset({key}) for key, label in NOTIFY_KEYS.items()},
+}
+
+
+class Banner(QFrame):
+    """A coloured strip with a message and, optionally, a close button.
+
+    Signals:
+        dismissed(): the user closed it.
+    """
+
+    dismissed = Signal()
+
+    STYLES: ClassVar[dict[str, str]] = {
+        "warning": "background:#fff4ce; color:#3d2e00; border:1px solid #e0b300;",
+        "error": "background:#fde7e9; color:#5c0010; border:1px solid #d13438;",
+        "info": "background:#e5f1fb; color:#00264d; border:1px solid #5b9bd5;",
+    }
+
+    def __init__(self, level: str = "warning", closable: bool = True, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(f"banner-{level}")
+        self.setStyleSheet(f"#banner-{level} {{ {self.STYLES[level]} border-radius:4px; }}"
+                           f"#banner-{level} QLabel {{ border:none; background:transparent; }}")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 6, 6)
+        self.label = QLabel(self)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.label, 1)
+        if closable:
+            close = QToolButton(self)
+            close.setText("✕")
+            close.setAutoRaise(True)
+            close.setToolTip("Dismiss")
+            close.setAccessibleName("Dismiss message")
+            close.clicked.connect(self._dismiss)
+            layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.setAccessibleName(f"{level} message")
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        self.label.setText(text)
+        self.setAccessibleDescription(text)
+        self.show()
+
+    @Slot()
+    def _dismiss(self) -> None:
+        self.hide()
+        self.dismissed.emit()
+
+
+class ListWindow(QMainWindow):
+    """The list of events.
+
+    Signals:
+        open_requested(str): open this event's conversation (Enter, double-click, context menu).
+        mark_read_requested(list): mark these event ids read.
+        mark_all_read_requested(): mark every event read.
+        quit_requested(): the window was closed while it is the main window (no system tray).
+    """
+
+    open_requested = Signal(str)
+    mark_read_requested = Signal(list)
+    mark_all_read_requested = Signal()
+    quit_requested = Signal()
+
+    def __init__(self, model: HistoryModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._model = model
+        self._link_for: LinkBuilder = lambda _received: None
+        self._main_window_mode = False
+        self._gaps = 0
+        self._dropped = 0
+        self.setObjectName("ListWindow")
+        self.resize(900, 520)
+
+        self.proxy = HistoryFilterProxy(self)
+        self.proxy.setSourceModel(model)
+
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(8, 8, 8, 4)
+        layout.setSpacing(6)
+
+        self.no_tray_banner = Banner("info", closable=False, parent=central)
+        self.warning_banner = Banner("warning", parent=central)
+        self.warning_banner.dismissed.connect(self._reset_warnings)
+        layout.addWidget(self.no_tray_banner)
+        layout.addWidget(self.warning_banner)
+
+        bar = QHBoxLayout()
+        self.filter_combo = QComboBox(central)
+        self.filter_combo.addItems(list(FILTERS))
+        self.filter_combo.setAccessibleName("Filter by kind or status")
+        self.filter_combo.currentTextChanged.connect(self._on_filter_changed)
+        self.search = QLineEdit(central)
+        self.search.setPlaceholderText("Search case, contact, title…  (Ctrl+F)")
+        self.search.setClearButtonEnabled(True)
+        self.search.setAccessibleName("Search events")
+        self.search.textChanged.connect(self.proxy.set_text)
+        self.unread_only = QCheckBox("&Unread only", central)
+        self.unread_only.toggled.connect(self.proxy.set_unread_only)
+        self.mark_all_button = QPushButton("Mark &all read", central)
+        self.mark_all_button.setAccessibleName("Mark all events read")
+        self.mark_all_button.clicked.connect(self.mark_all_read_requested)
+        bar.addWidget(self.filter_combo)
+        bar.addWidget(self.search, 1)
+        bar.addWidget(self.unread_only)
+        bar.addWidget(self.mark_all_button)
+        layout.addLayout(bar)
+
+        self.empty_label = QLabel(
+            "No alerts yet. New cases and chat status changes will appear here as they happen.", central)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setStyleSheet("color: palette(mid); padding: 24px;")
+        layout.addWidget(self.empty_label)
+
+        self.table = QTableView(central)
+        self.table.setModel(self.proxy)
+        self.table.setAccessibleName("Events, newest first")
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.setSortingEnabled(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        header = self.table.horizontalHeader()
+        header.setHighlightSections(False)
+        widths = {Column.TIME: 130, Column.KIND: 130, Column.CASE: 80, Column.CONTACT: 170}
+        for column, width in widths.items():
+            header.resizeSection(column, width)
+        header.setStretchLastSection(True)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.table.activated.connect(self._on_activated)
+        layout.addWidget(self.table, 1)
+        self.setCentralWidget(central)
+
+        self.state_label = QLabel(self)
+        self.state_label.setAccessibleName("Connection state")
+        self.statusBar().addWidget(self.state_label, 1)
+        self.count_label = QLabel(self)
+        self.statusBar().addPermanentWidget(self.count_label)
+
+        self.open_action = QAction("&Open conversation", self)
+        self.open_action.setShortcuts([QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter)])
+        self.open_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.open_action.triggered.connect(self.open_current)
+        self.copy_action = QAction("&Copy link", self)
+        self.copy_action.setShortcut(QKeySequence.StandardKey.Copy)
+        self.copy_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.copy_action.triggered.connect(self.copy_link)
+        self.mark_read_action = QAction("&Mark read", self)
+        self.mark_read_action.setShortcut(QKeySequence("Ctrl+M"))
+        self.mark_read_action.triggered.connect(self.mark_selected_read)
+        self.mark_all_action = QAction("Mark a&ll read", self)
+        self.mark_all_action.setShortcut(QKeySequence("Ctrl+Shift+M"))
+        self.mark_all_action.triggered.connect(self.mark_all_read_requested)
+        self.search_action = QAction("&Search", self)
+        self.search_action.setShortcut(QKeySequence.StandardKey.Find)
+        self.search_action.triggered.connect(self._focus_search)
+        self.close_action = QAction("&Close window", self)
+        self.close_action.setShortcut(QKeySequence.StandardKey.Close)
+        self.close_action.triggered.connect(self.close)
+        self.table.addActions([self.open_action, self.copy_action])
+        self.addActions([self.mark_read_action, self.mark_all_action, self.search_action, self.close_action])
+
+        self.view_menu = self.menuBar().addMenu("&Events")
+        self.view_menu.addActions([self.open_action, self.copy_action, self.mark_read_action, self.mark_all_action])
+        self.view_menu.addSeparator()
+        self.view_menu.addActions([self.search_action, self.close_action])
+
+        model.unread_changed.connect(self._update_counts)
+        model.rowsInserted.connect(self._update_counts)
+        model.modelReset.connect(self._update_counts)
+        self._update_counts()
+
+    # --- configuration from the composition root ---------------------------------------------
+
+    def set_link_builder(self, link_for: LinkBuilder) -> None:
+        """How to turn an event into its conversation URL (for *Copy link*)."""
+        self._link_for = link_for
+
+    def add_app_menu(self, menu: QMenu) -> None:
+        """Put the app's menu (settings, do not disturb, reconnect, quit) into the menu bar."""
+        self.menuBar().insertMenu(self.view_menu.menuAction(), menu)
+
+    def set_main_window_mode(self, reason: str) -> None:
+        """There is no system tray: this window is the app, and says why."""
+        self._main_window_mode = True
+        self.no_tray_banner.show_message(
+            f"{reason} This window is trayapp's main window: alerts still pop up while it is open "
+            "(or minimised). Closing it quits trayapp.")
+
+    @property
+    def main_window_mode(self) -> bool:
+        return self._main_window_mode
+
+    # --- state shown -------------------------------------------------------------------------
+
+    @Slot(str)
+    def set_state_text(self, text: str) -> None:
+        self.state_label.setText(text)
+
+    @Slot(object)
+    def show_gap(self, gap: object = None) -> None:
+        """Some events could not be recovered after a reconnect."""
+        self._gaps += 1
+        self._show_warnings()
+
+    @Slot(str)
+    def show_verification_failed(self, reason: str) -> None:
+        """An event failed its signature check and was dropped."""
+        self._dropped += 1
+        self._last_drop_reason = reason
+        self._show_warnings()
+
+    def _show_warnings(self) -> None:
+        parts = []
+        if self._gaps:
+            parts.append("Some alerts could not be recovered after the connection was interrupted"
+                         + (f" ({self._gaps} times)." if self._gaps > 1 else ".")
+                         + " Check Acquire directly for anything that arrived meanwhile.")
+        if self._dropped:
+            parts.append(f"{self._dropped} alert{'s' if self._dropped != 1 else ''} failed verification and "
+                         f"{'were' if self._dropped != 1 else 'was'} ignored ({self._last_drop_reason}). "
+                         "If this keeps happening, ask your admin for a new connection link.")
+        self.warning_banner.show_message("\n".join(parts))
+
+    @Slot()
+    def _reset_warnings(self) -> None:
+        self._gaps = 0
+        self._dropped = 0
+
+    @Slot()
+    def _update_counts(self) -> None:
+        unread = self._model.unread_count
+        total = self._model.total
+        self.setWindowTitle(f"trayapp — {unread} unread" if unread else "trayapp — alerts")
+        self.count_label.setText(f"{total} event{'s' if total != 1 else ''}, {unread} unread")
+        self.mark_all_button.setEnabled(unread > 0)
+        self.mark_all_action.setEnabled(unread > 0)
+        self.empty_label.setVisible(total == 0)
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def selected_ids(self) -> list[str]:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows and self.table.currentIndex().isValid():
+            rows = [self.table.currentIndex()]
+        return [str(index.data(EVENT_ID_ROLE)) for index in rows]
+
+    def _current_received(self) -> ReceivedEvent | None:
+        index = self.table.currentIndex()
+        value = index.siblingAtColumn(0).data(RECEIVED_ROLE) if index.isValid() else None
+        return value if isinstance(value, ReceivedEvent) else None
+
+    @Slot(QModelIndex)
+    def _on_activated(self, index: QModelIndex) -> None:
+        event_id = index.siblingAtColumn(0).data(EVENT_ID_ROLE)
+        if event_id:
+            self.open_requested.emit(str(event_id))
+
+    @Slot()
+    def open_current(self) -> None:
+        received = self._current_received()
+        if received is not None:
+            self.open_requested.emit(received.id)
+
+    @Slot()
+    def copy_link(self) -> None:
+        received = self._current_received()
+        if received is None:
+            return
+        url = self._link_for(received)
+        if url:
+            QGuiApplication.clipboard().setText(url)
+            self.statusBar().showMessage("Link copied", 3000)
+        else:
+            self.statusBar().showMessage("This event has no conversation link", 5000)
+
+    @Slot()
+    def mark_selected_read(self) -> None:
+        ids = [i for i in self.selected_ids() if self._model.is_unread(i)]
+        if ids:
+            self.mark_read_requested.emit(ids)
+
+    @Slot()
+    def _focus_search(self) -> None:
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
+
+    @Slot(str)
+    def _on_filter_changed(self, label: str) -> None:
+        self.proxy.set_keys(FILTERS.get(label))
+
+    def context_menu(self) -> QMenu:
+        """The menu a right click on a row shows (built fresh each time)."""
+        menu = QMenu(self)
+        received = self._current_received()
+        menu.addAction(self.open_action)
+        copy = menu.addAction(self.copy_action.text())
+        copy.triggered.connect(self.copy_link)
+        copy.setEnabled(received is not None and self._link_for(received) is not None)
+        menu.addAction(self.mark_read_action)
+        self.mark_read_action.setEnabled(any(self._model.is_unread(i) for i in self.selected_ids()))
+        menu.addSeparator()
+        menu.addAction(self.mark_all_action)
+        return menu
+
+    @Slot(QPoint)
+    def _context_menu(self, pos: QPoint) -> None:
+        if not self.table.indexAt(pos).isValid():
+            return
+        menu = self.context_menu()
+        menu.exec(self.table.viewport().mapToGlobal(pos))
+        menu.deleteLater()
+        self.mark_read_action.setEnabled(True)
+
+    def bring_to_front(self) -> None:
+        """Show, un-minimise and raise the window."""
+        if self.isMinimized():
+            self.setWindowState(self.windowState() & ~Qt.WindowState.WindowMinimized)
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._main_window_mode:
+            self.quit_requested.emit()
+        super().closeEvent(event)
+
+    def set_icon(self, icon: QIcon) -> None:
+        self.setWindowIcon(icon)

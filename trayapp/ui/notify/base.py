@@ -1,0 +1,75 @@
+"""The notification interface every back-end implements."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+#: The ``target`` of a notification that opens the list rather than one event (summaries).
+LIST_TARGET = "list"
+
+
+class Urgency(enum.IntEnum):
+    """The freedesktop urgency levels."""
+
+    LOW = 0
+    NORMAL = 1
+    CRITICAL = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One popup.
+
+    ``key`` is its identity: showing a notification whose key is still on screen *replaces* it
+    (e.g. ``case:5121`` so successive events of a case update one popup). ``target`` is what a
+    click opens: an event id, or :data:`LIST_TARGET`.
+    """
+
+    key: str
+    title: str
+    body: str
+    target: str
+    urgency: Urgency = Urgency.NORMAL
+    category: str | None = None
+    icon: Path | None = None
+    extra_hints: dict[str, str] = field(default_factory=dict, compare=False)
+
+
+class Notifier(QObject):
+    """Shows notifications and reports what the user did with them.
+
+    Methods never block on I/O; a back-end that talks to a server does so off the GUI thread.
+
+    Signals:
+        activated(str): the user clicked a notification (its default action); the argument is
+            the notification's ``target``.
+        dismissed(str): a notification went away without a click (closed, expired or replaced
+            by the server); the argument is its ``key``.
+        failed(str): the back-end could not show notifications; words for the log.
+    """
+
+    activated = Signal(str)
+    dismissed = Signal(str)
+    failed = Signal(str)
+
+    #: A short name for logs and the settings dialog.
+    name = "none"
+
+    @property
+    def supports_actions(self) -> bool:
+        """Whether a click on a popup can open that popup's event (else it opens the list)."""
+        return False
+
+    def show(self, notification: Notification) -> None:
+        """Show a notification, replacing the one with the same key if it is still shown."""
+        raise NotImplementedError
+
+    def withdraw(self, key: str) -> None:
+        """Take a shown notification away (e.g. the case was closed). Unknown keys are ignored."""
+
+    def shutdown(self) -> None:
+        """Release connections and threads; the notifier is unusable afterwards."""

@@ -1,0 +1,49 @@
+"""``QSystemTrayIcon.showMessage``: the fallback back-end.
+
+Used where org.freedesktop.Notifications is missing, and for now on Windows and macOS (where
+Qt turns it into a native toast / notification centre entry). It has no per-notification
+action: a click (``messageClicked``, when the platform reports it) opens the list.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Slot
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QSystemTrayIcon
+
+from trayapp.ui.notify.base import LIST_TARGET, Notification, Notifier, Urgency
+
+
+class TrayMessageNotifier(Notifier):
+    """Shows balloons through a tray icon; without one (no tray) it only records the last message.
+
+    Signals:
+        activated(str): always :data:`LIST_TARGET` (the balloon cannot tell which event it was).
+        dismissed(str): never emitted.
+        failed(str): never emitted.
+    """
+
+    name = "tray-message"
+
+    def __init__(self, tray: QSystemTrayIcon | None, icon: QIcon | None = None) -> None:
+        super().__init__()
+        self._tray = tray
+        self._icon = icon
+        self.last: Notification | None = None
+        if tray is not None:
+            tray.messageClicked.connect(self._on_clicked)
+
+    def show(self, notification: Notification) -> None:
+        self.last = notification
+        if self._tray is None or not self._tray.isVisible():
+            return
+        if self._icon is not None:
+            self._tray.showMessage(notification.title, notification.body, self._icon, 10_000)
+        else:
+            kind = (QSystemTrayIcon.MessageIcon.Warning if notification.urgency is Urgency.CRITICAL
+                    else QSystemTrayIcon.MessageIcon.Information)
+            self._tray.showMessage(notification.title, notification.body, kind, 10_000)
+
+    @Slot()
+    def _on_clicked(self) -> None:
+        self.activated.emit(LIST_TARGET)

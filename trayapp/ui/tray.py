@@ -1,0 +1,204 @@
+"""The tray icon: state at a glance, unread count, the app menu."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QAction, QActionGroup, QFont, QIcon
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+
+from trayapp.ui.icons import TrayLook, tray_icon
+
+
+class Connection(enum.Enum):
+    """The connection states the tray distinguishes (mirrors ``client.state.ConnectionState``)."""
+
+    NOT_CONFIGURED = "not_configured"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    OFFLINE = "offline"
+    ERROR = "error"
+
+    @classmethod
+    def coerce(cls, value: object) -> Connection:
+        """Accept this enum, another enum with the same member names, or a name string."""
+        if isinstance(value, cls):
+            return value
+        name = getattr(value, "name", value)
+        return cls(str(name).lower())
+
+
+_WORDS = {
+    Connection.NOT_CONFIGURED: "Not set up — paste a connection link in Settings",
+    Connection.CONNECTING: "Connecting…",
+    Connection.CONNECTED: "Connected — alerts are flowing",
+    Connection.OFFLINE: "Offline — not receiving alerts",
+    Connection.ERROR: "Error — not receiving alerts",
+}
+
+
+class DndChoice(enum.Enum):
+    HOUR = "hour"
+    TOMORROW = "tomorrow"
+    OFF = "off"
+
+
+def _clock(value: datetime) -> str:
+    now = datetime.now(value.tzinfo)
+    return value.strftime("%H:%M") if value.date() == now.date() else value.strftime("%a %H:%M")
+
+
+class TrayController(QObject):
+    """Owns the tray icon (when a system tray exists) and the app menu (always).
+
+    Without a system tray (``available`` is False) the menu is still built, so the list window can
+    put it in its menu bar.
+
+    Signals:
+        open_list_requested(): left click on the icon, or *Open list*.
+        settings_requested(): *Settings…*.
+        reconnect_requested(): *Reconnect now*.
+        quit_requested(): *Quit*.
+        dnd_requested(object): a :class:`DndChoice`.
+    """
+
+    open_list_requested = Signal()
+    settings_requested = Signal()
+    reconnect_requested = Signal()
+    quit_requested = Signal()
+    dnd_requested = Signal(object)
+
+    def __init__(self, parent: QObject | None = None, use_tray: bool | None = None) -> None:
+        super().__init__(parent)
+        self.available = QSystemTrayIcon.isSystemTrayAvailable() if use_tray is None else use_tray
+        self._state = Connection.CONNECTING
+        self._since: datetime | None = None
+        self._detail = ""
+        self._unread = 0
+        self._dnd_until: datetime | None = None
+        self._warning = ""
+
+        self.menu = QMenu("&trayapp")
+        self.open_action = self.menu.addAction("&Open list")
+        bold = QFont(self.open_action.font())
+        bold.setBold(True)
+        self.open_action.setFont(bold)
+        self.open_action.triggered.connect(self.open_list_requested)
+        self.menu.addSeparator()
+        self.dnd_menu = self.menu.addMenu("&Do not disturb")
+        self._dnd_group = QActionGroup(self)
+        self.dnd_actions: dict[DndChoice, QAction] = {}
+        for choice, label in ((DndChoice.HOUR, "For 1 &hour"), (DndChoice.TOMORROW, "Until &tomorrow (08:00)"),
+                              (DndChoice.OFF, "O&ff")):
+            action = self.dnd_menu.addAction(label)
+            action.setCheckable(True)
+            self._dnd_group.addAction(action)
+            action.triggered.connect(lambda _checked=False, c=choice: self.dnd_requested.emit(c))
+            self.dnd_actions[choice] = action
+        self.dnd_actions[DndChoice.OFF].setChecked(True)
+        self.settings_action = self.menu.addAction("&Settings…")
+        self.settings_action.triggered.connect(self.settings_requested)
+        self.reconnect_action = self.menu.addAction("&Reconnect now")
+        self.reconnect_action.triggered.connect(self.reconnect_requested)
+        self.menu.addSeparator()
+        self.quit_action = self.menu.addAction("&Quit")
+        self.quit_action.triggered.connect(self.quit_requested)
+
+        self.icon: QSystemTrayIcon | None = None
+        if self.available:
+            self.icon = QSystemTrayIcon(self)
+            self.icon.setContextMenu(self.menu)
+            self.icon.activated.connect(self._on_activated)
+        self._refresh()
+
+    def show(self) -> None:
+        if self.icon is not None:
+            self.icon.show()
+
+    def hide(self) -> None:
+        if self.icon is not None:
+            self.icon.hide()
+
+    # --- inputs ------------------------------------------------------------------------------
+
+    def set_connection(self, state: object, since: datetime | None = None, detail: str = "") -> None:
+        """The connection state (a ``ConnectionState`` or its name), since when, and details."""
+        self._state = Connection.coerce(state)
+        self._since = since
+        self._detail = detail
+        self._refresh()
+
+    @Slot(object)
+    def set_status(self, status: object) -> None:
+        """A ``client.state.ConnectionStatus`` (``state``, ``since``, ``detail``)."""
+        self.set_connection(getattr(status, "state", status), getattr(status, "since", None),
+                            getattr(status, "detail", "") or "")
+
+    @Slot(int)
+    def set_unread(self, count: int) -> None:
+        self._unread = count
+        self._refresh()
+
+    @Slot(object)
+    def set_dnd(self, until: datetime | None) -> None:
+        self._dnd_until = until
+        if until is None:
+            self.dnd_actions[DndChoice.OFF].setChecked(True)
+        self._refresh()
+
+    @Slot(str)
+    def set_warning(self, text: str) -> None:
+        """Words for a problem that is not the connection (e.g. dropped events); "" clears it."""
+        self._warning = text
+        self._refresh()
+
+    # --- outputs -----------------------------------------------------------------------------
+
+    @property
+    def state(self) -> Connection:
+        return self._state
+
+    @property
+    def look(self) -> TrayLook:
+        if self._dnd_until is not None:
+            return TrayLook.DND
+        if self._state is Connection.CONNECTED:
+            return TrayLook.CONNECTED
+        if self._state is Connection.CONNECTING:
+            return TrayLook.CONNECTING
+        return TrayLook.OFFLINE
+
+    def state_text(self) -> str:
+        """The connection state in words (one line), for the tooltip and the list's status bar."""
+        text = _WORDS[self._state]
+        if self._since is not None and self._state is not Connection.NOT_CONFIGURED:
+            text += f" (since {_clock(self._since)})"
+        if self._detail:
+            text += f": {self._detail}"
+        return text
+
+    def tooltip(self) -> str:
+        lines = ["trayapp", self.state_text()]
+        if self._unread:
+            lines.append(f"{self._unread} unread alert{'s' if self._unread != 1 else ''}")
+        if self._dnd_until is not None:
+            lines.append(f"Do not disturb until {_clock(self._dnd_until)}")
+        if self._warning:
+            lines.append(f"Warning: {self._warning}")
+        return "\n".join(lines)
+
+    def current_icon(self) -> QIcon:
+        return tray_icon(self.look, self._unread, bool(self._warning))
+
+    def _refresh(self) -> None:
+        self.reconnect_action.setEnabled(self._state is not Connection.NOT_CONFIGURED)
+        if self.icon is not None:
+            self.icon.setIcon(self.current_icon())
+            self.icon.setToolTip(self.tooltip())
+
+    @Slot(QSystemTrayIcon.ActivationReason)
+    def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason in (QSystemTrayIcon.ActivationReason.Trigger, QSystemTrayIcon.ActivationReason.DoubleClick):
+            self.open_list_requested.emit()
