@@ -11,13 +11,14 @@ def ev(kind: str, status: str | None = None, **kw: str) -> Event:
 
 
 def test_defaults_cover_the_issue() -> None:
-    assert {"case.new", "chat.pending", "chat.queue", "chat.active", "chat.closed"} == DEFAULT_NOTIFY
+    waiting = {"case.new", "chat.status/pending", "chat.status/queue", "chat.status/active", "chat.status/closed"}
+    assert waiting == DEFAULT_NOTIFY
     assert NOTIFY_KEYS.keys() >= DEFAULT_NOTIFY
 
 
 @pytest.mark.parametrize(("event", "key"), [
     (ev("case.new", "pending"), "case.new"),
-    (ev("chat.status", "queue"), "chat.queue"),
+    (ev("chat.status", "queue"), "chat.status/queue"),
     (ev("chat.status", "weird"), "other"),
     (ev("chat.message"), "chat.message"),
     (ev("agent.status", "available"), "agent.status"),

@@ -91,7 +91,7 @@ def test_proxy_filters_by_key_text_and_unread() -> None:
     proxy.setSourceModel(model)
     QAbstractItemModelTester(proxy, QAbstractItemModelTester.FailureReportingMode.Fatal)
     assert proxy.rowCount() == 4
-    proxy.set_keys({"chat.queue", "case.new"})
+    proxy.set_keys({"chat.status/queue", "case.new"})
     assert [proxy.index(r, 0).data(EVENT_ID_ROLE) for r in range(proxy.rowCount())] == ["evt-4", "evt-2"]
     proxy.set_keys(None)
     proxy.set_text("refund")
@@ -109,7 +109,7 @@ def test_proxy_sees_live_rows(qtbot) -> None:
     model = loaded(2)
     proxy = HistoryFilterProxy()
     proxy.setSourceModel(model)
-    proxy.set_keys({"chat.active"})
+    proxy.set_keys({"chat.status/active"})
     assert proxy.rowCount() == 0
     model.add_row(make_row(3, kind="chat.status", status="active"))
     assert proxy.rowCount() == 1

@@ -1,7 +1,8 @@
-"""Words for events: the notification keys, list labels and notification title/body.
+"""Words for events: labels of the notify keys, list labels and notification title/body.
 
-A *notify key* names one kind of event an agent can switch notifications on or off for. The
-settings store the enabled keys; the list's kind filter uses the same keys.
+A *notify key* (defined in :mod:`trayapp.settings`: ``"case.new"``, ``"chat.status/pending"``, ...)
+names one kind of event an agent can switch notifications on or off for. The settings store the
+enabled keys; the list's kind filter uses the same keys.
 """
 
 from __future__ import annotations
@@ -9,23 +10,23 @@ from __future__ import annotations
 from typing import Final
 
 from trayapp.core.event import Event
+from trayapp.settings import DEFAULT_NOTIFY, NOTIFY_CHOICES
 
-#: Every notify key, in the order the settings dialog and the filter show them, with its label.
-NOTIFY_KEYS: Final[dict[str, str]] = {
+_LABELS: Final = {
     "case.new": "New case",
-    "chat.pending": "Chat pending",
-    "chat.queue": "Chat in queue",
-    "chat.active": "Chat active",
-    "chat.closed": "Chat closed",
+    "chat.status/pending": "Chat pending",
+    "chat.status/queue": "Chat in queue",
+    "chat.status/active": "Chat active",
+    "chat.status/closed": "Chat closed",
     "chat.message": "Chat message",
     "agent.status": "Agent status",
     "other": "Other event",
 }
 
-#: The keys that notify out of the box.
-DEFAULT_NOTIFY: Final[frozenset[str]] = frozenset(
-    {"case.new", "chat.pending", "chat.queue", "chat.active", "chat.closed"}
-)
+#: Every notify key, in the order the settings dialog and the filter show them, with its label.
+NOTIFY_KEYS: Final[dict[str, str]] = {key: _LABELS.get(key, key) for key in NOTIFY_CHOICES}
+
+__all__ = ["DEFAULT_NOTIFY", "NOTIFY_KEYS", "case_label", "event_key", "kind_label", "notification_text"]
 
 _CHAT_STATUS_PHRASE: Final = {
     "pending": "is waiting",
@@ -40,7 +41,7 @@ def event_key(event: Event) -> str:
     if event.kind == "case.new":
         return "case.new"
     if event.kind == "chat.status":
-        key = f"chat.{event.status}"
+        key = f"chat.status/{event.status}"
         return key if key in NOTIFY_KEYS else "other"
     if event.kind in ("chat.message", "agent.status"):
         return event.kind

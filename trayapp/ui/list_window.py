@@ -34,7 +34,7 @@ LinkBuilder = Callable[[ReceivedEvent], str | None]
 #: Filter choices: label -> notify keys (``None`` = everything).
 FILTERS: dict[str, frozenset[str] | None] = {
     "All kinds": None,
-    "Waiting (new, pending, queue)": frozenset({"case.new", "chat.pending", "chat.queue"}),
+    "Waiting (new, pending, queue)": frozenset({"case.new", "chat.status/pending", "chat.status/queue"}),
     **{label: frozenset({key}) for key, label in NOTIFY_KEYS.items()},
 }
 

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from trayapp.core.event import Event, ReceivedEvent
-from trayapp.ui.describe import DEFAULT_NOTIFY, NOTIFY_KEYS, event_key, notification_text
+from trayapp.settings import notify_key
+from trayapp.ui.describe import DEFAULT_NOTIFY, event_key, notification_text
 from trayapp.ui.notify.base import LIST_TARGET, Notification, Urgency
 
 log = logging.getLogger(__name__)
@@ -76,16 +77,14 @@ class Presenter(QObject):
         return self._enabled
 
     def set_enabled(self, keys: Iterable[str]) -> None:
-        """The notify keys (see :data:`~trayapp.ui.describe.NOTIFY_KEYS`) that pop up."""
-        keys = frozenset(keys)
-        unknown = keys - NOTIFY_KEYS.keys()
-        if unknown:
-            log.warning("ignoring unknown notify keys: %s", sorted(unknown))
-        self._enabled = keys & NOTIFY_KEYS.keys()
+        """The notify keys (``Settings.notify``) that pop up."""
+        self._enabled = frozenset(keys)
 
     def wants(self, event: Event) -> bool:
-        """Whether this event's kind/status notifies (ignoring do-not-disturb)."""
-        return event_key(event) in self._enabled
+        """Whether this event's kind/status notifies (ignoring do-not-disturb): a whole kind
+        (``"chat.message"``) or one status of it (``"chat.status/pending"``) is enabled."""
+        enabled = self._enabled
+        return event.kind in enabled or event_key(event) in enabled or notify_key(event) in enabled
 
     # --- do not disturb ----------------------------------------------------------------------
 
@@ -136,7 +135,7 @@ class Presenter(QObject):
         """The notification for one event."""
         event = received.event
         title, body = notification_text(event)
-        urgency = Urgency.LOW if event_key(event) in ("chat.closed", "agent.status", "other") else Urgency.NORMAL
+        urgency = Urgency.LOW if event_key(event) in ("chat.status/closed", "agent.status", "other") else Urgency.NORMAL
         category = "im.received" if event.kind in ("case.new", "chat.status", "chat.message") else None
         return Notification(
             key=notification_key(event, received.id),

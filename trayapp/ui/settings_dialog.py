@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, fields
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -27,35 +26,34 @@ from trayapp.core.errors import CoreError
 from trayapp.core.event import Event
 from trayapp.core.link import parse_link
 from trayapp.core.urls import DEFAULT_TEMPLATE, conversation_url, template_problem
-from trayapp.ui.describe import DEFAULT_NOTIFY, NOTIFY_KEYS
+from trayapp.settings import DEFAULT_NOTIFY, Settings
+from trayapp.ui.describe import NOTIFY_KEYS
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 @dataclass
 class SettingsValues:
-    """What the dialog edits. Read from any settings object with these attribute names;
-    ``link`` is a newly pasted connection link (``""``: keep the current connection)."""
+    """What the dialog edits: the :class:`trayapp.settings.Settings` fields of the same names, plus
+    ``link``, a newly pasted connection link (``""``: keep the current connection)."""
 
-    notify_keys: frozenset[str] = DEFAULT_NOTIFY
-    conversation_url_template: str = DEFAULT_TEMPLATE
-    account: str = ""
-    history_retention_days: int = 90
+    notify: frozenset[str] = DEFAULT_NOTIFY
+    url_template: str = DEFAULT_TEMPLATE
+    account_id: str = ""
+    retention_days: int = 30
     log_level: str = "INFO"
     start_at_login: bool = False
     link: str = ""
-    bridge_url: str = field(default="", compare=False)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> SettingsValues:
-        defaults = cls()
-        values = {name: getattr(settings, name, getattr(defaults, name))
-                  for name in ("notify_keys", "conversation_url_template", "account", "history_retention_days",
-                               "log_level", "start_at_login", "bridge_url")}
-        values["notify_keys"] = frozenset(values["notify_keys"])
-        values["account"] = values["account"] or ""
-        values["bridge_url"] = values["bridge_url"] or ""
-        return cls(**values)
+    def from_settings(cls, settings: Settings) -> SettingsValues:
+        return cls(notify=frozenset(settings.notify), url_template=settings.url_template,
+                   account_id=settings.account_id, retention_days=settings.retention_days,
+                   log_level=settings.log_level, start_at_login=settings.start_at_login)
+
+    def changes(self) -> dict[str, object]:
+        """The settings fields to ``Settings.replace`` with (everything but ``link``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "link"}
 
 
 class SettingsDialog(QDialog):
@@ -69,7 +67,7 @@ class SettingsDialog(QDialog):
     values_accepted = Signal(object)
     test_requested = Signal(str)
 
-    def __init__(self, values: SettingsValues, parent: QWidget | None = None) -> None:
+    def __init__(self, values: SettingsValues, bridge_url: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("trayapp settings")
         self.setObjectName("SettingsDialog")
@@ -79,7 +77,7 @@ class SettingsDialog(QDialog):
         # Connection
         conn = QGroupBox("Connection", self)
         conn_form = QFormLayout(conn)
-        self.bridge_label = QLabel(values.bridge_url or "not set up", conn)
+        self.bridge_label = QLabel(bridge_url or "not set up", conn)
         self.bridge_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         conn_form.addRow("Bridge:", self.bridge_label)
         self.state_label = QLabel("", conn)
@@ -109,7 +107,7 @@ class SettingsDialog(QDialog):
         self.notify_boxes: dict[str, QCheckBox] = {}
         for i, (key, label) in enumerate(NOTIFY_KEYS.items()):
             box = QCheckBox(label, notif)
-            box.setChecked(key in values.notify_keys)
+            box.setChecked(key in values.notify)
             box.setAccessibleName(f"Notify for {label}")
             self.notify_boxes[key] = box
             grid.addWidget(box, i // 2, i % 2)
@@ -118,12 +116,12 @@ class SettingsDialog(QDialog):
         # Links and history
         other = QGroupBox("Conversations and history", self)
         form = QFormLayout(other)
-        self.template_edit = QLineEdit(values.conversation_url_template, other)
+        self.template_edit = QLineEdit(values.url_template, other)
         self.template_edit.setAccessibleName("Conversation address template")
         self.template_edit.setToolTip("{case_id} and {account} are filled in; only http(s) on this host is opened.")
         self.template_edit.textChanged.connect(self._validate)
         form.addRow("Conversation address:", self.template_edit)
-        self.account_edit = QLineEdit(values.account, other)
+        self.account_edit = QLineEdit(values.account_id, other)
         self.account_edit.setPlaceholderText("your Acquire account id, e.g. acme")
         self.account_edit.setAccessibleName("Account id")
         self.account_edit.textChanged.connect(self._validate)
@@ -135,7 +133,7 @@ class SettingsDialog(QDialog):
         self.retention_spin = QSpinBox(other)
         self.retention_spin.setRange(1, 3650)
         self.retention_spin.setSuffix(" days")
-        self.retention_spin.setValue(values.history_retention_days)
+        self.retention_spin.setValue(values.retention_days)
         self.retention_spin.setAccessibleName("Keep history for days")
         form.addRow("Keep history for:", self.retention_spin)
         layout.addWidget(other)
@@ -187,15 +185,19 @@ class SettingsDialog(QDialog):
 
     def values(self) -> SettingsValues:
         return SettingsValues(
-            notify_keys=frozenset(k for k, box in self.notify_boxes.items() if box.isChecked()),
-            conversation_url_template=self.template_edit.text().strip(),
-            account=self.account_edit.text().strip(),
-            history_retention_days=self.retention_spin.value(),
+            notify=self._notify_keys(),
+            url_template=self.template_edit.text().strip(),
+            account_id=self.account_edit.text().strip(),
+            retention_days=self.retention_spin.value(),
             log_level=self.log_combo.currentText(),
             start_at_login=self.login_box.isChecked(),
             link=self.link_edit.text().strip(),
-            bridge_url=self._original.bridge_url,
         )
+
+    def _notify_keys(self) -> frozenset[str]:
+        """The ticked keys, keeping enabled keys this dialog has no box for (e.g. ``case.new/pending``)."""
+        ticked = {k for k, box in self.notify_boxes.items() if box.isChecked()}
+        return frozenset(ticked | (self._original.notify - self.notify_boxes.keys()))
 
     def problems(self) -> list[str]:
         """What keeps OK from being pressed, in words."""

@@ -1,0 +1,78 @@
+"""Test doubles: a client exposing ClientService's signals, a notifier that records."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QUrl, Signal, Slot
+
+from trayapp.settings import Settings
+from trayapp.ui.notify.base import Notification, Notifier
+
+
+class FakeClient(QObject):
+    state_changed = Signal(object)
+    history_loaded = Signal(list)
+    event_received = Signal(object, bool)
+    caught_up = Signal(int)
+    gap = Signal(object)
+    verification_failed = Signal(str)
+    read_changed = Signal(list, bool)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, object]] = []
+
+    def start(self) -> None:
+        self.calls.append(("start", None))
+
+    def stop(self) -> None:
+        self.calls.append(("stop", None))
+
+    def reconnect_now(self) -> None:
+        self.calls.append(("reconnect_now", None))
+
+    def mark_read(self, ids: list[str]) -> None:
+        self.calls.append(("mark_read", list(ids)))
+
+    def mark_all_read(self) -> None:
+        self.calls.append(("mark_all_read", None))
+
+    def apply_settings(self, settings: Settings) -> None:
+        self.calls.append(("apply_settings", settings))
+
+
+class RecordingNotifier(Notifier):
+    name = "recording"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown: list[Notification] = []
+        self.withdrawn: list[str] = []
+        self.closed = False
+
+    @property
+    def supports_actions(self) -> bool:
+        return True
+
+    def show(self, notification: Notification) -> None:
+        self.shown.append(notification)
+
+    def withdraw(self, key: str) -> None:
+        self.withdrawn.append(key)
+
+    def shutdown(self) -> None:
+        self.closed = True
+
+
+class UrlCatcher(QObject):
+    """Registered with QDesktopServices.setUrlHandler: the browser is the only thing faked."""
+
+    opened = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    @Slot(QUrl)
+    def open(self, url: QUrl) -> None:
+        self.urls.append(url.toString())
+        self.opened.emit(url.toString())

@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from PySide6.QtGui import QDesktopServices
+
+from tests.ui.conftest import make_row
+from tests.ui.fakes import FakeClient, RecordingNotifier, UrlCatcher
+from trayapp.app import TrayApp
+from trayapp.client.state import ConnectionState, ConnectionStatus
+from trayapp.core.link import Link
+from trayapp.core.wire import Gap
+from trayapp.settings import Settings
+from trayapp.ui.notify import LIST_TARGET
+from trayapp.ui.tray import DndChoice
+
+TEMPLATE = "https://acme.example.com/inbox/case/{case_id}"
+
+
+@pytest.fixture
+def urls() -> Iterator[UrlCatcher]:
+    catcher = UrlCatcher()
+    for scheme in ("http", "https"):
+        QDesktopServices.setUrlHandler(scheme, catcher, "open")
+    yield catcher
+    for scheme in ("http", "https"):
+        QDesktopServices.unsetUrlHandler(scheme)
+
+
+@pytest.fixture
+def app(qtbot) -> Iterator[TrayApp]:
+    saved: list[Settings] = []
+    settings = Settings(bridge_url="https://bridge.example.com", key="ed25519:x", url_template=TEMPLATE)
+    tray_app = TrayApp(FakeClient(), settings, use_tray=False, notifier=RecordingNotifier(),
+                       save_settings=saved.append)
+    tray_app.saved = saved  # type: ignore[attr-defined]
+    qtbot.addWidget(tray_app.window)
+    yield tray_app
+    tray_app.window.close()
+
+
+def client(app: TrayApp) -> FakeClient:
+    assert isinstance(app.client, FakeClient)
+    return app.client
+
+
+def notifier(app: TrayApp) -> RecordingNotifier:
+    assert isinstance(app.notifier, RecordingNotifier)
+    return app.notifier
+
+
+def test_without_tray_the_list_is_the_main_window(app: TrayApp, qtbot) -> None:
+    app.start()
+    qtbot.waitExposed(app.window)
+    assert app.window.main_window_mode
+    assert "No system tray" in app.window.no_tray_banner.label.text()
+    assert ("start", None) in client(app).calls
+    with qtbot.waitSignal(app.window.quit_requested):
+        app.window.close()
+    assert ("stop", None) in client(app).calls
+    assert notifier(app).closed
+
+
+def test_event_notifies_and_click_opens_that_conversation(app: TrayApp, qtbot, urls: UrlCatcher) -> None:
+    app.start()
+    client(app).event_received.emit(make_row(121, case_id="5121", contact_name="Maria Lopez"), False)
+    client(app).event_received.emit(make_row(122, kind="chat.message", status=None), False)  # off by default
+    assert app.model.rowCount() == 2
+    assert [n.title for n in notifier(app).shown] == ["New case #5121 — Maria Lopez"]
+    assert app.tray.tooltip().count("2 unread") == 1
+    with qtbot.waitSignal(urls.opened) as opened:
+        notifier(app).activated.emit(notifier(app).shown[0].target)
+    assert opened.args == ["https://acme.example.com/inbox/case/5121"]
+    assert ("mark_read", ["evt-121"]) in client(app).calls
+    assert not app.model.is_unread("evt-121")
+
+
+def test_list_open_and_summary_click(app: TrayApp, qtbot, urls: UrlCatcher) -> None:
+    app.start()
+    client(app).history_loaded.emit([make_row(2), make_row(1, read=True)])
+    with qtbot.waitSignal(urls.opened):
+        app.window.open_requested.emit("evt-1")
+    assert urls.urls == ["https://acme.example.com/inbox/case/5001"]
+    notifier(app).activated.emit(LIST_TARGET)
+    assert app.window.isVisible()
+
+
+def test_event_without_case_opens_nothing(app: TrayApp, urls: UrlCatcher) -> None:
+    app.start()
+    client(app).event_received.emit(make_row(7, kind="agent.status", status="available", case_id=None), False)
+    app.open_event("evt-7")
+    assert urls.urls == []
+    assert "no conversation address" in app.window.statusBar().currentMessage()
+
+
+def test_state_gap_and_verification_are_shown(app: TrayApp) -> None:
+    app.start()
+    since = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    client(app).state_changed.emit(ConnectionStatus(ConnectionState.OFFLINE, since, "retrying in 8 s"))
+    assert "Offline" in app.window.state_label.text()
+    assert "retrying in 8 s" in app.tray.tooltip()
+    client(app).gap.emit(Gap(3, 9, "retention"))
+    assert "could not be recovered" in app.window.warning_banner.label.text()
+    client(app).verification_failed.emit("bad signature")
+    assert "failed verification" in app.window.warning_banner.label.text()
+    assert "1 alert failed verification" in app.tray.tooltip()
+
+
+def test_backlog_becomes_one_summary(app: TrayApp) -> None:
+    app.start()
+    for seq in range(1, 6):
+        client(app).event_received.emit(make_row(seq), True)
+    assert notifier(app).shown == []
+    client(app).caught_up.emit(5)
+    assert [n.title for n in notifier(app).shown] == ["5 alerts while you were away"]
+    assert notifier(app).shown[0].target == LIST_TARGET
+
+
+def test_dnd_silences_and_is_saved(app: TrayApp) -> None:
+    app.start()
+    app.tray.dnd_requested.emit(DndChoice.HOUR)
+    assert app.presenter.dnd_active
+    assert app.settings.dnd_until is not None
+    client(app).event_received.emit(make_row(1), False)
+    assert notifier(app).shown == []
+    assert app.model.unread_count == 1
+    app.tray.dnd_requested.emit(DndChoice.OFF)
+    assert app.settings.dnd_until is None
+    client(app).event_received.emit(make_row(2), False)
+    assert len(notifier(app).shown) == 1
+
+
+def test_mark_all_and_reconnect(app: TrayApp) -> None:
+    app.start()
+    client(app).history_loaded.emit([make_row(2), make_row(1)])
+    app.window.mark_all_read_requested.emit()
+    assert app.model.unread_count == 0
+    assert ("mark_all_read", None) in client(app).calls
+    app.tray.reconnect_requested.emit()
+    assert ("reconnect_now", None) in client(app).calls
+
+
+def test_settings_dialog_applies_and_saves(app: TrayApp, qtbot) -> None:
+    app.start()
+    app.show_settings()
+    dialog = app._settings_dialog
+    assert dialog is not None
+    dialog.notify_boxes["chat.message"].setChecked(True)
+    dialog.account_edit.setText("acme")
+    dialog.accept()
+    assert "chat.message" in app.settings.notify
+    assert app.settings.account_id == "acme"
+    assert app.saved[-1] == app.settings  # type: ignore[attr-defined]
+    assert ("apply_settings", app.settings) in client(app).calls
+    client(app).event_received.emit(make_row(3, kind="chat.message", status=None), False)
+    assert len(notifier(app).shown) == 1
+
+
+def test_pasted_link_is_stored_off_the_gui_thread(qtbot) -> None:
+    stored: list[Link] = []
+
+    def saver(link: Link, current: Settings) -> Settings:
+        stored.append(link)
+        return current.replace(bridge_url=link.url, key=link.key)
+
+    tray_app = TrayApp(FakeClient(), Settings(), use_tray=False, notifier=RecordingNotifier(),
+                       save_settings=lambda _s: None, link_saver=saver)
+    qtbot.addWidget(tray_app.window)
+    key = "ed25519:" + "A" * 43 + "="
+    with qtbot.waitSignal(tray_app.link_stored):
+        tray_app.handle_arguments(["connect", f"trayapp://connect?url=https://b.example.com&token=t0k&key={key}"])
+    assert stored[0].token == "t0k"
+    assert tray_app.settings.bridge_url == "https://b.example.com"
+    assert client(tray_app).calls[-1] == ("apply_settings", tray_app.settings)
+    tray_app.quit()
+
+
+def test_bad_link_is_explained(app: TrayApp) -> None:
+    app.use_link("https://not-a-link")
+    assert "not a trayapp connection link" in app.window.statusBar().currentMessage()

@@ -1,0 +1,462 @@
+"""The composition root: builds the client, the widgets, the notifier and the presenter, and
+connects every signal in one place (:meth:`TrayApp._connect_signals`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from PySide6.QtCore import QObject, QSignalBlocker, QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtNetwork import QNetworkAccessManager, QNetworkReply, QNetworkRequest
+from PySide6.QtWidgets import QApplication
+
+from trayapp import settings as settings_mod
+from trayapp.core.errors import CoreError
+from trayapp.core.event import ReceivedEvent
+from trayapp.core.link import Link, parse_link
+from trayapp.core.urls import conversation_url
+from trayapp.settings import Settings
+from trayapp.ui.describe import notification_text
+from trayapp.ui.first_run import FirstRunDialog
+from trayapp.ui.icons import app_icon, app_icon_path
+from trayapp.ui.list_model import HistoryModel
+from trayapp.ui.list_window import ListWindow
+from trayapp.ui.notify import LIST_TARGET, Notifier, create_notifier
+from trayapp.ui.notify.tray import TrayMessageNotifier
+from trayapp.ui.presenter import Presenter
+from trayapp.ui.settings_dialog import SettingsDialog, SettingsValues
+from trayapp.ui.tray import Connection, DndChoice, TrayController
+
+log = logging.getLogger(__name__)
+
+NO_TRAY_REASON = "No system tray was found on this desktop, so trayapp cannot live in the panel."
+
+
+class ClientLike(Protocol):
+    """What the app needs of ``trayapp.client.service.ClientService`` (see docs/architecture.md)."""
+
+    state_changed: Any
+    history_loaded: Any
+    event_received: Any
+    caught_up: Any
+    gap: Any
+    verification_failed: Any
+    read_changed: Any
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def reconnect_now(self) -> None: ...
+    def mark_read(self, ids: list[str]) -> None: ...
+    def mark_all_read(self) -> None: ...
+    def apply_settings(self, settings: Settings) -> None: ...
+
+
+def store_link(link: Link, current: Settings) -> Settings:
+    """Token into the keyring, bridge URL and key into the settings file. Blocking: call off the GUI thread."""
+    from trayapp.client import credentials
+
+    credentials.store_token(link.url, link.token)
+    new = current.replace(bridge_url=link.url, key=link.key)
+    settings_mod.save(new)
+    return new
+
+
+class TrayApp(QObject):
+    """The running desktop app.
+
+    Signals:
+        link_stored(object): a pasted link was saved (the new ``Settings``); emitted from a worker thread.
+        link_failed(str): saving a pasted link failed; words for the agent.
+        url_opened(str): a conversation URL was handed to the browser.
+    """
+
+    link_stored = Signal(object)
+    link_failed = Signal(str)
+    url_opened = Signal(str)
+
+    def __init__(
+        self,
+        client: ClientLike,
+        settings: Settings,
+        *,
+        use_tray: bool | None = None,
+        notifier: Notifier | None = None,
+        save_settings: Callable[[Settings], object] = settings_mod.save,
+        link_saver: Callable[[Link, Settings], Settings] = store_link,
+        demo: bool = False,
+        instance: QObject | None = None,
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.settings = settings
+        self.demo = demo
+        self.instance = instance  # a ui.single_instance.SingleInstance, when there is one
+        self._save_settings = save_settings
+        self._link_saver = link_saver
+        self._settings_dialog: SettingsDialog | None = None
+        self._first_run: FirstRunDialog | None = None
+        self._quitting = False
+        self._dropped = 0
+        self._net = QNetworkAccessManager(self)
+
+        self.model = HistoryModel(self)
+        self.window = ListWindow(self.model)
+        self.window.set_icon(app_icon())
+        self.window.set_link_builder(self.link_for)
+        self.tray = TrayController(self, use_tray=use_tray)
+        self.window.add_app_menu(self.tray.menu)
+        self.notifier = notifier or create_notifier(self.tray.icon, app_icon_path(), app_icon())
+        self.presenter = Presenter(settings.notify, parent=self)
+        self._connect_signals()
+        self._restore_dnd()
+        log.info("notifications via %s; system tray %s", self.notifier.name,
+                 "available" if self.tray.available else "missing")
+
+    # --- wiring ------------------------------------------------------------------------------
+
+    def _connect_signals(self) -> None:
+        """Every signal of the app is connected here, and only here."""
+        client, model, window, tray, presenter = self.client, self.model, self.window, self.tray, self.presenter
+
+        client.state_changed.connect(self._on_state)
+        client.history_loaded.connect(model.set_rows)
+        client.event_received.connect(self._on_event)
+        client.caught_up.connect(presenter.on_caught_up)
+        client.gap.connect(window.show_gap)
+        client.verification_failed.connect(self._on_verification_failed)
+        client.read_changed.connect(model.set_read)
+
+        model.unread_changed.connect(tray.set_unread)
+
+        presenter.dnd_changed.connect(tray.set_dnd)
+        presenter.dnd_changed.connect(self._store_dnd)
+        self._connect_notifier()
+
+        tray.open_list_requested.connect(self.show_list)
+        tray.settings_requested.connect(self.show_settings)
+        tray.reconnect_requested.connect(client.reconnect_now)
+        tray.quit_requested.connect(self.quit)
+        tray.dnd_requested.connect(self._on_dnd)
+
+        window.open_requested.connect(self.open_event)
+        window.mark_read_requested.connect(self._mark_read)
+        window.mark_all_read_requested.connect(self._mark_all_read)
+        window.quit_requested.connect(self.quit)
+
+        self.link_stored.connect(self._on_link_stored)
+        self.link_failed.connect(self._on_link_failed)
+        if self.instance is not None:
+            self.instance.arguments_received.connect(self.handle_arguments)  # type: ignore[attr-defined]
+
+    def _connect_notifier(self) -> None:
+        self.presenter.notify.connect(self.notifier.show)
+        self.presenter.withdraw.connect(self.notifier.withdraw)
+        self.notifier.activated.connect(self.open_target)
+        self.notifier.failed.connect(self._on_notifier_failed)
+
+    # --- start / stop ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Show the tray (or the window, without a tray) and start the client. Starts quietly."""
+        if self.tray.available:
+            self.tray.show()
+        else:
+            self.window.set_main_window_mode(NO_TRAY_REASON)
+            self.window.show()
+        self.window.set_state_text(self.tray.state_text())
+        self.client.start()
+        if not self.settings.configured and not self.demo:
+            self.show_first_run()
+
+    @Slot()
+    def quit(self) -> None:
+        if self._quitting:
+            return
+        self._quitting = True
+        log.info("quitting")
+        self.tray.hide()
+        self.client.stop()
+        self.notifier.shutdown()
+        self.window.close()
+        app = QApplication.instance()
+        if app is not None:
+            app.quit()
+
+    # --- windows -----------------------------------------------------------------------------
+
+    @Slot()
+    def show_list(self) -> None:
+        self.window.bring_to_front()
+
+    @Slot()
+    def show_settings(self) -> None:
+        if self._settings_dialog is not None:
+            self._settings_dialog.raise_()
+            self._settings_dialog.activateWindow()
+            return
+        dialog = SettingsDialog(SettingsValues.from_settings(self.settings), self.settings.bridge_url)
+        dialog.setWindowIcon(app_icon())
+        dialog.set_state_text(self.tray.state_text())
+        dialog.values_accepted.connect(self.apply_values)
+        dialog.test_requested.connect(self.test_connection)
+        dialog.finished.connect(self._settings_closed)
+        self._settings_dialog = dialog
+        dialog.show()
+
+    @Slot()
+    def _settings_closed(self) -> None:
+        if self._settings_dialog is not None:
+            self._settings_dialog.deleteLater()
+        self._settings_dialog = None
+
+    @Slot()
+    def show_first_run(self) -> None:
+        if self._first_run is not None:
+            self._first_run.raise_()
+            return
+        dialog = FirstRunDialog()
+        dialog.setWindowIcon(app_icon())
+        dialog.link_accepted.connect(self.use_link)
+        dialog.finished.connect(self._first_run_closed)
+        self._first_run = dialog
+        dialog.show()
+
+    @Slot()
+    def _first_run_closed(self) -> None:
+        if self._first_run is not None:
+            self._first_run.deleteLater()
+        self._first_run = None
+
+    # --- client events -----------------------------------------------------------------------
+
+    @Slot(object)
+    def _on_state(self, status: object) -> None:
+        self.tray.set_status(status)
+        text = self.tray.state_text()
+        self.window.set_state_text(text)
+        if self._settings_dialog is not None:
+            self._settings_dialog.set_state_text(text)
+
+    @Slot(object, bool)
+    def _on_event(self, row: Any, replaying: bool) -> None:
+        self.model.add_row(row, replaying)
+        self.presenter.on_event(row, replaying)
+
+    @Slot(str)
+    def _on_verification_failed(self, reason: str) -> None:
+        self._dropped += 1
+        self.window.show_verification_failed(reason)
+        self.tray.set_warning(f"{self._dropped} alert{'s' if self._dropped != 1 else ''} failed verification")
+
+    @Slot(str)
+    def _on_notifier_failed(self, message: str) -> None:
+        if isinstance(self.notifier, TrayMessageNotifier):
+            return
+        log.warning("native notifications failed (%s): using tray messages instead", message)
+        old = self.notifier
+        self.presenter.notify.disconnect(old.show)
+        self.presenter.withdraw.disconnect(old.withdraw)
+        old.shutdown()
+        self.notifier = TrayMessageNotifier(self.tray.icon, app_icon())
+        self._connect_notifier()
+
+    # --- opening events ----------------------------------------------------------------------
+
+    def link_for(self, received: ReceivedEvent) -> str | None:
+        """The conversation URL of an event, built from the settings' template (never the payload)."""
+        return conversation_url(self.settings.url_template, received.event, self.settings.account_id or None)
+
+    @Slot(str)
+    def open_target(self, target: str) -> None:
+        """A notification was clicked."""
+        if target == LIST_TARGET:
+            self.show_list()
+        else:
+            self.open_event(target)
+
+    @Slot(str)
+    def open_event(self, event_id: str) -> None:
+        """Open an event's conversation in the browser and mark it read."""
+        received = self.model.find(event_id)
+        if received is None:
+            log.warning("open: unknown event %s", event_id)
+            self.show_list()
+            return
+        url = self.link_for(received)
+        if self.model.is_unread(event_id):
+            self._mark_read([event_id])
+        if url is None:
+            title, _ = notification_text(received.event)
+            self.show_list()
+            self.window.statusBar().showMessage(f"“{title}” has no conversation address to open", 8000)
+            return
+        log.info("opening conversation of event %s", event_id)
+        if not QDesktopServices.openUrl(QUrl(url)):
+            self.window.statusBar().showMessage(f"Could not open a browser for {url}", 8000)
+        self.url_opened.emit(url)
+
+    @Slot(list)
+    def _mark_read(self, ids: list[str]) -> None:
+        self.model.set_read(ids, True)  # at once; the client confirms with read_changed
+        self.client.mark_read(ids)
+
+    @Slot()
+    def _mark_all_read(self) -> None:
+        self.model.set_all_read()
+        self.client.mark_all_read()
+
+    # --- do not disturb ----------------------------------------------------------------------
+
+    @Slot(object)
+    def _on_dnd(self, choice: DndChoice) -> None:
+        if choice is DndChoice.HOUR:
+            self.presenter.dnd_for(timedelta(hours=1))
+        elif choice is DndChoice.TOMORROW:
+            self.presenter.dnd_until_tomorrow()
+        else:
+            self.presenter.set_dnd_until(None)
+
+    def _restore_dnd(self) -> None:
+        if self.settings.dnd_until:
+            try:
+                until = datetime.fromisoformat(self.settings.dnd_until)
+            except ValueError:
+                return
+            if until.tzinfo is not None:
+                blocker = QSignalBlocker(self.presenter)
+                self.presenter.set_dnd_until(until)
+                del blocker
+                self.tray.set_dnd(self.presenter.dnd_until)
+
+    @Slot(object)
+    def _store_dnd(self, until: datetime | None) -> None:
+        self._replace_settings(self.settings.replace(dnd_until=until.isoformat() if until else None))
+
+    # --- settings ----------------------------------------------------------------------------
+
+    def _replace_settings(self, new: Settings) -> None:
+        if new == self.settings:
+            return
+        self.settings = new
+        self.presenter.set_enabled(new.notify)
+        logging.getLogger("trayapp").setLevel(new.log_level)
+        try:
+            self._save_settings(new)
+        except OSError as exc:
+            log.error("cannot save settings: %s", exc)
+            self.window.statusBar().showMessage(f"Could not save the settings: {exc}", 10000)
+
+    @Slot(object)
+    def apply_values(self, values: SettingsValues) -> None:
+        """OK in the settings dialog."""
+        self._replace_settings(self.settings.replace(**values.changes()))
+        self.client.apply_settings(self.settings)
+        if values.link:
+            self.use_link(values.link)
+
+    @Slot(str)
+    def use_link(self, text: str) -> None:
+        """A connection link from the first-run dialog, the settings, ``trayapp connect`` or a second launch."""
+        try:
+            link = parse_link(text)
+        except CoreError as exc:
+            self._on_link_failed(str(exc))
+            return
+        current = self.settings
+
+        def work() -> None:
+            try:
+                self.link_stored.emit(self._link_saver(link, current))
+            except Exception as exc:
+                log.warning("cannot store the connection link: %s", type(exc).__name__)
+                self.link_failed.emit(str(exc) or type(exc).__name__)
+
+        threading.Thread(target=work, name="trayapp-store-link", daemon=True).start()
+
+    @Slot(object)
+    def _on_link_stored(self, new: Settings) -> None:
+        log.info("connection link stored for %s", new.bridge_url)
+        self.settings = new
+        self.client.apply_settings(new)
+        self.tray.set_connection(Connection.CONNECTING)
+        self.window.statusBar().showMessage(f"Connecting to {new.bridge_url}…", 5000)
+
+    @Slot(str)
+    def _on_link_failed(self, message: str) -> None:
+        self.show_list()
+        self.window.statusBar().showMessage(f"The connection link was not used: {message}", 15000)
+
+    @Slot(list)
+    def handle_arguments(self, argv: list[str]) -> None:
+        """Arguments handed over by a second launch (single instance)."""
+        links = [a for a in argv if a.startswith("trayapp://")]
+        if links:
+            self.use_link(links[-1])
+        else:
+            self.show_list()
+
+    # --- test connection ---------------------------------------------------------------------
+
+    @Slot(str)
+    def test_connection(self, link_text: str) -> None:
+        """Check a bridge: reachable, the key matches the pinned one, and (for a pasted link) the token works."""
+        dialog = self._settings_dialog
+        if link_text:
+            try:
+                link = parse_link(link_text)
+            except CoreError as exc:
+                if dialog:
+                    dialog.show_test_result(False, str(exc))
+                return
+            url, key, token = link.url, link.key, link.token
+        else:
+            url, key, token = self.settings.bridge_url, self.settings.key, ""
+            if not url:
+                if dialog:
+                    dialog.show_test_result(False, "Not set up: paste a connection link first.")
+                return
+        request = QNetworkRequest(QUrl(url + "/v1/key"))
+        request.setTransferTimeout(8000)
+        reply = self._net.get(request)
+        reply.finished.connect(lambda: self._key_checked(reply, url, key, token))
+
+    def _report_test(self, ok: bool, message: str) -> None:
+        if self._settings_dialog is not None:
+            self._settings_dialog.show_test_result(ok, message)
+
+    def _key_checked(self, reply: QNetworkReply, url: str, key: str, token: str) -> None:
+        reply.deleteLater()
+        if reply.error() != QNetworkReply.NetworkError.NoError:
+            self._report_test(False, f"Cannot reach the bridge: {reply.errorString()}")
+            return
+        try:
+            served = json.loads(bytes(reply.readAll().data()).decode())["key"]
+        except (ValueError, KeyError, TypeError):
+            self._report_test(False, "That address answers, but it is not a trayapp bridge.")
+            return
+        if served != key:
+            self._report_test(False, "The bridge's signing key differs from the link's: ask your admin.")
+            return
+        if not token:
+            self._report_test(True, f"Bridge reachable and its key matches. Now: {self.tray.state_text()}")
+            return
+        request = QNetworkRequest(QUrl(url + "/v1/events?limit=1"))
+        request.setRawHeader(b"Authorization", b"Bearer " + token.encode())
+        request.setTransferTimeout(8000)
+        events = self._net.get(request)
+        events.finished.connect(lambda: self._token_checked(events))
+
+    def _token_checked(self, reply: QNetworkReply) -> None:
+        reply.deleteLater()
+        status = reply.attribute(QNetworkRequest.Attribute.HttpStatusCodeAttribute)
+        if status in (401, 403):
+            self._report_test(False, "The bridge refused the link's token: ask your admin for a new link.")
+        elif reply.error() != QNetworkReply.NetworkError.NoError:
+            self._report_test(False, f"The bridge answered with an error: {reply.errorString()}")
+        else:
+            self._report_test(True, "Bridge reachable, key matches, token accepted.")

@@ -1,0 +1,256 @@
+"""The ``trayapp`` command.
+
+- ``trayapp``: the tray app; starts quietly in the tray (a first-run dialog when not set up).
+- ``trayapp demo``: an embedded bridge, a simulator posting signed webhooks and the tray connected to it.
+- ``trayapp listen [--link LINK] ...``: headless, prints verified events as JSON lines (no Qt).
+- ``trayapp connect LINK`` (or ``trayapp trayapp://connect?...``, as the URL-scheme handler runs it): use a link.
+- ``--version``, ``--debug`` (log at DEBUG, also to stderr).
+
+One instance per user: a second launch hands its arguments to the running one and exits 0.
+Qt is imported only by the commands that show something.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import logging.handlers
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from trayapp import __version__
+
+log = logging.getLogger("trayapp")
+
+LOG_FILE = "trayapp.log"
+LOG_DIR_ENV = "TRAYAPP_LOG_DIR"
+_SECRET = re.compile(r"(?i)(token=|bearer\s+|\"token\"\s*:\s*\")([^&\s\"']+)")
+
+
+class RedactSecrets(logging.Filter):
+    """Blanks tokens (``token=...``, ``Bearer ...``, ``"token": "..."``) out of every log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _SECRET.sub(r"\1***", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def log_dir() -> Path:
+    env = os.environ.get(LOG_DIR_ENV)
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_log_dir("trayapp", appauthor=False))
+
+
+def setup_logging(debug: bool, level: str = "INFO") -> Path | None:
+    """Rotating log file in the platformdirs log dir (1 MB × 5); with ``--debug`` also stderr."""
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if debug else level)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+    redact = RedactSecrets()
+    path: Path | None = None
+    try:
+        directory = log_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / LOG_FILE
+        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
+        handler.setFormatter(fmt)
+        handler.addFilter(redact)
+        root.addHandler(handler)
+    except OSError as exc:
+        print(f"trayapp: cannot write logs: {exc}", file=sys.stderr)
+    if debug:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(fmt)
+        stream.addFilter(redact)
+        root.addHandler(stream)
+    logging.captureWarnings(True)
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trayapp", description="Acquire case alerts on your desktop.")
+    parser.add_argument("--version", action="version", version=f"trayapp {__version__}")
+    parser.add_argument("--debug", action="store_true", help="log everything, also to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = sub.add_parser("demo", help="try it: an embedded bridge + simulated Acquire webhooks, no setup")
+    demo.add_argument("--interval", type=float, default=6.0, help="seconds between simulated webhooks (default 6)")
+    demo.add_argument("--no-simulator", action="store_true", help="do not post webhooks (tests post their own)")
+    listen = sub.add_parser("listen", help="headless: print verified events as JSON lines")
+    try:
+        from trayapp.client.listen import add_listen_arguments
+
+        add_listen_arguments(listen)
+    except ImportError:  # pragma: no cover - client not installed
+        listen.add_argument("--link")
+    connect = sub.add_parser("connect", help="use a connection link (trayapp://connect?...)")
+    connect.add_argument("link")
+    return parser
+
+
+def _normalise(argv: list[str]) -> list[str]:
+    """``trayapp trayapp://connect?...`` (the URL-scheme handler) means ``trayapp connect LINK``."""
+    links = [a for a in argv if a.startswith("trayapp://")]
+    if links and "connect" not in argv:
+        rest = [a for a in argv if not a.startswith("trayapp://")]
+        return [*rest, "connect", links[-1]]
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = _normalise(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(args_list)
+    if args.command == "listen":
+        from trayapp.client.listen import run_listen
+
+        if args.debug:
+            logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+        return run_listen(args)
+    if args.command == "demo":
+        setup_logging(args.debug)
+        return run_demo(args, args_list)
+    from trayapp import settings as settings_mod
+
+    settings = settings_mod.load()
+    setup_logging(args.debug, settings.log_level)
+    log.info("trayapp %s starting (%s)", __version__, args.command or "tray")
+    return run_tray(args_list, link=getattr(args, "link", None))
+
+
+# --- Qt commands ------------------------------------------------------------------------------
+
+
+def _qapp() -> Any:
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0] if sys.argv else "trayapp"])
+    app.setApplicationName("trayapp")
+    app.setApplicationDisplayName("trayapp")
+    app.setOrganizationName("trayapp")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("trayapp")
+    app.setQuitOnLastWindowClosed(False)
+    from trayapp.ui.icons import app_icon
+
+    app.setWindowIcon(app_icon())
+    return app
+
+
+def _quit_on_signals(app: Any, quit_fn: Any) -> Any:
+    """SIGINT/SIGTERM quit cleanly: the wakeup fd wakes Qt's loop (no polling timer)."""
+    import signal
+    import socket
+
+    from PySide6.QtCore import QSocketNotifier
+
+    if not hasattr(signal, "SIGTERM") or sys.platform == "win32":  # pragma: no cover
+        return None
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno())
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read, app)
+
+    def woke() -> None:
+        with contextlib.suppress(OSError):
+            reader.recv(64)
+        log.info("signal received: quitting")
+        quit_fn()
+
+    notifier.activated.connect(woke)
+    return (reader, writer, notifier)
+
+
+def _single_instance(app: Any, argv: list[str], suffix: str) -> Any:
+    """The listener of the first instance, or ``None`` when a running instance took ``argv``."""
+    from trayapp.ui.single_instance import SingleInstance, send_to_running, server_name
+
+    name = server_name(suffix)
+    if send_to_running(argv, name):
+        return None
+    instance = SingleInstance(name, app)
+    instance.listen()
+    return instance
+
+
+def run_tray(argv: list[str], link: str | None = None) -> int:
+    qapp = _qapp()
+    instance = _single_instance(qapp, argv, "")
+    if instance is None:
+        print("trayapp is already running: handed over to it.", file=sys.stderr)
+        return 0
+    from trayapp import settings as settings_mod
+    from trayapp.app import TrayApp
+    from trayapp.client.service import ClientService
+
+    settings = settings_mod.load()
+    client = ClientService(settings)
+    app = TrayApp(client, settings, instance=instance)
+    keep = _quit_on_signals(qapp, app.quit)
+    app.start()
+    if link:
+        app.use_link(link)
+    rc = int(qapp.exec())
+    del keep
+    return rc
+
+
+def run_demo(args: argparse.Namespace, argv: list[str]) -> int:
+    """Embedded bridge on 127.0.0.1:0 in a temporary dir, a simulator, and the tray connected to it."""
+    import tempfile
+
+    qapp = _qapp()
+    instance = _single_instance(qapp, argv, "demo")
+    if instance is None:
+        print("trayapp demo is already running: showing it.", file=sys.stderr)
+        return 0
+    from trayapp.app import TrayApp
+    from trayapp.bridge.embedded import start_embedded
+    from trayapp.client.service import ClientService
+    from trayapp.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix="trayapp-demo-") as tmp:
+        bridge = start_embedded(Path(tmp) / "bridge", demo=True)
+        try:
+            log.info("demo bridge at %s", bridge.url)
+            settings = Settings(
+                bridge_url=bridge.url,
+                key=bridge.key,
+                url_template=bridge.url + "/demo/case/{case_id}",
+                account_id="demo",
+            )
+            client = ClientService(settings, data_dir=Path(tmp) / "app", token_loader=lambda _url: bridge.token)
+            app = TrayApp(client, settings, instance=instance, save_settings=lambda _s: None, demo=True)
+            keep = _quit_on_signals(qapp, app.quit)
+            app.start()
+            print(f"trayapp demo: bridge at {bridge.url}; webhooks every {args.interval:g} s. "
+                  "Quit from the tray menu or with Ctrl+C.", file=sys.stderr, flush=True)
+            simulator = None if args.no_simulator else bridge.start_simulator(interval=args.interval)
+            rc = int(qapp.exec())
+            if simulator is not None:
+                simulator.stop()
+            del keep
+        finally:
+            bridge.stop()
+    return rc
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
