@@ -1,0 +1,331 @@
+"""The client's connection logic against an in-process fake bridge: verify, store, resume, gaps, close codes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trayapp.client.connection import TOKEN_REFUSED, Connection, ConnectionConfig
+from trayapp.client.errors import ClientError, NotConfigured
+from trayapp.client.history import History
+from trayapp.client.state import ConnectionState
+from trayapp.core import wire
+
+from .conftest import Recorder
+from .fakebridge import FakeBridge, case_body, tampered
+
+
+def quick(**overrides: Any) -> Iterator[float]:
+    """Backoff for tests: tiny delays, so a reconnect test does not wait seconds."""
+    while True:
+        yield 0.05
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBridge]:
+    async with FakeBridge() as fb:
+        yield fb
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Iterator[History]:
+    with History(tmp_path / "h.sqlite3") as h:
+        yield h
+
+
+@contextlib.asynccontextmanager
+async def running(fb: FakeBridge, history: History, rec: Recorder, **cfg: Any) -> AsyncIterator[Connection]:
+    config = ConnectionConfig(bridge_url=fb.url, token=cfg.pop("token", fb.token), key=cfg.pop("key", fb.key_text),
+                              **cfg)
+    conn = Connection(config, history, rec, delays=quick)
+    task = asyncio.create_task(conn.run())
+    try:
+        yield conn
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_events_flow_verified_stored_and_cursor_advances(fake: FakeBridge, history: History,
+                                                               recorder: Recorder) -> None:
+    await fake.add(case_body(1))
+    async with running(fake, history, recorder):
+        await recorder.until(lambda: recorder.state is ConnectionState.CONNECTED and recorder.caught_up)
+        assert recorder.caught_up == [0]  # first connection: no since → live only
+        await fake.add(case_body(2))
+        await fake.add(case_body(3, "chat.status.closed", "closed"))
+        await recorder.until(lambda: len(recorder.events) == 2)
+    assert recorder.seqs == [2, 3]
+    assert [replay for _, replay in recorder.events] == [False, False]
+    row = recorder.events[1][0]
+    assert row.event.event.kind == "chat.status" and row.event.event.status == "closed"
+    assert row.event.event.case_id == "3" and not row.read
+    cursor = history.cursor()
+    assert cursor is not None and (cursor.epoch, cursor.seq) == ("epoch-1", 3)
+    assert [r.event.seq for r in history.recent()] == [3, 2]
+    assert fake.seen[0].authorization == f"Bearer {fake.token}"
+    assert fake.seen[0].since is None
+
+
+async def test_resume_replays_backlog_with_since_and_epoch(fake: FakeBridge, history: History,
+                                                           recorder: Recorder) -> None:
+    async with running(fake, history, recorder):
+        await recorder.until(lambda: recorder.caught_up)
+        await fake.add(case_body(1))
+        await recorder.until(lambda: len(recorder.events) == 1)
+    # offline: two more events arrive
+    await fake.add(case_body(2))
+    await fake.add(case_body(3))
+    async with running(fake, history, recorder):
+        await recorder.until(lambda: len(recorder.caught_up) == 2)
+    assert (fake.seen[-1].since, fake.seen[-1].epoch) == (1, "epoch-1")
+    assert recorder.seqs == [1, 2, 3]
+    assert [replay for _, replay in recorder.events] == [False, True, True]
+    assert recorder.caught_up == [0, 2]
+
+
+async def test_tampered_frame_is_dropped_counted_and_reported(fake: FakeBridge, history: History,
+                                                              recorder: Recorder) -> None:
+    async with running(fake, history, recorder) as conn:
+        await recorder.until(lambda: recorder.caught_up)
+        fake.tamper = tampered
+        await fake.add(case_body(1))
+        await recorder.until(lambda: recorder.failures)
+        fake.tamper = None
+        await fake.add(case_body(2))
+        await recorder.until(lambda: recorder.events)
+    assert recorder.seqs == [2]
+    assert "signature does not verify" in recorder.failures[0]
+    assert conn.failures == 1
+    assert history.get("evt-epoch-1-1") is None
+    assert all("Evil" not in row.event.body for row in history.recent())
+
+
+async def test_wrong_pinned_key_rejects_everything(fake: FakeBridge, history: History, recorder: Recorder) -> None:
+    other = FakeBridge()
+    async with running(fake, history, recorder, key=other.key_text):
+        await recorder.until(lambda: recorder.caught_up)
+        await fake.add(case_body(1))
+        await recorder.until(lambda: recorder.failures)
+    assert recorder.events == [] and history.count() == 0
+
+
+async def test_malformed_frame_is_reported(fake: FakeBridge, history: History, recorder: Recorder) -> None:
+    fake.tamper = lambda f: wire.EventFrame(f.seq, f.id, f.received_at, f.event, f.body, "not base64!")
+    async with running(fake, history, recorder):
+        await recorder.until(lambda: recorder.caught_up)
+        await fake.add(case_body(1))
+        await recorder.until(lambda: recorder.failures)
+    assert history.count() == 0
+
+
+async def test_retention_gap_is_reported_and_skipped(fake: FakeBridge, history: History, recorder: Recorder) -> None:
+    history.skip_to("epoch-1", 0)
+    for n in range(1, 6):
+        await fake.add(case_body(n))
+    fake.retained_from = 4
+    async with running(fake, history, recorder):
+        await recorder.until(lambda: recorder.caught_up)
+    assert recorder.gaps == [wire.Gap(1, 3, "retention")]
+    assert recorder.seqs == [4, 5]
+    assert recorder.caught_up == [2]
+
+
+async def test_epoch_change_gap_then_full_replay_deduped(fake: FakeBridge, history: History,
+                                                         recorder: Recorder) -> None:
+    async with running(fake, history, recorder):
+        await recorder.until(lambda: recorder.caught_up)
+        await fake.add(case_body(1), event_id="same-id")
+        await recorder.until(lambda: recorder.events)
+    fake.epoch = "epoch-2"  # the bridge's store was replaced; the same event comes again
+    async with running(fake, history, recorder):
+        await recorder.until(lambda: len(recorder.caught_up) == 2)
+    assert recorder.gaps == [wire.Gap(None, None, "epoch")]
+    assert recorder.seqs == [1]  # not twice
+    cursor = history.cursor()
+    assert cursor is not None and cursor.epoch == "epoch-2"
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_token_refused_at_handshake(fake: FakeBridge, history: History, recorder: Recorder,
+                                          status: int) -> None:
+    fake.refuse_status = status
+    async with running(fake, history, recorder, refused_retry=60.0):
+        await recorder.until(lambda: recorder.state is ConnectionState.ERROR)
+    assert recorder.states[-1].detail == TOKEN_REFUSED
+    assert len(fake.seen) == 1  # the slow retry did not hammer
+
+
+async def test_close_4001_means_token_refused(fake: FakeBridge, history: History, recorder: Recorder) -> None:
+    async with running(fake, history, recorder, refused_retry=60.0):
+        await recorder.until(lambda: recorder.caught_up)
+        await fake.close_all(wire.CLOSE_REVOKED, "token revoked")
+        await recorder.until(lambda: recorder.state is ConnectionState.ERROR)
+    assert recorder.states[-1].detail == TOKEN_REFUSED
+
+
+async def test_close_4008_resumes_at_once_and_loses_nothing(fake: FakeBridge, history: History,
+                                                            recorder: Recorder) -> None:
+    async with running(fake, history, recorder, backoff_initial=30.0):
+        await recorder.until(lambda: recorder.caught_up)
+        await fake.add(case_body(1))
+        await recorder.until(lambda: recorder.events)
+        await fake.close_all(wire.CLOSE_SLOW_CONSUMER, "slow consumer")
+        await fake.add(case_body(2))
+        await recorder.until(lambda: len(recorder.caught_up) == 2 and len(recorder.events) == 2)
+    assert fake.seen[-1].since == 1
+    assert recorder.seqs == [1, 2]
+
+
+async def test_reconnects_after_going_away_and_backoff_state(fake: FakeBridge, history: History,
+                                                             recorder: Recorder) -> None:
+    async with running(fake, history, recorder):
+        await recorder.until(lambda: recorder.caught_up)
+        await fake.close_all(wire.CLOSE_GOING_AWAY, "restarting")
+        await recorder.until(lambda: recorder.state is ConnectionState.OFFLINE)
+        assert "closed the connection (1001 restarting)" in recorder.states[-1].detail
+        await recorder.until(lambda: len(recorder.caught_up) == 2)
+    assert recorder.state is ConnectionState.CONNECTED
+
+
+async def test_reconnect_now_drops_and_reconnects(fake: FakeBridge, history: History, recorder: Recorder) -> None:
+    async with running(fake, history, recorder, backoff_initial=30.0) as conn:
+        await recorder.until(lambda: recorder.caught_up)
+        conn.reconnect_now()
+        await recorder.until(lambda: len(recorder.caught_up) == 2)
+    assert len(fake.seen) == 2
+
+
+async def test_unreachable_bridge_is_offline_with_words(history: History, recorder: Recorder) -> None:
+    fb = FakeBridge()
+    async with fb:
+        url = fb.url
+    config = ConnectionConfig(bridge_url=url, token="tb_x" * 5, key=fb.key_text)
+    conn = Connection(config, history, recorder, delays=lambda: iter([30.0] * 10))
+    task = asyncio.create_task(conn.run())
+    try:
+        await recorder.until(lambda: recorder.state is ConnectionState.OFFLINE)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert "cannot reach 127.0.0.1" in recorder.states[-1].detail
+    assert "retrying in 30 s" in recorder.states[-1].detail
+
+
+async def test_not_a_bridge_first_frame(fake: FakeBridge, history: History, recorder: Recorder) -> None:
+    fake.before_hello = lambda: wire.encode(wire.CaughtUp(0))
+    async with running(fake, history, recorder):
+        await recorder.until(lambda: recorder.state is ConnectionState.OFFLINE)
+    assert "did not start with hello" in recorder.states[-1].detail
+
+
+async def test_token_never_logged(fake: FakeBridge, history: History, recorder: Recorder,
+                                  caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with running(fake, history, recorder):
+        await recorder.until(lambda: recorder.caught_up)
+    client_logs = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("websockets.server"))
+    assert "Bearer ***" in client_logs  # websockets logged the header, redacted
+    assert fake.token not in client_logs
+    assert fake.token not in repr(ConnectionConfig(fake.url, fake.token, fake.key_text))
+
+
+async def test_dead_socket_detected_by_ping(history: History, recorder: Recorder) -> None:
+    """A peer that stops answering (a frozen TCP relay) is noticed by the keepalive ping."""
+    async with FakeBridge() as fb:
+        relay = FrozenRelay(fb.url)
+        await relay.start()
+        try:
+            config = ConnectionConfig(bridge_url=relay.url, token=fb.token, key=fb.key_text, ping_interval=0.2,
+                                      ping_timeout=0.3, close_timeout=0.2)
+            conn = Connection(config, history, recorder, delays=lambda: iter([30.0] * 10))
+            task = asyncio.create_task(conn.run())
+            try:
+                await recorder.until(lambda: recorder.caught_up)
+                relay.frozen = True
+                await recorder.until(lambda: recorder.state is ConnectionState.OFFLINE, timeout=5)
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        finally:
+            await relay.stop()
+    assert "lost the connection" in recorder.states[-1].detail or "1011" in recorder.states[-1].detail
+
+
+def test_config_checks() -> None:
+    with pytest.raises(NotConfigured):
+        ConnectionConfig("", "", "").check()
+    key = FakeBridge().key_text
+    with pytest.raises(ClientError, match="unencrypted"):
+        ConnectionConfig("http://bridge.example.com", "tok", key).check()
+    with pytest.raises(ClientError, match="key"):
+        ConnectionConfig("https://bridge.example.com", "tok", "ed25519:nope").check()
+    ConnectionConfig("https://bridge.example.com", "tok", key).check()
+    ConnectionConfig("http://[::1]:8787", "tok", key).check()
+
+
+def test_ca_file_problem_in_words(tmp_path: Path) -> None:
+    from trayapp.client.connection import ssl_context
+
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate")
+    with pytest.raises(ClientError, match="cannot use the certificate file"):
+        ssl_context(str(bad))
+
+
+class FrozenRelay:
+    """A TCP relay that can stop forwarding in both directions (a dead network path)."""
+
+    def __init__(self, upstream: str) -> None:
+        host_port = upstream.split("://", 1)[1]
+        self.up_host, port = host_port.rsplit(":", 1)
+        self.up_port = int(port)
+        self.frozen = False
+        self.server: asyncio.Server | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.writers: list[asyncio.StreamWriter] = []
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+            while data := await reader.read(65536):
+                if not self.frozen:
+                    writer.write(data)
+                    await writer.drain()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(self.up_host, self.up_port)
+        self.writers += [writer, up_writer]
+        for t in (self._pipe(reader, up_writer), self._pipe(up_reader, writer)):
+            task = asyncio.create_task(t)
+            self.tasks.add(task)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for w in self.writers:
+            w.close()
+            with contextlib.suppress(Exception):
+                await w.wait_closed()
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()

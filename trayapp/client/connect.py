@@ -1,0 +1,151 @@
+"""``trayapp connect LINK``: store a connection link (token → keyring, URL + key → settings); test a connection.
+
+Entry points (no Qt imported; everything here may block, so call it off the GUI thread)::
+
+    run_connect(link_text: str, *, test: bool = True) -> int        # the command; prints what happened
+    save_link(link: Link | str, settings_file: Path | None = None) -> Settings   # parse, keyring, settings file
+    test_connection(link: Link | str | None = None, *, ca_file: str | None = None, timeout: float = 10.0) -> str
+
+``test_connection`` opens the stream, waits for ``hello`` and, when the bridge holds an event, checks that event's
+signature with the link's key (so a link whose key does not match the bridge is caught now, not at the first alert).
+It returns a sentence for the settings dialog, or raises a :class:`~trayapp.client.errors.ClientError` whose message
+says what is wrong (``TokenRefused``, ``ConnectionFailed``, ...). ``link=None`` tests the stored connection.
+
+``run_connect`` exit codes: 0 saved (and the test passed or was skipped), 1 nothing saved (bad link, no keyring),
+2 saved but the test failed (the app will keep retrying).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from ..core import wire
+from ..core.errors import BadLink, BadMessage, BadSignature
+from ..core.link import Link, parse_link, stream_url
+from ..settings import Settings, load, save, settings_path
+from . import credentials
+from .connection import ConnectionConfig, host_of, open_stream, ssl_context
+from .errors import ClientError, ConnectionFailed, NotConfigured
+
+log = logging.getLogger(__name__)
+
+
+def _link(link: Link | str) -> Link:
+    if isinstance(link, Link):
+        return link
+    try:
+        return parse_link(link)
+    except BadLink as exc:
+        raise ClientError(str(exc)) from None
+
+
+def save_link(link: Link | str, settings_file: Path | None = None) -> Settings:
+    """Token into the keyring first (nothing is saved if that fails), then URL + key into the settings file."""
+    parsed = _link(link)
+    credentials.store_token(parsed.url, parsed.token)
+    current = load(settings_file)
+    updated = current.replace(bridge_url=parsed.url, key=parsed.key)
+    try:
+        save(updated, settings_file)
+    except OSError as exc:
+        raise ClientError(f"cannot write the settings file {settings_file or settings_path()}: {exc}") from None
+    if current.bridge_url and current.bridge_url != parsed.url:
+        try:  # do not leave the old bridge's token behind
+            credentials.delete_token(current.bridge_url)
+        except ClientError as exc:
+            log.info("connect: could not remove the old token for %s: %s", current.bridge_url, exc)
+    log.info("connect: saved the connection to %s", parsed.url)
+    return updated
+
+
+def _stored_config(ca_file: str | None) -> ConnectionConfig:
+    settings = load()
+    if not settings.configured:
+        raise NotConfigured("not connected yet: paste the connection link from your admin")
+    token = credentials.load_token(settings.bridge_url)
+    if not token:
+        raise NotConfigured("no token in the keyring: paste the connection link again")
+    return ConnectionConfig(settings.bridge_url, token, settings.key, ca_file or settings.ca_file)
+
+
+async def probe(config: ConnectionConfig, timeout: float = 10.0) -> str:
+    """See :func:`test_connection`."""
+    config.check()
+    host = host_of(config.bridge_url)
+    url = stream_url(config.bridge_url)
+    context = ssl_context(config.ca_file) if url.startswith("wss:") else None
+    key = wire.key_from_text(config.key)
+
+    async def first(url: str, want_event: bool) -> tuple[wire.Hello, wire.EventFrame | None]:
+        ws = await open_stream(config, url, context)
+        try:
+            hello = wire.decode(await ws.recv())
+            if not isinstance(hello, wire.Hello):
+                raise ConnectionFailed(f"{host} did not answer with hello: not a trayapp bridge?")
+            if hello.protocol != wire.PROTOCOL:
+                raise ConnectionFailed(f"{host} speaks stream protocol {hello.protocol}; update trayapp")
+            while want_event:
+                message = wire.decode(await ws.recv())
+                if isinstance(message, wire.EventFrame):
+                    return hello, message
+                if isinstance(message, wire.CaughtUp):
+                    break
+            return hello, None
+        finally:
+            await ws.close()
+
+    async def run() -> str:
+        hello, _ = await first(url, False)
+        if hello.head < 1:
+            return f"connected to {host}; no events yet, so the signing key is not checked yet"
+        _, frame = await first(stream_url(config.bridge_url, since=hello.head - 1, epoch=hello.epoch), True)
+        if frame is None:
+            return f"connected to {host} ({hello.head} events so far)"
+        try:
+            wire.verify_frame(key, frame)
+        except BadSignature:
+            raise ClientError(
+                f"connected to {host}, but its events are not signed with the link's key: ask your admin for a new link"
+            ) from None
+        return f"connected to {host}; signing key verified ({hello.head} events so far)"
+
+    try:
+        return await asyncio.wait_for(run(), timeout)
+    except TimeoutError:
+        raise ConnectionFailed(f"{host} did not answer within {timeout:.0f} s") from None
+    except BadMessage as exc:
+        raise ConnectionFailed(f"{host} sent something unexpected: {exc}") from None
+
+
+def test_connection(link: Link | str | None = None, *, ca_file: str | None = None, timeout: float = 10.0) -> str:
+    """Blocking connection test (runs its own event loop): never call it in the GUI thread."""
+    if link is None:
+        config = _stored_config(ca_file)
+    else:
+        parsed = _link(link)
+        config = ConnectionConfig(parsed.url, parsed.token, parsed.key, ca_file)
+    return asyncio.run(probe(config, timeout))
+
+
+test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def run_connect(link_text: str, *, test: bool = True) -> int:
+    """The ``trayapp connect LINK`` command."""
+    try:
+        saved = save_link(link_text)
+    except ClientError as exc:
+        sys.stderr.write(f"trayapp connect: {exc}\n")
+        return 1
+    print(f"Saved the connection to {saved.bridge_url} (token in the system keyring).")
+    if not test:
+        return 0
+    try:
+        print(test_connection(link_text, ca_file=saved.ca_file))
+    except ClientError as exc:
+        sys.stderr.write(f"trayapp connect: saved, but the test failed: {exc}\n")
+        return 2
+    return 0

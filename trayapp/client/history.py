@@ -1,0 +1,280 @@
+"""The local history: every verified event, its read state and the resume cursor, in SQLite.
+
+File: ``<data dir>/history.sqlite3`` (``trayapp.settings.data_dir()``, ``$TRAYAPP_DATA_DIR`` overrides). One
+:class:`History` object belongs to one thread (the client's worker thread); nothing here imports Qt.
+
+- :meth:`History.add` stores a verified event and advances the cursor ``(epoch, seq)`` *in the same transaction*, so
+  the cursor is never ahead of what is stored (a crash between the two cannot lose an event). Events are deduplicated
+  by id: a repeat returns ``None`` (the cursor still advances).
+- :meth:`History.cursor` is what the connection resumes from (``since`` + ``epoch``).
+- :meth:`History.recent` loads the newest rows fast (the normalised event is stored as JSON beside the signed body,
+  so loading does not re-run the payload parser); :meth:`History.older` pages further back.
+- :meth:`History.prune` applies the retention setting.
+
+Rows are ordered by arrival (an insertion counter), not by ``seq``: a new bridge epoch restarts ``seq``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from ..core.event import Event, ReceivedEvent
+from .errors import HistoryError
+
+log = logging.getLogger(__name__)
+
+FILE_NAME: Final = "history.sqlite3"
+SCHEMA_VERSION: Final = 1
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS events (
+    n INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    epoch TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    received_at TEXT NOT NULL,
+    received_ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT,
+    case_id TEXT,
+    body TEXT NOT NULL,
+    event TEXT NOT NULL,
+    read INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS events_received_ts ON events(received_ts);
+CREATE INDEX IF NOT EXISTS events_case ON events(case_id);
+CREATE INDEX IF NOT EXISTS events_unread ON events(read) WHERE read = 0;
+CREATE TABLE IF NOT EXISTS cursor (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    epoch TEXT NOT NULL,
+    seq INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    event: ReceivedEvent
+    read: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    epoch: str
+    seq: int
+
+
+def _timestamp(received_at: str) -> float:
+    try:
+        return datetime.fromisoformat(received_at.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return time.time()
+
+
+def _event_from_json(text: str) -> Event:
+    data: dict[str, Any] = json.loads(text)
+    return Event(**data)
+
+
+class History:
+    """SQLite-backed history; use it from one thread. ``path=":memory:"`` for a throw-away one."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        try:
+            if isinstance(path, Path):
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise HistoryError(f"cannot open the history database {path}: {exc}") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise HistoryError(f"the history database {path} was written by a newer trayapp")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise HistoryError(f"the history database {path} is damaged: {exc}") from None
+        except HistoryError:
+            self._db.close()
+            raise
+
+    @classmethod
+    def open_default(cls) -> History:
+        from ..settings import data_dir
+
+        return cls(data_dir() / FILE_NAME)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the stream ---
+
+    def cursor(self) -> Cursor | None:
+        row = self._db.execute("SELECT epoch, seq FROM cursor WHERE one = 1").fetchone()
+        return Cursor(row[0], row[1]) if row else None
+
+    def _advance(self, epoch: str, seq: int) -> None:
+        # Only forward within an epoch; a new epoch replaces the cursor.
+        self._db.execute(
+            "INSERT INTO cursor (one, epoch, seq) VALUES (1, ?, ?) "
+            "ON CONFLICT(one) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq "
+            "WHERE cursor.epoch != excluded.epoch OR cursor.seq < excluded.seq",
+            (epoch, seq),
+        )
+
+    def add(self, received: ReceivedEvent, epoch: str) -> HistoryRow | None:
+        """Store a verified event and advance the cursor, atomically; ``None`` if its id is already stored."""
+        event_json = json.dumps(received.event.to_json(), ensure_ascii=False, separators=(",", ":"))
+        try:
+            with self._transaction():
+                cur = self._db.execute(
+                    "INSERT OR IGNORE INTO events "
+                    "(id, epoch, seq, received_at, received_ts, kind, status, case_id, body, event) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        received.id,
+                        epoch,
+                        received.seq,
+                        received.received_at,
+                        _timestamp(received.received_at),
+                        received.event.kind,
+                        received.event.status,
+                        received.event.case_id,
+                        received.body,
+                        event_json,
+                    ),
+                )
+                self._advance(epoch, received.seq)
+        except sqlite3.Error as exc:
+            raise HistoryError(f"cannot store an event in the history: {exc}") from None
+        return HistoryRow(received, False) if cur.rowcount == 1 else None
+
+    def skip_to(self, epoch: str, seq: int) -> None:
+        """Move the cursor past events that cannot be delivered (a reported gap)."""
+        with self._transaction():
+            self._advance(epoch, seq)
+
+    # --- reading ---
+
+    _COLUMNS: Final = "n, id, seq, received_at, body, event, read"
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[HistoryRow]:
+        out = []
+        for _n, id_, seq, received_at, body, event_json, read in self._db.execute(sql, params):
+            try:
+                event = _event_from_json(event_json)
+            except (ValueError, TypeError) as exc:
+                log.warning("history: skipping unreadable row %s: %s", id_, exc)
+                continue
+            out.append(HistoryRow(ReceivedEvent(seq, id_, received_at, body, event), bool(read)))
+        return out
+
+    def recent(self, limit: int | None = None) -> list[HistoryRow]:
+        """The newest ``limit`` rows (all when ``None``), newest first."""
+        return self._rows(f"SELECT {self._COLUMNS} FROM events ORDER BY n DESC LIMIT ?", (limit or -1,))
+
+    def older(self, than_id: str, limit: int) -> list[HistoryRow]:
+        """Up to ``limit`` rows stored before the event ``than_id``, newest first."""
+        return self._rows(
+            f"SELECT {self._COLUMNS} FROM events WHERE n < (SELECT n FROM events WHERE id = ?) ORDER BY n DESC LIMIT ?",
+            (than_id, limit),
+        )
+
+    def get(self, event_id: str) -> HistoryRow | None:
+        rows = self._rows(f"SELECT {self._COLUMNS} FROM events WHERE id = ?", (event_id,))
+        return rows[0] if rows else None
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def unread_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM events WHERE read = 0").fetchone()[0])
+
+    # --- read state ---
+
+    def mark_read(self, ids: Iterable[str], read: bool = True) -> list[str]:
+        """Set the read state; returns the ids whose state changed."""
+        changed: list[str] = []
+        with self._transaction():
+            for event_id in dict.fromkeys(ids):
+                cur = self._db.execute(
+                    "UPDATE events SET read = ? WHERE id = ? AND read != ?", (int(read), event_id, int(read))
+                )
+                if cur.rowcount:
+                    changed.append(event_id)
+        return changed
+
+    def mark_all_read(self) -> list[str]:
+        with self._transaction():
+            ids = [r[0] for r in self._db.execute("SELECT id FROM events WHERE read = 0")]
+            self._db.execute("UPDATE events SET read = 1 WHERE read = 0")
+        return ids
+
+    # --- retention ---
+
+    def prune(self, retention_days: int, now: float | None = None) -> int:
+        """Delete events received more than ``retention_days`` ago; returns how many."""
+        cutoff = (now if now is not None else time.time()) - retention_days * 86400
+        with self._transaction():
+            cur = self._db.execute("DELETE FROM events WHERE received_ts < ?", (cutoff,))
+        if cur.rowcount:
+            log.info("history: pruned %d events older than %d days", cur.rowcount, retention_days)
+        return cur.rowcount
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+class MemoryCursor:
+    """The :class:`History` stream interface without storage (``trayapp listen`` without ``--data-dir``)."""
+
+    MAX_SEEN: Final = 50_000
+
+    def __init__(self, cursor: Cursor | None = None) -> None:
+        self._cursor = cursor
+        self._seen: dict[str, None] = {}  # insertion-ordered, bounded
+
+    def cursor(self) -> Cursor | None:
+        return self._cursor
+
+    def add(self, received: ReceivedEvent, epoch: str) -> HistoryRow | None:
+        self.skip_to(epoch, received.seq)
+        if received.id in self._seen:
+            return None
+        self._seen[received.id] = None
+        if len(self._seen) > self.MAX_SEEN:
+            del self._seen[next(iter(self._seen))]
+        return HistoryRow(received, False)
+
+    def skip_to(self, epoch: str, seq: int) -> None:
+        if self._cursor is None or self._cursor.epoch != epoch or self._cursor.seq < seq:
+            self._cursor = Cursor(epoch, seq)

@@ -1,0 +1,343 @@
+"""``ClientService``: the Qt face of the client (contract: ``docs/architecture.md``, "Desktop app contract").
+
+Created in the GUI thread. All network, keyring and disk work happens in a worker ``QThread`` that runs an asyncio
+loop owning the :class:`~trayapp.client.connection.Connection` and the :class:`~trayapp.client.history.History`.
+Methods only post work to that loop and return at once (``stop()`` waits at most ~2 s, at quit only). Signals are
+emitted from the worker thread, so Qt delivers them queued, in the GUI thread.
+
+Reconnects at once on a network change (``QNetworkInformation`` when a back-end exists) and on wake from sleep
+(a cheap check every 30 s that notices the wall clock jumping ahead of the monotonic clock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from ..core import wire
+from ..settings import Settings
+from . import credentials
+from .connection import Connection, ConnectionConfig
+from .errors import ClientError, NotConfigured
+from .history import FILE_NAME, History, HistoryRow
+from .state import ConnectionState, ConnectionStatus
+
+log = logging.getLogger(__name__)
+
+WAKE_CHECK_S: Final = 30.0
+WAKE_JUMP_S: Final = 15.0
+PRUNE_EVERY_S: Final = 3600.0
+
+
+class _Worker(QThread):
+    def __init__(self, service: ClientService) -> None:
+        super().__init__()
+        self.setObjectName("trayapp-client")
+        self._service = service
+
+    def run(self) -> None:
+        self._service._thread_main()
+
+
+class ClientService(QObject):
+    """See the module doc. ``data_dir`` (default ``settings.data_dir()``) holds ``history.sqlite3``."""
+
+    state_changed = Signal(object)
+    history_loaded = Signal(list)
+    event_received = Signal(object, bool)
+    caught_up = Signal(int)
+    gap = Signal(object)
+    verification_failed = Signal(str)
+    read_changed = Signal(list, bool)
+
+    def __init__(
+        self,
+        settings: Settings,
+        parent: QObject | None = None,
+        *,
+        data_dir: Path | None = None,
+        history_limit: int | None = 100_000,
+        token_loader: Callable[[str], str | None] | None = None,
+        connection_options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        self._data_dir = data_dir
+        self._history_limit = history_limit
+        self._token_loader = token_loader or credentials.load_token
+        self._options = dict(connection_options or {})
+        self._lock = threading.Lock()
+        self._pending: list[Callable[[], Any]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._thread: _Worker | None = None
+        self._status = ConnectionStatus(ConnectionState.CONNECTING, detail="starting")
+        self._history: History | None = None
+        self._connection: Connection | None = None
+        self._conn_task: asyncio.Task[None] | None = None
+        self._conn_key: tuple[Any, ...] | None = None
+        self._network: Any = None
+        # Read from the GUI thread for tests/diagnostics; written only by the worker.
+        self.verification_failures = 0
+
+    # --- public API (GUI thread) ---
+
+    @property
+    def status(self) -> ConnectionStatus:
+        return self._status
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = _Worker(self)
+        self._thread.start()
+        self._watch_network()
+
+    def stop(self) -> None:
+        """Close the connection and the history; waits at most ~2 s (call at quit)."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._post(self._request_stop)
+        if not thread.wait(2500):
+            log.warning("client: the worker did not stop within 2.5 s")
+
+    def reconnect_now(self) -> None:
+        self._post(self._do_reconnect)
+
+    def mark_read(self, ids: list[str]) -> None:
+        ids = list(ids)
+        self._post(lambda: self._do_mark(ids, True))
+
+    def mark_unread(self, ids: list[str]) -> None:
+        ids = list(ids)
+        self._post(lambda: self._do_mark(ids, False))
+
+    def mark_all_read(self) -> None:
+        self._post(self._do_mark_all)
+
+    def apply_settings(self, settings: Settings) -> None:
+        self._post(lambda: self._do_apply(settings))
+
+    # --- posting work to the worker loop ---
+
+    def _post(self, fn: Callable[[], Any]) -> None:
+        with self._lock:
+            loop = self._loop
+            if loop is None:
+                self._pending.append(fn)
+                return
+        try:
+            loop.call_soon_threadsafe(fn)
+        except RuntimeError:  # the loop has already closed (after stop)
+            log.debug("client: work posted after stop ignored")
+
+    # --- worker thread ---
+
+    def _thread_main(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except Exception:  # pragma: no cover - a bug; keep the GUI alive and say so
+            log.exception("client: the worker stopped unexpectedly")
+            self._emit_state(ConnectionState.ERROR, "internal error in the connection (see the log)")
+
+    async def _main(self) -> None:
+        self._stopping = asyncio.Event()
+        try:
+            self._history = self._open_history()
+        except ClientError as exc:
+            log.error("client: %s", exc)
+            self._emit_state(ConnectionState.ERROR, str(exc))
+        if self._history is not None:
+            self._history.prune(self._settings.retention_days)
+            rows = self._history.recent(self._history_limit)
+            self.history_loaded.emit(rows)
+        else:
+            self.history_loaded.emit([])
+        with self._lock:
+            self._loop = asyncio.get_running_loop()
+            pending, self._pending = self._pending, []
+        for fn in pending:
+            fn()
+        self._do_apply(self._settings, force=True)
+        housekeeping = asyncio.create_task(self._housekeeping())
+        try:
+            await self._stopping.wait()
+        finally:
+            housekeeping.cancel()
+            await self._stop_connection()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
+            with self._lock:
+                self._loop = None
+            if self._history is not None:
+                self._history.close()
+                self._history = None
+
+    def _open_history(self) -> History:
+        if self._data_dir is None:
+            return History.open_default()
+        return History(self._data_dir / FILE_NAME)
+
+    def _request_stop(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def _stop_connection(self) -> None:
+        task, self._conn_task = self._conn_task, None
+        self._connection = None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _emit_state(self, state: ConnectionState, detail: str) -> None:
+        self._on_state(self._status.follow(state, detail))
+
+    def _do_apply(self, settings: Settings, force: bool = False) -> None:
+        if self._history is not None and settings.retention_days != self._settings.retention_days:
+            self._history.prune(settings.retention_days)
+        self._settings = settings
+        token: str | None = None
+        problem: ClientError | None = None
+        if settings.bridge_url:
+            try:
+                token = self._token_loader(settings.bridge_url)
+            except ClientError as exc:
+                problem = exc
+        key = (settings.bridge_url, settings.key, settings.ca_file, token)
+        if not force and key == self._conn_key:
+            return
+        self._conn_key = key
+        loop = asyncio.get_running_loop()
+        restart = loop.create_task(self._stop_connection())
+        config = ConnectionConfig(
+            bridge_url=settings.bridge_url,
+            token=token or "",
+            key=settings.key,
+            ca_file=settings.ca_file,
+            **self._options,
+        )
+
+        def start_new(_: object) -> None:
+            if self._stopping is None or self._stopping.is_set() or self._conn_key != key:
+                return
+            if problem is not None:
+                self._emit_state(ConnectionState.ERROR, str(problem))
+                return
+            try:
+                connection = Connection(config, self._require_history(), _Relay(self), initial=self._status)
+            except NotConfigured as exc:
+                self._emit_state(ConnectionState.NOT_CONFIGURED, str(exc))
+                return
+            except ClientError as exc:
+                self._emit_state(ConnectionState.ERROR, str(exc))
+                return
+            if self._status.state is not ConnectionState.CONNECTED:
+                self._emit_state(ConnectionState.CONNECTING, "connecting")
+            self._connection = connection
+            self._conn_task = loop.create_task(connection.run())
+
+        restart.add_done_callback(start_new)
+
+    def _require_history(self) -> History:
+        if self._history is None:
+            raise ClientError("the local history cannot be opened (see the log)")
+        return self._history
+
+    def _do_reconnect(self) -> None:
+        if self._connection is not None:
+            log.info("client: reconnecting now")
+            self._connection.reconnect_now()
+        else:
+            self._do_apply(self._settings, force=True)
+
+    def _do_mark(self, ids: list[str], read: bool) -> None:
+        if self._history is not None and ids:
+            changed = self._history.mark_read(ids, read)
+            if changed:
+                self.read_changed.emit(changed, read)
+
+    def _do_mark_all(self) -> None:
+        if self._history is not None:
+            changed = self._history.mark_all_read()
+            if changed:
+                self.read_changed.emit(changed, True)
+
+    async def _housekeeping(self) -> None:
+        """Prune the history hourly; notice a wake from sleep (the wall clock jumps, the monotonic one does not)."""
+        last_wall, last_mono, last_prune = time.time(), time.monotonic(), time.monotonic()
+        while True:
+            await asyncio.sleep(WAKE_CHECK_S)
+            wall, mono = time.time(), time.monotonic()
+            if (wall - last_wall) - (mono - last_mono) > WAKE_JUMP_S:
+                log.info("client: woke from sleep; reconnecting")
+                self._do_reconnect()
+            last_wall, last_mono = wall, mono
+            if mono - last_prune >= PRUNE_EVERY_S and self._history is not None:
+                last_prune = mono
+                self._history.prune(self._settings.retention_days)
+
+    # --- connection callbacks (worker thread) ---
+
+    def _on_state(self, status: ConnectionStatus) -> None:
+        self._status = status
+        self.state_changed.emit(status)
+
+    # --- network changes (GUI thread) ---
+
+    def _watch_network(self) -> None:
+        try:
+            from PySide6.QtNetwork import QNetworkInformation
+        except ImportError:  # pragma: no cover - QtNetwork is part of pyside6-essentials
+            return
+        try:
+            if QNetworkInformation.instance() is None:
+                QNetworkInformation.loadDefaultBackend()
+            info = QNetworkInformation.instance()
+        except Exception as exc:  # pragma: no cover - platform specific
+            log.info("client: no network information back-end (%s)", exc)
+            return
+        if info is None:
+            log.info("client: no network information back-end; relying on keepalive pings")
+            return
+        self._network = info
+        info.reachabilityChanged.connect(self._on_reachability)
+
+    def _on_reachability(self, reachability: Any) -> None:
+        from PySide6.QtNetwork import QNetworkInformation
+
+        if reachability in (QNetworkInformation.Reachability.Online, QNetworkInformation.Reachability.Site):
+            log.info("client: network changed (%s); reconnecting", reachability)
+            self.reconnect_now()
+
+
+class _Relay:
+    """:class:`~trayapp.client.connection.Listener` that turns connection callbacks into the service's signals."""
+
+    def __init__(self, service: ClientService) -> None:
+        self._service = service
+
+    def on_state(self, status: ConnectionStatus) -> None:
+        self._service._on_state(status)
+
+    def on_event(self, row: HistoryRow, replay: bool) -> None:
+        self._service.event_received.emit(row, replay)
+
+    def on_caught_up(self, count: int) -> None:
+        self._service.caught_up.emit(count)
+
+    def on_gap(self, gap: wire.Gap) -> None:
+        self._service.gap.emit(gap)
+
+    def on_verification_failed(self, reason: str) -> None:
+        self._service.verification_failures += 1
+        self._service.verification_failed.emit(reason)
