@@ -214,6 +214,8 @@ class FreedesktopNotifier(Notifier):
         if action == DEFAULT_ACTION:
             log.debug("notification %d activated", server_id)
             self.activated.emit(entry[1])
+            # Done with: some servers keep a clicked popup (resident, or an action run by a command).
+            self.withdraw(entry[0])
 
     @Slot(int, int)
     def _on_closed(self, server_id: int, reason: int) -> None:
