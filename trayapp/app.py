@@ -3,7 +3,6 @@ connects every signal in one place (:meth:`TrayApp._connect_signals`)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -12,9 +11,9 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QSignalBlocker, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtNetwork import QNetworkAccessManager, QNetworkReply, QNetworkRequest
 from PySide6.QtWidgets import QApplication
 
+from trayapp import autostart
 from trayapp import settings as settings_mod
 from trayapp.core.errors import CoreError
 from trayapp.core.event import ReceivedEvent
@@ -58,12 +57,16 @@ class ClientLike(Protocol):
 
 def store_link(link: Link, current: Settings) -> Settings:
     """Token into the keyring, bridge URL and key into the settings file. Blocking: call off the GUI thread."""
-    from trayapp.client import credentials
+    from trayapp.client.connect import save_link
 
-    credentials.store_token(link.url, link.token)
-    new = current.replace(bridge_url=link.url, key=link.key)
-    settings_mod.save(new)
-    return new
+    return save_link(link)
+
+
+def probe_connection(link: str | None) -> str:
+    """Open the stream and check the key (``client.connect.test_connection``). Blocking: off the GUI thread."""
+    from trayapp.client.connect import test_connection
+
+    return test_connection(link)
 
 
 class TrayApp(QObject):
@@ -72,11 +75,13 @@ class TrayApp(QObject):
     Signals:
         link_stored(object): a pasted link was saved (the new ``Settings``); emitted from a worker thread.
         link_failed(str): saving a pasted link failed; words for the agent.
+        test_finished(bool, str): a connection test ended (ok, words); emitted from a worker thread.
         url_opened(str): a conversation URL was handed to the browser.
     """
 
     link_stored = Signal(object)
     link_failed = Signal(str)
+    test_finished = Signal(bool, str)
     url_opened = Signal(str)
 
     def __init__(
@@ -88,6 +93,7 @@ class TrayApp(QObject):
         notifier: Notifier | None = None,
         save_settings: Callable[[Settings], object] = settings_mod.save,
         link_saver: Callable[[Link, Settings], Settings] = store_link,
+        tester: Callable[[str | None], str] = probe_connection,
         demo: bool = False,
         instance: QObject | None = None,
     ) -> None:
@@ -98,11 +104,12 @@ class TrayApp(QObject):
         self.instance = instance  # a ui.single_instance.SingleInstance, when there is one
         self._save_settings = save_settings
         self._link_saver = link_saver
+        self._tester = tester
         self._settings_dialog: SettingsDialog | None = None
+        self._login_was = settings.start_at_login
         self._first_run: FirstRunDialog | None = None
         self._quitting = False
         self._dropped = 0
-        self._net = QNetworkAccessManager(self)
 
         self.model = HistoryModel(self)
         self.window = ListWindow(self.model)
@@ -135,6 +142,7 @@ class TrayApp(QObject):
 
         presenter.dnd_changed.connect(tray.set_dnd)
         presenter.dnd_changed.connect(self._store_dnd)
+        presenter.dnd_changed.connect(self._show_state)
         self._connect_notifier()
 
         tray.open_list_requested.connect(self.show_list)
@@ -150,6 +158,7 @@ class TrayApp(QObject):
 
         self.link_stored.connect(self._on_link_stored)
         self.link_failed.connect(self._on_link_failed)
+        self.test_finished.connect(self._on_test_finished)
         if self.instance is not None:
             self.instance.arguments_received.connect(self.handle_arguments)  # type: ignore[attr-defined]
 
@@ -168,7 +177,7 @@ class TrayApp(QObject):
         else:
             self.window.set_main_window_mode(NO_TRAY_REASON)
             self.window.show()
-        self.window.set_state_text(self.tray.state_text())
+        self._show_state()
         self.client.start()
         if not self.settings.configured and not self.demo:
             self.show_first_run()
@@ -199,7 +208,17 @@ class TrayApp(QObject):
             self._settings_dialog.raise_()
             self._settings_dialog.activateWindow()
             return
-        dialog = SettingsDialog(SettingsValues.from_settings(self.settings), self.settings.bridge_url)
+        values = SettingsValues.from_settings(self.settings)
+        login_problem: str | None = None
+        if self.demo:
+            login_problem = "not in the demo"
+        else:
+            try:
+                values.start_at_login = autostart.is_enabled()
+            except autostart.AutostartError as exc:
+                login_problem = str(exc)
+        dialog = SettingsDialog(values, self.settings.bridge_url, login_problem)
+        self._login_was = values.start_at_login
         dialog.setWindowIcon(app_icon())
         dialog.set_state_text(self.tray.state_text())
         dialog.values_accepted.connect(self.apply_values)
@@ -237,8 +256,15 @@ class TrayApp(QObject):
     @Slot(object)
     def _on_state(self, status: object) -> None:
         self.tray.set_status(status)
+        self._show_state()
+
+    @Slot()
+    def _show_state(self) -> None:
         text = self.tray.state_text()
-        self.window.set_state_text(text)
+        until = self.presenter.dnd_until
+        if until is not None:
+            text += f" · Do not disturb until {until.strftime('%H:%M')}"
+        self.window.set_state_text(text, self.tray.look.name.lower())
         if self._settings_dialog is not None:
             self._settings_dialog.set_state_text(text)
 
@@ -354,6 +380,12 @@ class TrayApp(QObject):
     @Slot(object)
     def apply_values(self, values: SettingsValues) -> None:
         """OK in the settings dialog."""
+        if values.start_at_login != self._login_was and not self.demo:
+            try:
+                autostart.set_enabled(values.start_at_login)
+            except autostart.AutostartError as exc:
+                values.start_at_login = self._login_was
+                self.window.statusBar().showMessage(f"Start at login was not changed: {exc}", 15000)
         self._replace_settings(self.settings.replace(**values.changes()))
         self.client.apply_settings(self.settings)
         if values.link:
@@ -384,6 +416,7 @@ class TrayApp(QObject):
         self.settings = new
         self.client.apply_settings(new)
         self.tray.set_connection(Connection.CONNECTING)
+        self._show_state()
         self.window.statusBar().showMessage(f"Connecting to {new.bridge_url}…", 5000)
 
     @Slot(str)
@@ -404,59 +437,19 @@ class TrayApp(QObject):
 
     @Slot(str)
     def test_connection(self, link_text: str) -> None:
-        """Check a bridge: reachable, the key matches the pinned one, and (for a pasted link) the token works."""
-        dialog = self._settings_dialog
-        if link_text:
-            try:
-                link = parse_link(link_text)
-            except CoreError as exc:
-                if dialog:
-                    dialog.show_test_result(False, str(exc))
-                return
-            url, key, token = link.url, link.key, link.token
-        else:
-            url, key, token = self.settings.bridge_url, self.settings.key, ""
-            if not url:
-                if dialog:
-                    dialog.show_test_result(False, "Not set up: paste a connection link first.")
-                return
-        request = QNetworkRequest(QUrl(url + "/v1/key"))
-        request.setTransferTimeout(8000)
-        reply = self._net.get(request)
-        reply.finished.connect(lambda: self._key_checked(reply, url, key, token))
+        """*Test connection* in the settings: the pasted link, or the stored connection (off the GUI thread)."""
 
-    def _report_test(self, ok: bool, message: str) -> None:
+        def work() -> None:
+            try:
+                message = self._tester(link_text or None)
+            except Exception as exc:  # every failure becomes words in the dialog
+                self.test_finished.emit(False, str(exc) or type(exc).__name__)
+            else:
+                self.test_finished.emit(True, message)
+
+        threading.Thread(target=work, name="trayapp-test-connection", daemon=True).start()
+
+    @Slot(bool, str)
+    def _on_test_finished(self, ok: bool, message: str) -> None:
         if self._settings_dialog is not None:
             self._settings_dialog.show_test_result(ok, message)
-
-    def _key_checked(self, reply: QNetworkReply, url: str, key: str, token: str) -> None:
-        reply.deleteLater()
-        if reply.error() != QNetworkReply.NetworkError.NoError:
-            self._report_test(False, f"Cannot reach the bridge: {reply.errorString()}")
-            return
-        try:
-            served = json.loads(bytes(reply.readAll().data()).decode())["key"]
-        except (ValueError, KeyError, TypeError):
-            self._report_test(False, "That address answers, but it is not a trayapp bridge.")
-            return
-        if served != key:
-            self._report_test(False, "The bridge's signing key differs from the link's: ask your admin.")
-            return
-        if not token:
-            self._report_test(True, f"Bridge reachable and its key matches. Now: {self.tray.state_text()}")
-            return
-        request = QNetworkRequest(QUrl(url + "/v1/events?limit=1"))
-        request.setRawHeader(b"Authorization", b"Bearer " + token.encode())
-        request.setTransferTimeout(8000)
-        events = self._net.get(request)
-        events.finished.connect(lambda: self._token_checked(events))
-
-    def _token_checked(self, reply: QNetworkReply) -> None:
-        reply.deleteLater()
-        status = reply.attribute(QNetworkRequest.Attribute.HttpStatusCodeAttribute)
-        if status in (401, 403):
-            self._report_test(False, "The bridge refused the link's token: ask your admin for a new link.")
-        elif reply.error() != QNetworkReply.NetworkError.NoError:
-            self._report_test(False, f"The bridge answered with an error: {reply.errorString()}")
-        else:
-            self._report_test(True, "Bridge reachable, key matches, token accepted.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -126,6 +127,11 @@ class ListWindow(QMainWindow):
         layout.addWidget(self.no_tray_banner)
         layout.addWidget(self.warning_banner)
 
+        self.state_label = QLabel(central)
+        self.state_label.setAccessibleName("Connection state")
+        self.state_label.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(self.state_label)
+
         bar = QHBoxLayout()
         self.filter_combo = QComboBox(central)
         self.filter_combo.addItems(list(FILTERS))
@@ -179,9 +185,6 @@ class ListWindow(QMainWindow):
         layout.addWidget(self.table, 1)
         self.setCentralWidget(central)
 
-        self.state_label = QLabel(self)
-        self.state_label.setAccessibleName("Connection state")
-        self.statusBar().addWidget(self.state_label, 1)
         self.count_label = QLabel(self)
         self.statusBar().addPermanentWidget(self.count_label)
 
@@ -241,9 +244,16 @@ class ListWindow(QMainWindow):
 
     # --- state shown -------------------------------------------------------------------------
 
+    STATE_COLOURS: ClassVar[dict[str, str]] = {
+        "connected": "#17874f", "connecting": "#c98a00", "offline": "#c62828", "dnd": "#5a5f9a"}
+
     @Slot(str)
-    def set_state_text(self, text: str) -> None:
-        self.state_label.setText(text)
+    def set_state_text(self, text: str, look: str = "") -> None:
+        """The connection state in words; ``look`` (connected/connecting/offline/dnd) colours its dot."""
+        colour = self.STATE_COLOURS.get(look)
+        dot = f'<span style="color:{colour}; font-size:large">●</span>&nbsp;' if colour else ""
+        self.state_label.setText(dot + html.escape(text))
+        self.state_label.setAccessibleDescription(text)
 
     @Slot(object)
     def show_gap(self, gap: object = None) -> None:

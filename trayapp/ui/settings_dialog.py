@@ -67,7 +67,9 @@ class SettingsDialog(QDialog):
     values_accepted = Signal(object)
     test_requested = Signal(str)
 
-    def __init__(self, values: SettingsValues, bridge_url: str = "", parent: QWidget | None = None) -> None:
+    def __init__(self, values: SettingsValues, bridge_url: str = "", login_problem: str | None = None,
+                 parent: QWidget | None = None) -> None:
+        """``login_problem``: why *Start at login* cannot be changed here (the box is then disabled)."""
         super().__init__(parent)
         self.setWindowTitle("trayapp settings")
         self.setObjectName("SettingsDialog")
@@ -143,13 +145,16 @@ class SettingsDialog(QDialog):
         app_form = QFormLayout(app)
         self.login_box = QCheckBox("Start at login", app)
         self.login_box.setChecked(values.start_at_login)
-        self.login_box.setEnabled(False)
-        self.login_box.setToolTip("Comes with packaging: the installers register the app to start at login.")
+        self.login_box.setAccessibleName("Start trayapp at login")
         login_row = QHBoxLayout()
         login_row.addWidget(self.login_box)
-        login_note = QLabel("(comes with packaging)", app)
-        login_note.setEnabled(False)
-        login_row.addWidget(login_note, 1)
+        self.login_note = QLabel(f"({login_problem})" if login_problem else "", app)
+        self.login_note.setEnabled(False)
+        self.login_note.setWordWrap(True)
+        login_row.addWidget(self.login_note, 1)
+        if login_problem:
+            self.login_box.setEnabled(False)
+            self.login_box.setToolTip(login_problem)
         app_form.addRow(login_row)
         self.log_combo = QComboBox(app)
         self.log_combo.addItems(LOG_LEVELS)
