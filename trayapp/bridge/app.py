@@ -27,12 +27,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 
 from trayapp.core import wire
 
 from .config import BridgeConfig
 from .errors import BridgeError
-from .ingest import FrameSigner, IngestEndpoint, Receive, Scope, Send, send_json
+from .ingest import FrameSigner, IngestEndpoint, send_json
 from .metrics import Metrics
 from .store import Store
 from .store_sqlite import SQLiteStore
@@ -57,6 +58,7 @@ class Bridge:
         await self.store.open(self.signer)
         key = await self.store.signing_key()
         self.signer.key = key
+        self.signer.epoch = self.store.epoch
         self.key_text = wire.key_to_text(key.public_key())
         self.metrics.head.set((await self.store.bounds()).head)
         self.hub.start()
@@ -122,7 +124,25 @@ computer.</p></html>
 """
 
 
-def create_app(config: BridgeConfig, store: Store | None = None) -> Starlette:
+class BridgeApp:
+    """The ASGI app: webhooks go straight to the ingest endpoint (the hot path skips Starlette's router and
+    middleware); everything else, lifespan included, goes to the Starlette app."""
+
+    def __init__(self, starlette: Starlette, bridge: Bridge) -> None:
+        self.starlette = starlette
+        self.bridge = bridge
+        self.state = starlette.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/webhooks/acquire":
+            ingest = getattr(self.state, "ingest", None)
+            if ingest is not None:
+                await ingest(scope, receive, send)
+                return
+        await self.starlette(scope, receive, send)
+
+
+def create_app(config: BridgeConfig, store: Store | None = None) -> BridgeApp:
     bridge = Bridge(config, store)
 
     @contextlib.asynccontextmanager
@@ -179,5 +199,4 @@ def create_app(config: BridgeConfig, store: Store | None = None) -> Starlette:
     if config.demo:
         routes.append(Route("/demo/case/{case_id}", demo_case))
     app.router.routes.extend(routes)
-    app.state.bridge_object = bridge
-    return app
+    return BridgeApp(app, bridge)

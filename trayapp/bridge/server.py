@@ -2,7 +2,8 @@
 
 - WebSockets: uvicorn's ``ws="auto"`` protocol (the ``websockets`` sans-I/O implementation), subclassed so that a
   shutdown closes sockets with **1001** (stock: 1012), and so that a close frame is queued even when the peer stopped
-  reading (stock: ``websocket.close`` waits for the write buffer to drain, so a slow consumer could never be closed).
+  reading (stock: ``websocket.close`` waits for the write buffer to drain, so a slow consumer could never be closed),
+  and so that a refused handshake (HTTP 401 / 403 denial response) is not logged as an ERROR.
 - Signals: SIGTERM / SIGINT stop accepting, close every socket with 1001 and return; the signal is **not** re-raised
   (stock uvicorn re-raises it after shutdown, so the process would die with -15 instead of exiting 0).
 - Logs (and the access log, off unless asked for) go to stderr; stdout carries exactly one line,
@@ -30,7 +31,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 from trayapp.core import wire
 
-from .app import create_app
+from .app import BridgeApp, create_app
 from .config import BridgeConfig
 from .store import Store
 
@@ -58,6 +59,9 @@ class BridgeWebSocketProtocol(WebSocketsSansIOProtocol):
         if message["type"] == "websocket.close" and self.handshake_complete and not self.close_sent:
             self.writable.set()  # queue the close frame now, even behind a full write buffer
         await super().send(message)
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body", False):
+            # stock uvicorn forgets that a denial response ends the handshake and logs an ERROR for it
+            self.handshake_complete = True
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -115,12 +119,11 @@ class BridgeServer(uvicorn.Server):
             self.on_ready(self.url)
 
     async def shutdown(self, sockets: Any = None) -> None:
-        bridge = getattr(self.config.app, "state", None)
-        obj = getattr(bridge, "bridge_object", None) if bridge is not None else None
-        if obj is not None:
+        app = self.config.app
+        if isinstance(app, BridgeApp):
             for server in getattr(self, "servers", []):
                 server.close()  # stop accepting first
-            await obj.hub.close_all(wire.CLOSE_GOING_AWAY, "server shutting down")
+            await app.bridge.hub.close_all(wire.CLOSE_GOING_AWAY, "server shutting down")
         await super().shutdown(sockets)
 
 

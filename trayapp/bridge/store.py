@@ -37,17 +37,18 @@ DEDUPE_WINDOW_S = 24 * 3600.0
 class NewEvent:
     """A verified webhook ready to be stored.
 
+    ``id`` may stay empty: the frame builder then uses ``<epoch>-<seq>`` (unique for the life of the store).
     ``body`` is the exact webhook body (text); ``event`` the normalised event as a JSON-able dict;
     ``dedupe_key`` the hex SHA-256 of the canonical body; ``received_at`` RFC 3339 UTC with milliseconds;
     ``received_ts`` the same instant as a POSIX timestamp (retention, dedupe window).
     """
 
-    id: str
     body: str
     event: dict[str, Any]
     dedupe_key: str
     received_at: str
     received_ts: float
+    id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

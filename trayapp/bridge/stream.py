@@ -21,10 +21,12 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
+from starlette.types import Receive, Scope, Send
+
 from trayapp.core import wire
 
 from .errors import BridgeError
-from .ingest import Receive, Scope, Send, send_json
+from .ingest import send_json
 from .metrics import Metrics
 from .store import Store, StoredEvent
 from .tokens import bearer, token_hash

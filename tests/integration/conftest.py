@@ -1,0 +1,207 @@
+"""Fixtures that run the real ``trayapp-bridge serve`` process (port 0) and talk to it over real sockets.
+
+``bridge_factory(**flags)`` starts a bridge in a fresh data dir (or a given one) and waits for its one stdout line
+``trayapp-bridge listening on http://HOST:PORT`` -- no sleeps. ``bridge`` is one started with the fixtures' secret.
+Every process is stopped (SIGTERM, then SIGKILL) at the end of the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from trayapp.core import wire
+from trayapp.core.signature import hmac_hex
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "acquire"
+SECRET = "whsec_d666d9171098cf67d9305264964215dc"
+BIN = Path(sys.executable).parent / "trayapp-bridge"
+READY = re.compile(r"^trayapp-bridge listening on (https?://\S+)$")
+
+
+def load_fixtures() -> list[dict[str, Any]]:
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(FIXTURES.glob("*.json"))]
+
+
+def cli(*args: str, data_dir: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN), *args, "--data-dir", str(data_dir)], capture_output=True, text=True,
+                          check=check, timeout=60, env={**os.environ, "ACQUIRE_WEBHOOK_SECRET": SECRET})
+
+
+class BridgeProcess:
+    def __init__(self, data_dir: Path, args: list[str], env: dict[str, str]) -> None:
+        self.data_dir = data_dir
+        self.args = args
+        self.env = env
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+        self.stdout_lines: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self.stderr_path = data_dir.parent / f"{data_dir.name}-stderr-{time.monotonic_ns()}.log"
+
+    def start(self, timeout: float = 30.0) -> BridgeProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._stderr = open(self.stderr_path, "w")  # noqa: SIM115 - closed in wait()
+        self.proc = subprocess.Popen(
+            [str(BIN), "serve", "--port", "0", "--data-dir", str(self.data_dir), *self.args],
+            stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=self.env,
+        )
+        self._lines = queue.Queue()
+        self.stdout_lines = []
+        threading.Thread(target=self._read_stdout, args=(self.proc, self._lines), daemon=True).start()
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"bridge did not start: {self.stderr()}") from None
+        if line is None:
+            raise AssertionError(f"bridge exited ({self.proc.wait()}): {self.stderr()}")
+        match = READY.match(line)
+        assert match, f"unexpected first stdout line {line!r}"
+        self.url = match.group(1)
+        return self
+
+    def _read_stdout(self, proc: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.stdout_lines.append(line)
+            lines.put(line.rstrip("\n"))
+        proc.stdout.close()
+        lines.put(None)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/v1/stream"
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 15.0) -> int:
+        assert self.proc is not None
+        code = self.proc.wait(timeout=timeout)
+        self._stderr.close()
+        return code
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is not None:
+            self._stderr.close()
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._stderr.close()
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+        self._stderr.close()
+
+    def token(self, name: str = "agent") -> str:
+        out = cli("token", "add", name, "--json", data_dir=self.data_dir)
+        return str(json.loads(out.stdout)["token"])
+
+
+@pytest.fixture
+def bridge_factory(tmp_path: Path) -> Iterator[Any]:
+    started: list[BridgeProcess] = []
+    counter = iter(range(1000))
+
+    def make(*args: str, data_dir: Path | None = None, secret: str = SECRET, start: bool = True) -> BridgeProcess:
+        env = {**os.environ, "ACQUIRE_WEBHOOK_SECRET": secret}
+        env.pop("TRAYAPP_BRIDGE_DATA", None)
+        bp = BridgeProcess(data_dir or tmp_path / f"bridge{next(counter)}", list(args), env)
+        started.append(bp)
+        return bp.start() if start else bp
+
+    yield make
+    for bp in started:
+        bp.stop()
+
+
+@pytest.fixture
+def bridge(bridge_factory: Any) -> BridgeProcess:
+    bp: BridgeProcess = bridge_factory()
+    return bp
+
+
+@pytest.fixture
+async def http(bridge: BridgeProcess) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=bridge.url, timeout=30) as client:
+        yield client
+
+
+def signed(payload: dict[str, Any] | str, secret: str = SECRET) -> tuple[bytes, dict[str, str]]:
+    body = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return body.encode(), {"content-type": "application/json", "x-acquire-signature": hmac_hex(secret, body)}
+
+
+def case_payload(n: int, event: str = "case.new", pad: int = 0) -> dict[str, Any]:
+    payload: dict[str, Any] = {"event": event, "account_id": "acme", "timestamp": f"2026-11-23T09:58:{n % 60:02d}Z",
+                               "data": {"case": {"id": n, "title": f"Case {n}", "channel": "chat",
+                                                 "status": "pending", "contact": {"name": f"Visitor {n}"}}}}
+    if pad:
+        payload["data"]["case"]["description"] = "x" * pad
+    return payload
+
+
+async def post(client: httpx.AsyncClient, payload: dict[str, Any] | str) -> httpx.Response:
+    body, headers = signed(payload)
+    return await client.post("/webhooks/acquire", content=body, headers=headers)
+
+
+async def connect(bp: BridgeProcess, token: str, since: int | None = None, epoch: str | None = None,
+                  **kwargs: Any) -> ClientConnection:
+    query = []
+    if since is not None:
+        query.append(f"since={since}")
+    if epoch is not None:
+        query.append(f"epoch={epoch}")
+    url = bp.ws_url + ("?" + "&".join(query) if query else "")
+    return await websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"}, **kwargs)
+
+
+async def recv_frame(ws: ClientConnection, timeout: float = 10.0) -> wire.Message:
+    import asyncio
+
+    text = await asyncio.wait_for(ws.recv(), timeout)
+    return wire.decode(text)
+
+
+async def recv_until_caught_up(ws: ClientConnection) -> tuple[wire.Hello, list[wire.Message], wire.CaughtUp]:
+    hello = await recv_frame(ws)
+    assert isinstance(hello, wire.Hello)
+    frames: list[wire.Message] = []
+    while True:
+        frame = await recv_frame(ws)
+        if isinstance(frame, wire.CaughtUp):
+            return hello, frames, frame
+        frames.append(frame)

@@ -1,0 +1,208 @@
+"""GET /v1/stream and /v1/events against the real bridge: resume, replay under load, gaps, slow consumers, auth."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from trayapp.core import wire
+
+from .conftest import (
+    BridgeProcess,
+    case_payload,
+    cli,
+    connect,
+    post,
+    recv_frame,
+    recv_until_caught_up,
+)
+
+
+async def post_many(http: httpx.AsyncClient, start: int, count: int, parallel: int = 16, pad: int = 0) -> list[int]:
+    seqs: list[int] = []
+    numbers = iter(range(start, start + count))
+
+    async def worker() -> None:
+        for n in numbers:
+            resp = await post(http, case_payload(n, pad=pad))
+            assert resp.status_code == 200, resp.text
+            seqs.append(resp.json()["seq"])
+
+    await asyncio.gather(*(worker() for _ in range(parallel)))
+    return seqs
+
+
+async def test_hello_then_caught_up_then_live(bridge: BridgeProcess, http: httpx.AsyncClient) -> None:
+    await post_many(http, 1, 3)
+    ws = await connect(bridge, bridge.token())
+    hello, frames, caught = await recv_until_caught_up(ws)
+    assert hello.protocol == 1 and hello.head == 3 and frames == [] and caught.head == 3
+    assert (await post(http, case_payload(99))).json()["seq"] == 4
+    frame = await recv_frame(ws)
+    assert isinstance(frame, wire.EventFrame) and frame.seq == 4 and frame.event["case_id"] == "99"
+    assert frame.received_at.endswith("Z") and len(frame.received_at) == len("2026-11-23T09:58:01.120Z")
+    await ws.close()
+
+
+async def test_resume_after_disconnect(bridge: BridgeProcess, http: httpx.AsyncClient) -> None:
+    token = bridge.token()
+    ws = await connect(bridge, token, since=0)
+    await post_many(http, 1, 3, parallel=1)
+    hello, frames, caught = await recv_until_caught_up(ws)
+    live = [await recv_frame(ws) for _ in range(3 - len(frames))]
+    got = [f.seq for f in frames + live]  # type: ignore[union-attr]
+    assert got == [1, 2, 3]
+    await ws.close()
+    await post_many(http, 4, 3, parallel=1)
+    ws = await connect(bridge, token, since=3, epoch=hello.epoch)
+    hello2, frames, caught = await recv_until_caught_up(ws)
+    assert hello2.epoch == hello.epoch
+    assert [f.seq for f in frames] == [4, 5, 6] and caught.head == 6  # type: ignore[union-attr]
+    await ws.close()
+    # /v1/events gives the same frames
+    resp = await http.get("/v1/events", params={"since": 3, "limit": 2}, headers={"authorization": f"Bearer {token}"})
+    assert [f["seq"] for f in resp.json()] == [4, 5]
+    assert resp.json()[0] == {**resp.json()[0], "type": "event"}
+    assert (await http.get("/v1/events")).status_code == 401
+
+
+async def test_events_posted_during_backlog_replay(bridge: BridgeProcess, http: httpx.AsyncClient) -> None:
+    """Replay of 700 events (2 pages) while 200 more arrive: every seq exactly once, in order."""
+    await post_many(http, 1, 700, parallel=32)
+    ws = await connect(bridge, bridge.token(), since=0, max_queue=None)
+    poster = asyncio.create_task(post_many(http, 2000, 200, parallel=8))
+    seqs: list[int] = []
+    caught_up = None
+    while len(seqs) < 900:
+        frame = await recv_frame(ws, timeout=30)
+        if isinstance(frame, wire.CaughtUp):
+            caught_up = frame.head
+            assert caught_up == seqs[-1]
+        elif isinstance(frame, wire.EventFrame):
+            seqs.append(frame.seq)
+        else:
+            assert isinstance(frame, wire.Hello)
+    await poster
+    assert seqs == list(range(1, 901))
+    assert caught_up is not None and caught_up >= 700
+    await ws.close()
+
+
+async def test_epoch_and_retention_gaps(bridge_factory: Any) -> None:
+    bp: BridgeProcess = bridge_factory()
+    token = bp.token()
+    async with httpx.AsyncClient(base_url=bp.url) as http:
+        await post_many(http, 1, 3, parallel=1)
+    ws = await connect(bp, token, since=2, epoch="0000not-this-one")
+    hello, frames, caught = await recv_until_caught_up(ws)
+    assert frames[0] == wire.Gap(None, None, "epoch")
+    assert [f.seq for f in frames[1:]] == [1, 2, 3] and caught.head == 3  # type: ignore[union-attr]
+    await ws.close()
+    ws = await connect(bp, token, since=50)  # ahead of the head: also an epoch gap
+    _, frames, _ = await recv_until_caught_up(ws)
+    assert frames[0] == wire.Gap(None, None, "epoch") and len(frames) == 4
+    await ws.close()
+    bp.stop()
+    # restart with a retention of ~0.09 s: the startup pass drops everything stored so far
+    bp2: BridgeProcess = bridge_factory("--retention-days", "0.000001", data_dir=bp.data_dir)
+    ws = await connect(bp2, token, since=1)
+    hello2, frames, caught = await recv_until_caught_up(ws)
+    assert hello2.epoch == hello.epoch and hello2.head == 3
+    assert frames == [wire.Gap(2, 3, "retention")] and caught.head == 3
+    async with httpx.AsyncClient(base_url=bp2.url) as http:
+        assert (await post(http, case_payload(50))).json()["seq"] == 4  # seq stays gap-free
+    frame = await recv_frame(ws)
+    assert isinstance(frame, wire.EventFrame) and frame.seq == 4
+    await ws.close()
+
+
+async def test_auth_refusals_are_http_responses(bridge: BridgeProcess) -> None:
+    token = bridge.token("bob")
+    with pytest.raises(InvalidStatus) as info:
+        await websockets.connect(bridge.ws_url)
+    assert info.value.response.status_code == 401
+    with pytest.raises(InvalidStatus) as info:
+        await connect(bridge, "tb_" + "x" * 43)
+    assert info.value.response.status_code == 401
+    assert b"unknown token" in info.value.response.body
+    cli("token", "revoke", "bob", data_dir=bridge.data_dir)
+    with pytest.raises(InvalidStatus) as info:
+        await connect(bridge, token)
+    assert info.value.response.status_code == 403
+    with pytest.raises(InvalidStatus) as info:
+        await connect(bridge, bridge.token("carol"), since="abc")  # type: ignore[arg-type]
+    assert info.value.response.status_code == 400
+    assert "ERROR" not in bridge.stderr() and "Traceback" not in bridge.stderr()
+
+
+async def test_revoked_token_is_cut_off_within_a_second(bridge: BridgeProcess) -> None:
+    token = bridge.token("dave")
+    other = bridge.token("erin")
+    ws = await connect(bridge, token)
+    ws_other = await connect(bridge, other)
+    await recv_until_caught_up(ws)
+    await recv_until_caught_up(ws_other)
+    cli("token", "revoke", "dave", data_dir=bridge.data_dir)  # another process
+    revoked_at = time.monotonic()
+    with pytest.raises(ConnectionClosed) as info:
+        await asyncio.wait_for(ws.recv(), 5)
+    elapsed = time.monotonic() - revoked_at
+    assert info.value.rcvd is not None and info.value.rcvd.code == 4001
+    assert elapsed < 1.0, elapsed
+    assert ws_other.state is websockets.protocol.State.OPEN  # the other agent is untouched
+    await ws_other.close()
+    listing = cli("token", "list", "--json", data_dir=bridge.data_dir).stdout
+    assert '"revoked_at": null' in listing and "dave" in listing
+
+
+async def test_slow_consumer_is_closed_4008_with_bounded_memory(bridge_factory: Any) -> None:
+    bp: BridgeProcess = bridge_factory("--queue-size", "20")
+    token = bp.token()
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    host, port = bp.url.removeprefix("http://").rsplit(":", 1)
+    sock.connect((host, int(port)))
+    slow = await websockets.connect(bp.ws_url, sock=sock, max_queue=1, max_size=None,
+                                    additional_headers={"Authorization": f"Bearer {token}"})
+    fast = await connect(bp, token, max_queue=None)
+    proc = psutil.Process(bp.pid)
+    async with httpx.AsyncClient(base_url=bp.url, timeout=30) as http:
+        await post_many(http, 1, 60, parallel=4, pad=100_000)  # ~6 MB: more than the socket buffers hold
+        rss_before = proc.memory_info().rss
+        await post_many(http, 100, 240, parallel=4, pad=100_000)  # 24 MB more while the slow client never reads
+        rss_after = proc.memory_info().rss
+        metrics = (await http.get("/metrics")).text
+    assert "trayapp_bridge_slow_consumer_closes_total 1.0" in metrics
+    assert rss_after - rss_before < 20 * 2**20, (rss_before, rss_after)
+    # the slow client finally reads: what was buffered, then the 4008 close
+    seqs = []
+    with pytest.raises(ConnectionClosed) as info:
+        while True:
+            frame = wire.decode(await asyncio.wait_for(slow.recv(), 10))
+            if isinstance(frame, wire.EventFrame):
+                seqs.append(frame.seq)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 4008
+    assert info.value.rcvd.reason == "slow consumer"
+    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) < 300
+    # it resumes with since and loses nothing
+    again = await connect(bp, token, since=seqs[-1] if seqs else 0, max_size=None)
+    _, frames, caught = await recv_until_caught_up(again)
+    assert [f.seq for f in frames] == list(range(len(seqs) + 1, 301)) and caught.head == 300  # type: ignore[union-attr]
+    # the fast client got everything live
+    got = []
+    _, frames, _ = await recv_until_caught_up(fast)
+    while len(got) < 300:
+        frame = await recv_frame(fast)
+        assert isinstance(frame, wire.EventFrame)
+        got.append(frame.seq)
+    assert got == list(range(1, 301))
+    await again.close()
+    await fast.close()
