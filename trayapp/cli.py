@@ -110,7 +110,9 @@ def _normalise(argv: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = _normalise(list(sys.argv[1:] if argv is None else argv))
-    args = build_parser().parse_args(args_list)
+    debug = "--debug" in args_list  # accepted before or after the command
+    args = build_parser().parse_args([a for a in args_list if a != "--debug"])
+    args.debug = debug
     if args.command == "listen":
         from trayapp.client.listen import run_listen
 
@@ -212,8 +214,76 @@ def run_tray(argv: list[str], link: str | None = None) -> int:
     return rc
 
 
+class DemoBridge:
+    """A throw-away bridge for the demo: ``trayapp-bridge serve --demo`` on 127.0.0.1:0 in a temporary dir,
+    a generated webhook secret and token, and ``trayapp-bridge simulate`` posting signed webhooks to it.
+
+    (Child processes rather than threads: the bridge's uvicorn loop and the simulator stay out of the GUI
+    process, and a crash of either shows in the demo as "offline" — the state the tray is for.)
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        import secrets
+
+        self.data_dir = data_dir
+        self.secret = "whsec_" + secrets.token_hex(16)
+        self.env = {**os.environ, "ACQUIRE_WEBHOOK_SECRET": self.secret}
+        self.url = self.token = self.key = ""
+        self._procs: list[Any] = []
+
+    def _cmd(self, *args: str) -> list[str]:
+        return [sys.executable, "-c", "import sys; from trayapp.bridge.cli import main; sys.exit(main())", *args]
+
+    def start(self, timeout: float = 30.0) -> DemoBridge:
+        import json
+        import subprocess
+        import threading
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        serve = subprocess.Popen(
+            self._cmd("serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", str(self.data_dir), "--demo"),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=self.env)
+        self._procs.append(serve)
+        first: list[str] = []
+        reader = threading.Thread(target=lambda: first.append(serve.stdout.readline() if serve.stdout else ""))
+        reader.start()
+        reader.join(timeout)
+        match = re.match(r"^trayapp-bridge listening on (https?://\S+)$", (first or [""])[0].strip())
+        if not match:
+            self.stop()
+            raise RuntimeError("the demo bridge did not start")
+        self.url = match.group(1)
+        out = subprocess.run(
+            self._cmd("token", "add", "demo", "--data-dir", str(self.data_dir), "--url", self.url, "--json"),
+            capture_output=True, text=True, env=self.env, timeout=timeout, check=True)
+        data = json.loads(out.stdout)
+        self.token, self.key = data["token"], data["key"]
+        return self
+
+    def start_simulator(self, interval: float) -> None:
+        import subprocess
+
+        self._procs.append(subprocess.Popen(
+            self._cmd("simulate", "--url", self.url, "--interval", f"{interval:g}"),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self.env))
+
+    def stop(self) -> None:
+        for proc in reversed(self._procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self._procs:
+            try:
+                proc.wait(timeout=5)
+            except Exception:
+                proc.kill()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        self._procs.clear()
+
+
 def run_demo(args: argparse.Namespace, argv: list[str]) -> int:
-    """Embedded bridge on 127.0.0.1:0 in a temporary dir, a simulator, and the tray connected to it."""
+    """A bridge on 127.0.0.1:0 in a temporary dir, a simulator, and the tray connected to it; no prompts,
+    nothing written to the user's settings or keyring."""
     import tempfile
 
     qapp = _qapp()
@@ -222,30 +292,28 @@ def run_demo(args: argparse.Namespace, argv: list[str]) -> int:
         print("trayapp demo is already running: showing it.", file=sys.stderr)
         return 0
     from trayapp.app import TrayApp
-    from trayapp.bridge.embedded import start_embedded
     from trayapp.client.service import ClientService
     from trayapp.settings import Settings
 
+    rc = 1
     with tempfile.TemporaryDirectory(prefix="trayapp-demo-") as tmp:
-        bridge = start_embedded(Path(tmp) / "bridge", demo=True)
+        bridge = DemoBridge(Path(tmp) / "bridge")
         try:
+            bridge.start()
             log.info("demo bridge at %s", bridge.url)
-            settings = Settings(
-                bridge_url=bridge.url,
-                key=bridge.key,
-                url_template=bridge.url + "/demo/case/{case_id}",
-                account_id="demo",
-            )
-            client = ClientService(settings, data_dir=Path(tmp) / "app", token_loader=lambda _url: bridge.token)
+            settings = Settings(bridge_url=bridge.url, key=bridge.key,
+                                url_template=bridge.url + "/demo/case/{case_id}", account_id="demo")
+            token = bridge.token
+            client = ClientService(settings, data_dir=Path(tmp) / "app", token_loader=lambda _url: token)
             app = TrayApp(client, settings, instance=instance, save_settings=lambda _s: None, demo=True)
             keep = _quit_on_signals(qapp, app.quit)
             app.start()
-            print(f"trayapp demo: bridge at {bridge.url}; webhooks every {args.interval:g} s. "
-                  "Quit from the tray menu or with Ctrl+C.", file=sys.stderr, flush=True)
-            simulator = None if args.no_simulator else bridge.start_simulator(interval=args.interval)
+            print(f"trayapp demo: bridge at {bridge.url}; "
+                  + ("no simulator" if args.no_simulator else f"a simulated webhook every {args.interval:g} s")
+                  + ". Quit from the tray menu or with Ctrl+C.", file=sys.stderr, flush=True)
+            if not args.no_simulator:
+                bridge.start_simulator(args.interval)
             rc = int(qapp.exec())
-            if simulator is not None:
-                simulator.stop()
             del keep
         finally:
             bridge.stop()
