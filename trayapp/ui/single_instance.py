@@ -43,10 +43,14 @@ def send_to_running(argv: list[str], name: str) -> bool:
     if not socket.waitForConnected(_TIMEOUT_MS):
         return False
     socket.write(json.dumps(argv).encode() + b"\n")
-    socket.flush()
-    answered = socket.waitForReadyRead(_TIMEOUT_MS) and bytes(socket.readAll().data()).strip() == b"ok"
-    socket.disconnectFromServer()
-    return answered
+    socket.waitForBytesWritten(_TIMEOUT_MS)
+    reply = b""
+    while b"\n" not in reply and socket.waitForReadyRead(_TIMEOUT_MS):
+        reply += bytes(socket.readAll().data())
+    reply += bytes(socket.readAll().data())
+    socket.abort()
+    log.debug("single instance: the running app answered %r", reply)
+    return reply.strip() == b"ok"
 
 
 class SingleInstance(QObject):
@@ -98,4 +102,6 @@ class SingleInstance(QObject):
             socket.flush()
             log.info("another launch handed over %d argument(s)", len(argv))
             self.arguments_received.emit(argv)
-        socket.disconnectFromServer()
+        else:
+            socket.disconnectFromServer()
+        # otherwise the launcher closes the socket once it has read "ok"

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from trayapp.cli import RedactSecrets, _normalise, setup_logging
+from trayapp.ui.notify import LIST_TARGET, Notification
+from trayapp.ui.notify.tray import TrayMessageNotifier
+from trayapp.ui.single_instance import SingleInstance, send_to_running
+
+
+def test_version_and_listen_do_not_import_qt() -> None:
+    code = ("import sys\nfrom trayapp.cli import build_parser, main\n"
+            "build_parser().parse_args(['listen', '--link', 'x'])\n"
+            "try:\n    main(['--version'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
+            "assert not [m for m in sys.modules if m.startswith('PySide6')], 'Qt was imported'\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().startswith("trayapp ")
+
+
+def test_a_bare_link_means_connect() -> None:
+    assert _normalise(["trayapp://connect?url=x"]) == ["connect", "trayapp://connect?url=x"]
+    assert _normalise(["--debug", "demo"]) == ["--debug", "demo"]
+
+
+def test_logs_never_carry_tokens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRAYAPP_LOG_DIR", str(tmp_path))
+    root = logging.getLogger()
+    before = list(root.handlers)
+    level = root.level
+    try:
+        path = setup_logging(False)
+        logging.getLogger("trayapp.test").warning("link trayapp://connect?url=u&token=s3cr3t&key=k and %s",
+                                                  "Bearer abc.def")
+        for handler in root.handlers:
+            handler.flush()
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in before:
+                root.removeHandler(handler)
+                handler.close()
+        root.setLevel(level)
+        logging.captureWarnings(False)
+    assert path is not None
+    text = path.read_text()
+    assert "s3cr3t" not in text and "abc.def" not in text
+    assert "token=***" in text and "Bearer ***" in text
+    record = logging.LogRecord("x", logging.INFO, "", 0, '{"token": "zzz"}', None, None)
+    RedactSecrets().filter(record)
+    assert "zzz" not in record.getMessage()
+
+
+def test_second_launch_hands_over_its_arguments(qtbot) -> None:
+    name = f"trayapp-test-{uuid.uuid4().hex[:8]}"
+    first = SingleInstance(name)
+    assert first.listen()
+    received: list[list[str]] = []
+    first.arguments_received.connect(received.append)
+
+    code = ("import sys\nfrom PySide6.QtCore import QCoreApplication\n"
+            "from trayapp.ui.single_instance import send_to_running\n"
+            "app = QCoreApplication([])\n"
+            f"sys.exit(0 if send_to_running(['connect', 'trayapp://connect?x'], {name!r}) else 3)\n")
+    second = subprocess.Popen([sys.executable, "-c", code])  # a second launch is another process
+    qtbot.waitUntil(lambda: second.poll() is not None, timeout=20_000)
+    assert second.returncode == 0
+    assert received == [["connect", "trayapp://connect?x"]]
+    first.close()
+    assert not send_to_running(["x"], name)
+
+
+def test_tray_message_fallback_opens_the_list(qtbot) -> None:
+    notifier = TrayMessageNotifier(None)
+    notifier.show(Notification(key="k", title="New case #1", body="", target="evt-1"))
+    assert notifier.last is not None and notifier.last.title == "New case #1"
+    assert not notifier.supports_actions
+    with qtbot.waitSignal(notifier.activated) as activated:
+        notifier._on_clicked()
+    assert activated.args == [LIST_TARGET]
