@@ -425,12 +425,18 @@ class TrayApp(QObject):
         self.window.statusBar().showMessage(f"The connection link was not used: {message}", 15000)
 
     @Slot(list)
-    def handle_arguments(self, argv: list[str]) -> None:
-        """Arguments handed over by a second launch (single instance)."""
+    def handle_arguments(self, argv: list[str], first: bool = False) -> None:
+        """The command line: this launch's (``first``) or one handed over by a second launch.
+
+        A connection link is used; ``--settings`` / ``--list`` open that window; a second launch
+        with nothing else to say shows the list (the user is looking for the app).
+        """
         links = [a for a in argv if a.startswith("trayapp://")]
         if links:
             self.use_link(links[-1])
-        else:
+        if "--settings" in argv:
+            self.show_settings()
+        if "--list" in argv or not (first or links or "--settings" in argv):
             self.show_list()
 
     # --- test connection ---------------------------------------------------------------------

@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trayapp", description="Acquire case alerts on your desktop.")
     parser.add_argument("--version", action="version", version=f"trayapp {__version__}")
     parser.add_argument("--debug", action="store_true", help="log everything, also to stderr")
+    parser.add_argument("--settings", action="store_true", help="open the settings window (of the running app)")
+    parser.add_argument("--list", action="store_true", help="open the event list (of the running app)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="try it: an embedded bridge + simulated Acquire webhooks, no setup")
     demo.add_argument("--interval", type=float, default=6.0, help="seconds between simulated webhooks (default 6)")
@@ -207,7 +209,8 @@ def run_tray(argv: list[str], link: str | None = None) -> int:
     app = TrayApp(client, settings, instance=instance)
     keep = _quit_on_signals(qapp, app.quit)
     app.start()
-    if link:
+    app.handle_arguments(argv, first=True)
+    if link and "connect" not in argv:
         app.use_link(link)
     rc = int(qapp.exec())
     del keep
@@ -308,6 +311,7 @@ def run_demo(args: argparse.Namespace, argv: list[str]) -> int:
             app = TrayApp(client, settings, instance=instance, save_settings=lambda _s: None, demo=True)
             keep = _quit_on_signals(qapp, app.quit)
             app.start()
+            app.handle_arguments(argv, first=True)
             print(f"trayapp demo: bridge at {bridge.url}; "
                   + ("no simulator" if args.no_simulator else f"a simulated webhook every {args.interval:g} s")
                   + ". Quit from the tray menu or with Ctrl+C.", file=sys.stderr, flush=True)
