@@ -34,6 +34,7 @@ from trayapp.core import wire
 from .app import BridgeApp, create_app
 from .config import BridgeConfig
 from .store import Store
+from .stream import FAST_SEND
 
 URL_FILE = "bridge.url"
 log = logging.getLogger("trayapp.bridge")
@@ -42,7 +43,24 @@ assert AutoWebSocketsProtocol is WebSocketsSansIOProtocol, "uvicorn ws='auto' sh
 
 
 class BridgeWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's ``ws="auto"`` protocol with the two fixes described in the module docstring."""
+    """uvicorn's ``ws="auto"`` protocol with the fixes described in the module docstring, plus one ASGI extension:
+    ``scope["extensions"]["trayapp.fast_send"](frame: bytes) -> bool`` writes an already-encoded, complete
+    server-to-client WebSocket frame straight to the transport (the hub encodes each event once for all sockets)
+    and answers False -- writing nothing -- when the socket is not open or its write buffer is full (the caller
+    then takes the ordinary, back-pressured ``websocket.send`` path)."""
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"][FAST_SEND] = self.fast_send
+
+    def fast_send(self, frame: bytes) -> bool:
+        if (self.close_sent or not self.handshake_complete or self.initial_response is not None
+                or not self.writable.is_set() or self.transport.is_closing()):
+            return False
+        self.transport.write(frame)
+        return True
 
     def shutdown(self) -> None:
         if self.handshake_complete and not self.close_sent and self.initial_response is None:
@@ -158,6 +176,7 @@ def make_server(config: BridgeConfig, store: Store | None = None,
         ws_ping_interval=config.ping_interval,
         ws_ping_timeout=config.ping_timeout,
         ws_max_size=64 * 1024,
+        ws_per_message_deflate=False,  # frames are small JSON; compressing per socket costs more than it saves
         ssl_certfile=str(config.tls_cert) if config.tls_cert else None,
         ssl_keyfile=str(config.tls_key) if config.tls_key else None,
         timeout_graceful_shutdown=3,

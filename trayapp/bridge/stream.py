@@ -17,7 +17,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Sequence
+import struct
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -34,18 +35,37 @@ from .tokens import bearer, token_hash
 log = logging.getLogger("trayapp.bridge.stream")
 
 PAGE = 500
+FAST_SEND = "trayapp.fast_send"  # ASGI extension of server.BridgeWebSocketProtocol
 CLOSE_GOING_AWAY = wire.CLOSE_GOING_AWAY
 CLOSE_REVOKED = wire.CLOSE_REVOKED
 CLOSE_SLOW_CONSUMER = wire.CLOSE_SLOW_CONSUMER
 
 
-class Subscriber:
-    __slots__ = ("close_code", "close_reason", "closed", "limit", "name", "pending", "token_hash", "wake")
+def ws_text_frame(payload: bytes) -> bytes:
+    """One unmasked, unfragmented, uncompressed server-to-client text frame (RFC 6455 5.2)."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return struct.pack("!BBH", 0x81, 126, n) + payload
+    return struct.pack("!BBQ", 0x81, 127, n) + payload
 
-    def __init__(self, token_hash: str, name: str, limit: int) -> None:
+
+class Subscriber:
+    """One open stream. ``last`` is the last seq written to it. While ``idle`` (live, nothing pending, the pump
+    waiting) the hub writes new frames straight to the socket with ``direct``; otherwise it queues them in
+    ``pending`` for the pump, which sends them in order."""
+
+    __slots__ = ("close_code", "close_reason", "closed", "direct", "idle", "last", "limit", "name", "pending",
+                 "token_hash", "wake")
+
+    def __init__(self, token_hash: str, name: str, limit: int, direct: Callable[[bytes], bool] | None) -> None:
         self.token_hash = token_hash
         self.name = name
         self.limit = limit
+        self.direct = direct
+        self.idle = False
+        self.last = 0
         self.pending: list[StoredEvent] = []
         self.wake = asyncio.Event()
         self.closed = asyncio.Event()
@@ -94,12 +114,33 @@ class Hub:
                 await self._task
 
     def on_events(self, events: Sequence[StoredEvent]) -> None:
+        """Fan-out (in the loop thread, right after a commit): encode each frame once, write it directly to every
+        idle live socket that can take it, queue it for the others."""
+        packets: list[bytes] | None = None
+        written = 0
         for sub in self.subscribers:
-            if not sub.push(events):
+            rest = events
+            if sub.idle and sub.direct is not None and not sub.pending and not sub.close_code:
+                if packets is None:
+                    packets = [ws_text_frame(ev.frame.encode()) for ev in events]
+                i = 0
+                for i, ev in enumerate(events):
+                    if ev.seq <= sub.last:
+                        continue
+                    if ev.seq != sub.last + 1 or not sub.direct(packets[i]):
+                        break
+                    sub.last = ev.seq
+                    written += 1
+                else:
+                    i = len(events)
+                rest = events[i:]
+            if rest and not sub.push(rest):
                 self.metrics.slow_consumer_closes.inc()
+        if written:
+            self.metrics.events_sent.inc(written)
 
-    def subscribe(self, token_hash: str, name: str) -> Subscriber:
-        sub = Subscriber(token_hash, name, self.queue_size)
+    def subscribe(self, token_hash: str, name: str, direct: Callable[[bytes], bool] | None = None) -> Subscriber:
+        sub = Subscriber(token_hash, name, self.queue_size, direct)
         self.subscribers.add(sub)
         self.metrics.clients.set(len(self.subscribers))
         return sub
@@ -219,7 +260,8 @@ class StreamEndpoint:
         if status:
             await self._deny(send, status, hashed)
             return
-        sub = self.hub.subscribe(hashed, name)  # before reading anything: nothing can slip between
+        # subscribe before reading anything from the store: nothing can slip between backlog and live
+        sub = self.hub.subscribe(hashed, name, scope.get("extensions", {}).get(FAST_SEND))
         try:
             await send({"type": "websocket.accept"})
             await self._run(sub, since, epoch, receive, send)
@@ -278,21 +320,26 @@ class StreamEndpoint:
                 since = 0
             last = await self._replay(since, None, text)
         await text(wire.encode(wire.CaughtUp(head=last)))
+        sub.last = last
         while True:
             if not sub.pending:
                 sub.wake.clear()
-                await sub.wake.wait()
+                sub.idle = True  # the hub may now write to the socket directly (and advance sub.last)
+                try:
+                    await sub.wake.wait()
+                finally:
+                    sub.idle = False
             if sub.close_code:
                 return
             batch, sub.pending = sub.pending, []
             for ev in batch:
-                if ev.seq <= last:
+                if ev.seq <= sub.last:
                     continue
-                if ev.seq > last + 1:  # should not happen (commit before publish); refill from the store
-                    last = await self._replay(last, ev.seq - 1, text)
+                if ev.seq > sub.last + 1:  # should not happen (commit before publish); refill from the store
+                    sub.last = await self._replay(sub.last, ev.seq - 1, text)
                 await text(ev.frame)
                 metrics.events_sent.inc()
-                last = ev.seq
+                sub.last = ev.seq
 
     async def _replay(self, last: int, until: int | None, text: Any) -> int:
         """Send stored events after ``last`` (up to ``until``, else to the end); gap frames for missing ones."""

@@ -1,0 +1,345 @@
+"""``trayapp-bridge bench``: end-to-end numbers of a real bridge process.
+
+Starts ``trayapp-bridge serve --port 0`` in a temporary data dir, then:
+
+1. **ingest throughput** -- ``burst`` signed webhooks posted as fast as ``concurrency`` keep-alive connections
+   allow (no stream clients), each one answered 200 only after its commit: durable webhooks/s;
+2. connects ``clients`` WebSocket clients (a minimal client on raw asyncio sockets, so the benchmark process is not
+   the bottleneck) and records the bridge's RSS when they are idle;
+3. **latency** -- posts ``rate`` webhooks/s for ``duration`` seconds; for every event, the time from the POST being
+   written to the socket until the frame arrived at *every* client. Prints p50/p99/max of that, plus p50/p99
+   over all single deliveries, and the bridge's peak RSS.
+
+Prints one JSON object. No assertions: targets are checked by reading the numbers (``docs/performance.md``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import platform
+import resource
+import secrets
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from trayapp.core.signature import hmac_hex
+
+BIN = Path(sys.executable).parent / "trayapp-bridge"
+
+
+def raise_nofile() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def webhook(secret: str, n: int) -> bytes:
+    payload = {
+        "event": "case.new", "account_id": "bench", "timestamp": "2026-11-23T09:58:01.120Z",
+        "data": {"case": {"id": n, "title": "Chat with visitor", "channel": "chat", "status": "pending",
+                          "contact": {"id": 9001, "name": f"Visitor {n}", "email": "v@example.com"},
+                          "description": "", "waitTime": "0", "users": []}},
+    }
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return (b"POST /webhooks/acquire HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            b"x-acquire-signature: " + hmac_hex(secret, body).encode() +
+            b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+
+class HttpConn:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> HttpConn:
+        return cls(*await asyncio.open_connection(host, port))
+
+    async def request(self, raw: bytes) -> tuple[int, bytes, float]:
+        sent = time.perf_counter()
+        self.writer.write(raw)
+        status = int((await self.reader.readline()).split(b" ", 2)[1])
+        headers = await self.reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in headers.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        return status, await self.reader.readexactly(length), sent
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Deliveries:
+    """Every (seq, arrival time) of an event frame at any client; summarised after the run."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[tuple[int, float]] = []
+        self.got = self.arrivals.append
+
+    def summary(self) -> tuple[dict[int, int], dict[int, float], dict[int, list[float]]]:
+        count: dict[int, int] = {}
+        last: dict[int, float] = {}
+        each: dict[int, list[float]] = {}
+        for seq, at in self.arrivals:
+            count[seq] = count.get(seq, 0) + 1
+            last[seq] = max(at, last.get(seq, at))
+            each.setdefault(seq, []).append(at)
+        return count, last, each
+
+
+class WsClient(asyncio.Protocol):
+    """Just enough WebSocket: the upgrade, unmasked server frames, pongs, and the seq of event frames."""
+
+    def __init__(self, token: str, host: str, port: int, deliveries: Deliveries) -> None:
+        self.token, self.host, self.port = token, host, port
+        self.deliveries = deliveries
+        self.buf = b""
+        self.upgraded = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+        self.closed_code: int | None = None
+        self.caught_up = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        key = base64.b64encode(os.urandom(16)).decode()
+        transport.write(
+            f"GET /v1/stream HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Authorization: Bearer {self.token}\r\n\r\n".encode()
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.upgraded.done():
+            self.upgraded.set_exception(ConnectionError("closed during the handshake"))
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        # fast path: exactly one complete event frame of 126..65535 bytes (the usual case)
+        if (not self.buf and len(data) > 30 and data[0] == 0x81 and data[1] == 126
+                and len(data) == 4 + (data[2] << 8 | data[3]) and data.startswith(b'{"type":"event","seq":', 4)):
+            self.deliveries.got((int(data[26:data.index(b",", 26)]), now))
+            return
+        self.buf += data
+        if not self.upgraded.done():
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head, self.buf = self.buf[:end], self.buf[end + 4:]
+            if b" 101 " not in head.split(b"\r\n", 1)[0]:
+                self.upgraded.set_exception(ConnectionError(head.split(b"\r\n", 1)[0].decode()))
+                return
+            self.upgraded.set_result(True)
+        buf = self.buf
+        pos = 0
+        while len(buf) - pos >= 2:
+            opcode = buf[pos] & 0x0F
+            n = buf[pos + 1] & 0x7F
+            start = pos + 2
+            if n == 126:
+                if len(buf) - pos < 4:
+                    break
+                n = struct.unpack_from("!H", buf, pos + 2)[0]
+                start = pos + 4
+            elif n == 127:
+                if len(buf) - pos < 10:
+                    break
+                n = struct.unpack_from("!Q", buf, pos + 2)[0]
+                start = pos + 10
+            if len(buf) < start + n:
+                break
+            payload = buf[start:start + n]
+            pos = start + n
+            if opcode == 1:
+                if payload.startswith(b'{"type":"event","seq":'):
+                    self.deliveries.got((int(payload[22:payload.index(b",", 22)]), now))
+                elif payload.startswith(b'{"type":"caught_up"') and not self.caught_up.done():
+                    self.caught_up.set_result(True)
+            elif opcode == 9 and self.transport is not None:  # ping -> masked pong
+                mask = os.urandom(4)
+                masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+                self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + mask + masked)
+            elif opcode == 8:
+                self.closed_code = struct.unpack_from("!H", payload)[0] if len(payload) >= 2 else 1005
+        self.buf = buf[pos:]
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return float(values[min(len(values) - 1, round(q / 100 * (len(values) - 1)))])
+
+
+def rss_mib(pid: int) -> float:
+    import psutil
+
+    return round(float(psutil.Process(pid).memory_info().rss) / 2**20, 1)
+
+
+async def _bench(clients: int, rate: float, duration: float, burst: int, concurrency: int) -> dict[str, Any]:
+    nofile = raise_nofile()
+    data_dir = Path(tempfile.mkdtemp(prefix="trayapp-bench-"))
+    secret = "whsec_" + secrets.token_hex(16)
+    env = {**os.environ, "ACQUIRE_WEBHOOK_SECRET": secret}
+    proc = subprocess.Popen([str(BIN), "serve", "--port", "0", "--data-dir", str(data_dir)],
+                            stdout=subprocess.PIPE, env=env, text=True)
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.to_thread(proc.stdout.readline)
+        if not line.startswith("trayapp-bridge listening on http://"):
+            raise RuntimeError(f"bridge did not start: {line!r}")
+        host, port_text = line.strip().rsplit("/", 1)[1].rsplit(":", 1)
+        port = int(port_text)
+        token = json.loads(subprocess.run([str(BIN), "token", "add", "bench", "--json", "--data-dir", str(data_dir)],
+                                          capture_output=True, text=True, check=True, env=env).stdout)["token"]
+        result: dict[str, Any] = {
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                        "cpu": _cpu_model()},
+            "params": {"clients": clients, "rate": rate, "duration": duration, "burst": burst,
+                       "concurrency": concurrency, "nofile": nofile},
+            "rss_mib_start": rss_mib(proc.pid),
+        }
+        # 1. durable ingest throughput
+        if burst:
+            requests = [webhook(secret, 1_000_000 + i) for i in range(burst)]
+            conns = [await HttpConn.open(host, port) for _ in range(concurrency)]
+            statuses: list[int] = []
+            it = iter(requests)
+
+            async def worker(conn: HttpConn) -> None:
+                for raw in it:
+                    statuses.append((await conn.request(raw))[0])
+
+            started = time.perf_counter()
+            await asyncio.gather(*(worker(c) for c in conns))
+            elapsed = time.perf_counter() - started
+            for c in conns:
+                c.close()
+            result["ingest"] = {"webhooks": burst, "seconds": round(elapsed, 3),
+                                "accepted_per_s": round(statuses.count(200) / elapsed),
+                                "non_200": len(statuses) - statuses.count(200)}
+        # 2. clients
+        deliveries = Deliveries()
+        loop = asyncio.get_running_loop()
+        protos: list[WsClient] = []
+        started = time.perf_counter()
+        for i in range(0, clients, 100):
+            batch = await asyncio.gather(*(
+                loop.create_connection(lambda: WsClient(token, host, port, deliveries), host, port)
+                for _ in range(min(100, clients - i))
+            ))
+            protos.extend(p for _, p in batch)
+            await asyncio.gather(*(p.upgraded for p in protos[-len(batch):]))
+        await asyncio.gather(*(p.caught_up for p in protos))
+        result["connect_seconds"] = round(time.perf_counter() - started, 2)
+        result["rss_mib_idle_clients"] = rss_mib(proc.pid)
+        # 3. latency at a steady rate
+        conns = [await HttpConn.open(host, port) for _ in range(8)]
+        free = asyncio.Queue[HttpConn]()
+        for c in conns:
+            free.put_nowait(c)
+        sent_at: dict[int, float] = {}
+        tasks = []
+        total = int(rate * duration)
+        peak_rss = 0.0
+
+        async def one(raw: bytes) -> None:
+            conn = await free.get()
+            status, body, sent = await conn.request(raw)
+            free.put_nowait(conn)
+            if status == 200:
+                sent_at[json.loads(body)["seq"]] = sent
+
+        bridge_cpu0 = _cpu_seconds(proc.pid)
+        bench_cpu0 = time.process_time()
+        begin = time.perf_counter()
+        for i in range(total):
+            delay = begin + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(webhook(secret, 2_000_000 + i))))
+            if i % max(1, int(rate)) == 0:
+                peak_rss = max(peak_rss, rss_mib(proc.pid))
+        await asyncio.gather(*tasks)
+        bridge_cpu = _cpu_seconds(proc.pid) - bridge_cpu0
+        bench_cpu = time.process_time() - bench_cpu0
+        phase = time.perf_counter() - begin
+        deadline = time.perf_counter() + 10
+        while time.perf_counter() < deadline and len(deliveries.arrivals) < len(sent_at) * clients:
+            await asyncio.sleep(0.05)
+        count, last, each_at = deliveries.summary()
+        all_clients = [last[s] - t for s, t in sent_at.items() if count.get(s, 0) >= clients]
+        each = [at - sent_at[s] for s in sent_at for at in each_at.get(s, [])]
+        missing = sum(clients - count.get(s, 0) for s in sent_at)
+        result["latency"] = {
+            "events": len(sent_at),
+            "achieved_rate": round(len(sent_at) / (time.perf_counter() - begin), 1),
+            "every_client_ms": {"p50": _ms(percentile(all_clients, 50)), "p99": _ms(percentile(all_clients, 99)),
+                                "max": _ms(max(all_clients, default=float("nan")))},
+            "each_delivery_ms": {"p50": _ms(percentile(each, 50)), "p99": _ms(percentile(each, 99))},
+            "missing_deliveries": missing,
+            "bridge_cpu_percent": round(100 * bridge_cpu / phase),
+            "bench_cpu_percent": round(100 * bench_cpu / phase),
+            "closed_clients": sum(1 for p in protos if p.closed_code is not None),
+        }
+        result["rss_mib_peak"] = max(peak_rss, rss_mib(proc.pid))
+        for c in conns:
+            c.close()
+        for p in protos:
+            if p.transport is not None:
+                p.transport.close()
+        return result
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _cpu_seconds(pid: int) -> float:
+    import psutil
+
+    t = psutil.Process(pid).cpu_times()
+    return float(t.user + t.system)
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def run_bench(clients: int = 1000, rate: float = 50.0, duration: float = 20.0, burst: int = 4000,
+              concurrency: int = 64) -> int:
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:  # pragma: no cover
+        runner = asyncio.run
+    result = runner(_bench(clients, rate, duration, burst, concurrency))
+    print(json.dumps(result, indent=2))
+    return 0
