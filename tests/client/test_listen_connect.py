@@ -1,0 +1,170 @@
+"""``trayapp listen`` (as a real subprocess and in-process) and ``trayapp connect`` against a real bridge."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keyring
+import pytest
+from keyring.backends import fail
+
+from tests.integration.conftest import BridgeProcess, case_payload
+from trayapp import settings as settings_mod
+from trayapp.client import credentials
+from trayapp.client.connect import run_connect, save_link, test_connection
+from trayapp.client.errors import ClientError, TokenRefused
+from trayapp.client.listen import run_listen
+from trayapp.core.link import build_link
+
+from .conftest import MemoryKeyring
+from .test_bridge_integration import token_link
+from .test_service import post
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def listen_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "trayapp.client.listen", *args]
+
+
+def run(args: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_listen_replays_and_prints_json_lines(bridge: BridgeProcess, tmp_path: Path) -> None:
+    _, _, link = token_link(bridge)
+    post(bridge.url, case_payload(1), case_payload(2, "chat.status.closed"))
+    done = run(listen_cmd("--link", link, "--since", "0", "--once", "2", "--timeout", "30"))
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(d["seq"], d["event"]["kind"], d["event"]["status"], d["event"]["case_id"]) for d in lines] == [
+        (1, "case.new", "pending", "1"), (2, "chat.status", "closed", "2")]
+    assert set(lines[0]) == {"seq", "id", "received_at", "event"}
+    err = json_lines(done.stderr)
+    assert {"type": "caught_up", "count": 2} in err
+    assert any(d["type"] == "state" and d["state"] == "connected" for d in err)
+    assert "tb_" not in done.stderr  # no token in what it prints
+
+
+def test_listen_live_and_resume_from_data_dir(bridge: BridgeProcess, tmp_path: Path) -> None:
+    _, _, link = token_link(bridge)
+    data = tmp_path / "listen"
+    proc = subprocess.Popen(listen_cmd("--link", link, "--data-dir", str(data), "--once", "1", "--timeout", "30"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stderr is not None
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    while '"caught_up"' not in lines.get(timeout=30):
+        pass
+    post(bridge.url, case_payload(1))
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert [json.loads(x)["seq"] for x in out.splitlines()] == [1]
+    # Stopped; two more events; the next run resumes from the cursor in --data-dir.
+    post(bridge.url, case_payload(2), case_payload(3))
+    done = run(listen_cmd("--link", link, "--data-dir", str(data), "--once", "2", "--timeout", "30"))
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(x)["seq"] for x in done.stdout.splitlines()] == [2, 3]
+
+
+def test_listen_refused_token_and_bad_link(bridge: BridgeProcess) -> None:
+    _, key, _ = token_link(bridge)
+    refused = run(listen_cmd("--link", build_link(bridge.url, "tb_" + "x" * 43, key), "--timeout", "30"))
+    assert refused.returncode == 3
+    assert "token refused" in refused.stderr
+    bad = run(listen_cmd("--link", "https://example.com"))
+    assert bad.returncode == 2 and "not a trayapp connection link" in bad.stderr
+    insecure = run(listen_cmd("--link", build_link("http://bridge.example.com", "tb_x", key)))
+    assert insecure.returncode == 2 and "unencrypted" in insecure.stderr
+
+
+def test_listen_does_not_import_qt() -> None:
+    code = ("import sys, trayapp.client.listen, trayapp.client.connect; "
+            "bad = [m for m in sys.modules if m.startswith('PySide6')]; assert not bad, bad")
+    assert run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_listen_with_stored_connection(bridge: BridgeProcess, memory_keyring: MemoryKeyring,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    _, _, link = token_link(bridge)
+    save_link(link)
+    post(bridge.url, case_payload(7))
+    assert run_listen(["--since", "0", "--once", "1", "--timeout", "30"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out)["event"]["case_id"] == "7"
+
+
+def test_listen_not_configured(memory_keyring: MemoryKeyring, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_listen(["--timeout", "1"]) == 2
+    assert "trayapp connect" in capsys.readouterr().err
+
+
+def test_connect_saves_and_verifies(bridge: BridgeProcess, memory_keyring: MemoryKeyring,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    token, key, link = token_link(bridge)
+    post(bridge.url, case_payload(1))
+    assert run_connect(link) == 0
+    out = capsys.readouterr().out
+    assert "signing key verified" in out and token not in out
+    stored = settings_mod.load()
+    assert (stored.bridge_url, stored.key) == (bridge.url, key)
+    assert credentials.load_token(bridge.url) == token
+    assert token not in settings_mod.settings_path().read_text()
+    assert "signing key verified" in test_connection()  # the stored connection
+
+
+def test_connect_switching_bridges_removes_the_old_token(bridge_factory: Callable[..., BridgeProcess],
+                                                         memory_keyring: MemoryKeyring) -> None:
+    first, second = bridge_factory(), bridge_factory()
+    save_link(token_link(first)[2])
+    save_link(token_link(second)[2])
+    assert [user for _, user in memory_keyring.store] == [second.url]
+
+
+def test_test_connection_problems(bridge_factory: Callable[..., BridgeProcess], memory_keyring: MemoryKeyring) -> None:
+    bp, other = bridge_factory(), bridge_factory()
+    token, key, _ = token_link(bp)
+    _, other_key, _ = token_link(other)
+    assert "no events yet" in test_connection(build_link(bp.url, token, key))
+    post(bp.url, case_payload(1))
+    with pytest.raises(ClientError, match="not signed with the link's key"):
+        test_connection(build_link(bp.url, token, other_key))
+    with pytest.raises(TokenRefused):
+        test_connection(build_link(bp.url, "tb_" + "y" * 43, key))
+    with pytest.raises(ClientError, match="cannot reach"):
+        test_connection(build_link("http://127.0.0.1:9", token, key), timeout=5)
+
+
+def test_connect_without_keyring_saves_nothing(bridge: BridgeProcess, capsys: pytest.CaptureFixture[str]) -> None:
+    _, _, link = token_link(bridge)
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        assert run_connect(link) == 1
+    finally:
+        keyring.set_keyring(previous)
+    assert "no secure keyring" in capsys.readouterr().err
+    assert not settings_mod.settings_path().exists()
+
+
+def test_connect_bad_link(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_connect("trayapp://connect?url=https://x") == 1
+    assert "no token" in capsys.readouterr().err

@@ -1,0 +1,172 @@
+"""ClientService (the Qt face) against a real bridge, under pytest-qt (offscreen): signals arrive queued in the
+GUI thread, methods return at once, history survives a restart, errors become states."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PySide6.QtCore import QCoreApplication, QThread
+
+from tests.integration.conftest import BridgeProcess, case_payload, signed
+from trayapp.client.errors import NoKeyring
+from trayapp.client.history import FILE_NAME, History, HistoryRow
+from trayapp.client.service import ClientService
+from trayapp.client.state import ConnectionState, ConnectionStatus
+from trayapp.settings import Settings
+
+from .test_bridge_integration import token_link
+
+pytestmark = pytest.mark.timeout(90)
+
+
+class Signals:
+    """Records every signal of a service, and that it ran in the GUI thread."""
+
+    def __init__(self, service: ClientService) -> None:
+        self.states: list[ConnectionStatus] = []
+        self.loaded: list[list[HistoryRow]] = []
+        self.events: list[tuple[HistoryRow, bool]] = []
+        self.caught_up: list[int] = []
+        self.gaps: list[Any] = []
+        self.failures: list[str] = []
+        self.read: list[tuple[list[str], bool]] = []
+        self.wrong_thread = 0
+        gui = QCoreApplication.instance()
+        assert gui is not None
+        self._gui = gui.thread()
+
+        def rec(target: list[Any], pack: Callable[..., Any]) -> Callable[..., None]:
+            def slot(*args: Any) -> None:
+                if QThread.currentThread() is not self._gui:
+                    self.wrong_thread += 1
+                target.append(pack(*args))
+
+            return slot
+
+        service.state_changed.connect(rec(self.states, lambda s: s))
+        service.history_loaded.connect(rec(self.loaded, lambda rows: rows))
+        service.event_received.connect(rec(self.events, lambda row, replay: (row, replay)))
+        service.caught_up.connect(rec(self.caught_up, lambda n: n))
+        service.gap.connect(rec(self.gaps, lambda g: g))
+        service.verification_failed.connect(rec(self.failures, lambda r: r))
+        service.read_changed.connect(rec(self.read, lambda ids, read: (ids, read)))
+
+    @property
+    def state(self) -> ConnectionState | None:
+        return self.states[-1].state if self.states else None
+
+
+@pytest.fixture
+def services(qapp: Any) -> Iterator[list[ClientService]]:
+    made: list[ClientService] = []
+    yield made
+    for service in made:
+        service.stop()
+
+
+def post(url: str, *payloads: dict[str, Any]) -> None:
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for payload in payloads:
+            body, headers = signed(payload)
+            assert client.post("/webhooks/acquire", content=body, headers=headers).status_code in (200, 202)
+
+
+def make(services: list[ClientService], settings: Settings, data_dir: Path, token: str | None) -> tuple[
+        ClientService, Signals]:
+    service = ClientService(settings, data_dir=data_dir, token_loader=lambda _url: token)
+    signals = Signals(service)
+    services.append(service)
+    return service, signals
+
+
+def test_events_flow_read_state_and_restart(qtbot: Any, bridge: BridgeProcess, tmp_path: Path,
+                                            services: list[ClientService]) -> None:
+    token, key, _ = token_link(bridge)
+    settings = Settings(bridge_url=bridge.url, key=key)
+    service, sig = make(services, settings, tmp_path / "app", token)
+    started = time.monotonic()
+    service.start()
+    assert time.monotonic() - started < 0.5  # start() only posts work
+    qtbot.waitUntil(lambda: sig.caught_up == [0] and sig.state is ConnectionState.CONNECTED, timeout=10000)
+    assert sig.loaded == [[]]
+    post(bridge.url, case_payload(1), case_payload(2))
+    qtbot.waitUntil(lambda: len(sig.events) == 2, timeout=10000)
+    assert [(row.event.seq, row.read, replay) for row, replay in sig.events] == [(1, False, False), (2, False, False)]
+    first, second = (row.event.id for row, _ in sig.events)
+    service.mark_read([first])
+    qtbot.waitUntil(lambda: sig.read == [([first], True)], timeout=5000)
+    service.mark_all_read()
+    qtbot.waitUntil(lambda: len(sig.read) == 2, timeout=5000)
+    assert sig.read[1] == ([second], True)
+    assert sig.wrong_thread == 0
+    stopping = time.monotonic()
+    service.stop()
+    assert time.monotonic() - stopping < 2.5
+
+    # Events while the app is closed; the restarted app shows the stored list and replays the backlog.
+    post(bridge.url, case_payload(3))
+    service2, sig2 = make(services, settings, tmp_path / "app", token)
+    service2.start()
+    qtbot.waitUntil(lambda: sig2.caught_up == [1], timeout=10000)
+    assert [(row.event.seq, row.read) for row in sig2.loaded[0]] == [(2, True), (1, True)]
+    assert [(row.event.seq, replay) for row, replay in sig2.events] == [(3, True)]
+    assert sig2.wrong_thread == 0
+
+
+def test_not_configured_then_apply_settings_connects(qtbot: Any, bridge: BridgeProcess, tmp_path: Path,
+                                                      services: list[ClientService]) -> None:
+    token, key, _ = token_link(bridge)
+    service, sig = make(services, Settings(), tmp_path / "app", token)
+    service.start()
+    qtbot.waitUntil(lambda: sig.state is ConnectionState.NOT_CONFIGURED, timeout=5000)
+    assert "connection link" in sig.states[-1].detail
+    service.apply_settings(Settings(bridge_url=bridge.url, key=key))
+    qtbot.waitUntil(lambda: sig.state is ConnectionState.CONNECTED and bool(sig.caught_up), timeout=10000)
+    service.reconnect_now()
+    qtbot.waitUntil(lambda: len(sig.caught_up) == 2, timeout=10000)
+    assert sig.state is ConnectionState.CONNECTED
+
+
+def test_no_keyring_is_an_error_state(qtbot: Any, tmp_path: Path, services: list[ClientService]) -> None:
+    def no_keyring(_url: str) -> str | None:
+        raise NoKeyring("no secure keyring is available")
+
+    service = ClientService(Settings(bridge_url="http://127.0.0.1:9", key="ed25519:" + "A" * 43 + "="),
+                            data_dir=tmp_path / "app", token_loader=no_keyring)
+    services.append(service)
+    sig = Signals(service)
+    service.start()
+    qtbot.waitUntil(lambda: sig.state is ConnectionState.ERROR, timeout=5000)
+    assert "keyring" in sig.states[-1].detail
+
+
+def test_verification_failure_and_gap_signals(qtbot: Any, bridge_factory: Callable[..., BridgeProcess],
+                                              tmp_path: Path, services: list[ClientService]) -> None:
+    bp = bridge_factory()
+    other = bridge_factory()
+    token, _, _ = token_link(bp)
+    _, wrong_key, _ = token_link(other)
+    post(bp.url, case_payload(1))
+    with History(tmp_path / "app" / FILE_NAME) as h:
+        h.skip_to("some-other-bridge", 3)
+    service, sig = make(services, Settings(bridge_url=bp.url, key=wrong_key), tmp_path / "app", token)
+    service.start()
+    qtbot.waitUntil(lambda: bool(sig.caught_up and sig.failures), timeout=10000)
+    assert [(g.first, g.last, g.reason) for g in sig.gaps] == [(None, None, "epoch")]
+    assert "signature does not verify" in sig.failures[0]
+    assert sig.events == [] and sig.caught_up == [0]
+    assert service.verification_failures == 1
+
+
+def test_stop_before_start_and_twice(qapp: Any, tmp_path: Path) -> None:
+    service = ClientService(Settings(), data_dir=tmp_path / "app", token_loader=lambda _u: None)
+    service.stop()
+    service.start()
+    service.stop()
+    service.stop()
+    service.mark_read(["x"])  # after stop: ignored, no error
