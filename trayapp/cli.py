@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_GLOBAL_FLAGS = frozenset({"--debug", "--settings", "--list"})
+
+
 def _normalise(argv: list[str]) -> list[str]:
     """``trayapp trayapp://connect?...`` (the URL-scheme handler) means ``trayapp connect LINK``."""
     links = [a for a in argv if a.startswith("trayapp://")]
@@ -112,9 +115,10 @@ def _normalise(argv: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = _normalise(list(sys.argv[1:] if argv is None else argv))
-    debug = "--debug" in args_list  # accepted before or after the command
-    args = build_parser().parse_args([a for a in args_list if a != "--debug"])
-    args.debug = debug
+    flags = {a for a in args_list if a in _GLOBAL_FLAGS}  # accepted before or after the command
+    args = build_parser().parse_args([a for a in args_list if a not in _GLOBAL_FLAGS])
+    for flag in flags:
+        setattr(args, flag[2:], True)
     if args.command == "listen":
         from trayapp.client.listen import run_listen
 
@@ -218,70 +222,62 @@ def run_tray(argv: list[str], link: str | None = None) -> int:
 
 
 class DemoBridge:
-    """A throw-away bridge for the demo: ``trayapp-bridge serve --demo`` on 127.0.0.1:0 in a temporary dir,
-    a generated webhook secret and token, and ``trayapp-bridge simulate`` posting signed webhooks to it.
-
-    (Child processes rather than threads: the bridge's uvicorn loop and the simulator stay out of the GUI
-    process, and a crash of either shows in the demo as "offline" — the state the tray is for.)
-    """
+    """The demo's bridge: the real bridge embedded in this process (``trayapp.bridge.embedded``) on 127.0.0.1:0
+    in a temporary dir, with a fresh secret and token, plus a simulator thread posting signed webhooks to it
+    (``trayapp.bridge.simulator``'s scenario)."""
 
     def __init__(self, data_dir: Path) -> None:
-        import secrets
-
         self.data_dir = data_dir
-        self.secret = "whsec_" + secrets.token_hex(16)
-        self.env = {**os.environ, "ACQUIRE_WEBHOOK_SECRET": self.secret}
-        self.url = self.token = self.key = ""
-        self._procs: list[Any] = []
+        self._bridge: Any = None
+        self._stop_simulator: Any = None
+        self._simulator: Any = None
 
-    def _cmd(self, *args: str) -> list[str]:
-        return [sys.executable, "-c", "import sys; from trayapp.bridge.cli import main; sys.exit(main())", *args]
+    def start(self) -> DemoBridge:
+        from trayapp.bridge.embedded import start_embedded
 
-    def start(self, timeout: float = 30.0) -> DemoBridge:
-        import json
-        import subprocess
-        import threading
-
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        serve = subprocess.Popen(
-            self._cmd("serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", str(self.data_dir), "--demo"),
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=self.env)
-        self._procs.append(serve)
-        first: list[str] = []
-        reader = threading.Thread(target=lambda: first.append(serve.stdout.readline() if serve.stdout else ""))
-        reader.start()
-        reader.join(timeout)
-        match = re.match(r"^trayapp-bridge listening on (https?://\S+)$", (first or [""])[0].strip())
-        if not match:
-            self.stop()
-            raise RuntimeError("the demo bridge did not start")
-        self.url = match.group(1)
-        out = subprocess.run(
-            self._cmd("token", "add", "demo", "--data-dir", str(self.data_dir), "--url", self.url, "--json"),
-            capture_output=True, text=True, env=self.env, timeout=timeout, check=True)
-        data = json.loads(out.stdout)
-        self.token, self.key = data["token"], data["key"]
+        # $TRAYAPP_DEMO_SECRET: for scripts that post their own signed webhooks (with --no-simulator).
+        self._bridge = start_embedded(self.data_dir, secret=os.environ.get("TRAYAPP_DEMO_SECRET") or None)
         return self
 
-    def start_simulator(self, interval: float) -> None:
-        import subprocess
+    @property
+    def url(self) -> str:
+        return str(self._bridge.url)
 
-        self._procs.append(subprocess.Popen(
-            self._cmd("simulate", "--url", self.url, "--interval", f"{interval:g}"),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self.env))
+    @property
+    def token(self) -> str:
+        return str(self._bridge.token)
+
+    @property
+    def key(self) -> str:
+        return str(self._bridge.key_text)
+
+    def start_simulator(self, interval: float) -> None:
+        import threading
+
+        from trayapp.bridge.simulator import Scenario, post
+
+        stop = threading.Event()
+        url, secret, scenario = self.url, self._bridge.secret, Scenario()
+
+        def run() -> None:
+            while True:
+                try:
+                    post(url, secret, scenario.next_payload())
+                except OSError as exc:
+                    log.warning("demo simulator: %s", exc)
+                if stop.wait(interval):
+                    return
+
+        self._stop_simulator = stop
+        self._simulator = threading.Thread(target=run, name="trayapp-demo-simulator", daemon=True)
+        self._simulator.start()
 
     def stop(self) -> None:
-        for proc in reversed(self._procs):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self._procs:
-            try:
-                proc.wait(timeout=5)
-            except Exception:
-                proc.kill()
-            if proc.stdout is not None:
-                proc.stdout.close()
-        self._procs.clear()
+        if self._stop_simulator is not None:
+            self._stop_simulator.set()
+            self._simulator.join(timeout=12)
+        if self._bridge is not None:
+            self._bridge.stop(timeout=5)
 
 
 def run_demo(args: argparse.Namespace, argv: list[str]) -> int:

@@ -26,7 +26,7 @@ def test_state_machine_looks_and_words(qtbot) -> None:
     tray.set_status(ConnectionStatus(ConnectionState.CONNECTED, since, "connected to bridge.example.com"))
     assert tray.state is Connection.CONNECTED
     assert tray.look is TrayLook.CONNECTED
-    assert "Connected — alerts are flowing (since " in tray.tooltip()
+    assert "Connected to bridge.example.com — alerts are flowing (since " in tray.tooltip()
     assert "bridge.example.com" in tray.tooltip()
     tray.set_status(ConnectionStatus(ConnectionState.OFFLINE, since, "retrying in 4 s"))
     assert tray.look is TrayLook.OFFLINE

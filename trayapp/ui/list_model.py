@@ -248,7 +248,9 @@ class HistoryModel(QAbstractTableModel):
             if column == Column.TITLE:
                 if role == Qt.ItemDataRole.ToolTipRole:
                     return "\n".join(p for p in (event.title, event.text, event.channel) if p) or None
-                return event.title or event.text or ""
+                if event.title or event.text:
+                    return event.title or event.text
+                return f"agent {event.agent_name}" if event.agent_name else (event.department or "")
             return None
         if role == Qt.ItemDataRole.FontRole:
             return self._bold if received.id in self._unread else None

@@ -73,6 +73,7 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("trayapp settings")
         self.setObjectName("SettingsDialog")
+        self.setMinimumWidth(620)
         self._original = values
         layout = QVBoxLayout(self)
 

@@ -30,12 +30,12 @@ class Connection(enum.Enum):
         return cls(str(name).lower())
 
 
-_WORDS = {
-    Connection.NOT_CONFIGURED: "Not set up — paste a connection link in Settings",
-    Connection.CONNECTING: "Connecting…",
-    Connection.CONNECTED: "Connected — alerts are flowing",
-    Connection.OFFLINE: "Offline — not receiving alerts",
-    Connection.ERROR: "Error — not receiving alerts",
+_WORDS = {  # (head, what it means for the agent)
+    Connection.NOT_CONFIGURED: ("Not set up", "paste a connection link in Settings"),
+    Connection.CONNECTING: ("Connecting…", ""),
+    Connection.CONNECTED: ("Connected", "alerts are flowing"),
+    Connection.OFFLINE: ("Offline", "not receiving alerts"),
+    Connection.ERROR: ("Error", "not receiving alerts"),
 }
 
 
@@ -172,11 +172,15 @@ class TrayController(QObject):
 
     def state_text(self) -> str:
         """The connection state in words (one line), for the tooltip and the list's status bar."""
-        text = _WORDS[self._state]
+        head, meaning = _WORDS[self._state]
+        detail = self._detail
+        if detail and detail.lower().startswith(head.lower().rstrip("…")):
+            head, detail = detail[0].upper() + detail[1:], ""  # "connected to host" says it better
+        text = f"{head} — {meaning}" if meaning else head
         if self._since is not None and self._state is not Connection.NOT_CONFIGURED:
             text += f" (since {_clock(self._since)})"
-        if self._detail:
-            text += f": {self._detail}"
+        if detail:
+            text += f": {detail}"
         return text
 
     def tooltip(self) -> str:

@@ -1,0 +1,92 @@
+#!/bin/bash
+# Screenshots of the real app as a user sees it: `trayapp demo` in a headless desktop session (Xvfb, xfce4-panel
+# as the tray host, dunst for popups; see tests/e2e/run-e2e.sh). Writes docs/screenshots/*.png:
+#   tray-and-popup.png  the panel's tray icon (unread badge) and a native popup
+#   tray-menu.png       the tray icon's menu
+#   list.png            the event list
+#   settings.png        the settings dialog
+#   icons.png           every tray icon on a light and a dark panel, at 22 and 32 px
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${OUT:-$ROOT/docs/screenshots}
+mkdir -p "$OUT"
+if [ "${1:-}" != "--inside" ]; then
+  OUT="$OUT" ARTIFACTS=${ARTIFACTS:-$ROOT/tests/e2e/artifacts} exec "$ROOT/tests/e2e/run-e2e.sh" "$0" --inside
+fi
+
+PY=${PYTHON:-$ROOT/.venv/bin/python}
+TRAYAPP=("$PY" -c "import sys; from trayapp.cli import main; sys.exit(main())")
+wait_for() {  # wait_for SECONDS CMD...: poll until CMD succeeds
+  local end=$((SECONDS + $1)); shift
+  until "$@" > /dev/null 2>&1; do
+    [ $SECONDS -lt $end ] || { echo "screenshots: timed out waiting for: $*" >&2; return 1; }
+    sleep 0.2
+  done
+}
+popups() { [ "$(dunstctl count displayed)" -ge "$1" ]; }
+window() { xdotool search --onlyvisible --name "$1" | head -1; }
+has_window() { [ -n "$(window "$1")" ]; }
+sni_item() {
+  dbus-send --session --print-reply --dest=org.kde.StatusNotifierWatcher /StatusNotifierWatcher \
+    org.freedesktop.DBus.Properties.Get string:org.kde.StatusNotifierWatcher string:RegisteredStatusNotifierItems \
+    | grep -o 'string "[^"]*"' | head -1 | sed 's/string "\(.*\)"/\1/'
+}
+has_sni() { [ -n "$(sni_item)" ]; }
+
+"${TRAYAPP[@]}" demo --interval 1.5 > "$ARTIFACTS/demo.log" 2>&1 & APP=$!
+trap 'kill $APP 2>/dev/null; wait $APP 2>/dev/null || true' EXIT
+wait_for 30 has_sni
+wait_for 60 popups 2
+sleep 2   # let a few more events arrive so the badge and the list have something to show
+# 1. The panel's tray icon and the popup (top-left corner of the screen).
+import -window root -crop 560x260+0+0 +repage "$OUT/tray-and-popup.png"
+
+# 2. The tray menu: right click on the icon (the systray is the panel's only plugin, at its left end).
+xdotool mousemove 12 16 click 3
+wait_for 10 has_window ""   # any popup menu
+sleep 0.5
+import -window root -crop 560x300+0+0 +repage "$OUT/tray-menu.png"
+xdotool key Escape
+xdotool mousemove 700 700   # away from the icon: its tooltip would cover the windows below
+
+# 3. The list: what a left click on the icon does (Activate on the StatusNotifierItem, as the panel calls it).
+dunstctl set-paused true   # popups of newer events would cover the windows (there is no window manager)
+dunstctl close-all
+ITEM=$(sni_item); NAME=${ITEM%%/*}; OBJ=/${ITEM#*/}; [ "$OBJ" = "/$ITEM" ] && OBJ=/StatusNotifierItem
+dbus-send --session --type=method_call --dest="$NAME" "$OBJ" org.kde.StatusNotifierItem.Activate int32:0 int32:0
+wait_for 15 has_window "trayapp —"
+sleep 1
+import -window "$(window 'trayapp —')" "$OUT/list.png"
+
+# 4. The settings dialog, opened through a second launch (single instance hands the request over).
+"${TRAYAPP[@]}" demo --settings
+wait_for 15 has_window "trayapp settings"
+sleep 1
+import -window "$(window 'trayapp settings')" "$OUT/settings.png"
+
+# 5. The icons on light and dark panels.
+"$PY" - "$OUT/icons.png" <<'PY'
+import sys
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QImage, QPainter
+from trayapp.ui.icons import TrayLook, tray_icon
+app = QGuiApplication([])
+cases = [(look, 0, False) for look in TrayLook] + [(TrayLook.CONNECTED, 7, False), (TrayLook.CONNECTED, 120, False),
+                                                    (TrayLook.CONNECTED, 0, True)]
+cell = 84
+image = QImage(cell * len(cases), cell * 2 + 24, QImage.Format.Format_ARGB32)
+image.fill(QColor("#ffffff"))
+p = QPainter(image)
+for row, bg in enumerate(("#e8e8e8", "#2b2b2b")):
+    p.fillRect(0, row * cell, image.width(), cell, QColor(bg))
+    for i, (look, unread, warning) in enumerate(cases):
+        icon = tray_icon(look, unread, warning)
+        p.drawPixmap(i * cell + 4, row * cell + 21, icon.pixmap(22, 22))
+        p.drawPixmap(i * cell + 34, row * cell + 16, icon.pixmap(32, 32))
+font = QFont(); font.setPixelSize(10); p.setFont(font); p.setPen(QColor("#000"))
+for i, (look, unread, warning) in enumerate(cases):
+    label = look.name.lower() + (f" +{unread}" if unread else "") + (" !" if warning else "")
+    p.drawText(i * cell + 2, cell * 2 + 16, label)
+p.end()
+image.save(sys.argv[1])
+PY
+echo "screenshots written to $OUT"
