@@ -1,7 +1,8 @@
 """Find the bundled resources (icons) both in an installed wheel and in the source tree.
 
-In a wheel the top-level ``resources/`` folder is packaged as ``trayapp/resources``; in a
-checkout it sits next to the ``trayapp`` package. No Qt here: callers turn paths into icons.
+In a wheel (and the PyInstaller bundle) the top-level ``resources/`` folder is the package
+``trayapp.assets``; in a checkout it sits next to the ``trayapp`` package. No Qt here: callers
+turn paths into icons.
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ _SOURCE_TREE = Path(__file__).resolve().parent.parent / "resources"
 
 @cache
 def resource_dir() -> Path:
-    """The folder holding the resources: the packaged one first, else the checkout's."""
-    try:
-        packaged = importlib.resources.files("trayapp") / "resources"
-        if packaged.is_dir():
-            return Path(str(packaged))
-    except (ModuleNotFoundError, NotADirectoryError, TypeError):  # pragma: no cover - zipimport etc.
-        pass
+    """The folder holding the resources: the packaged one first (package ``trayapp.assets``, or a
+    ``trayapp/resources`` folder), else the checkout's top-level ``resources/``."""
+    for package, sub in (("trayapp.assets", ""), ("trayapp", "resources")):
+        try:
+            packaged = importlib.resources.files(package)
+            if sub:
+                packaged = packaged / sub
+            if packaged.is_dir() and (packaged / "app-icon.svg").is_file():
+                return Path(str(packaged))
+        except (ModuleNotFoundError, NotADirectoryError, TypeError):  # not installed that way
+            continue
     return _SOURCE_TREE
 
 
