@@ -23,8 +23,9 @@ def resource_dir() -> Path:
             packaged = importlib.resources.files(package)
             if sub:
                 packaged = packaged / sub
-            if packaged.is_dir() and (packaged / "app-icon.svg").is_file():
-                return Path(str(packaged))
+            probe = packaged / "app-icon.svg"  # a real path even for a namespace package's MultiplexedPath
+            if probe.is_file():
+                return Path(str(probe)).parent
         except (ModuleNotFoundError, NotADirectoryError, TypeError):  # not installed that way
             continue
     return _SOURCE_TREE
