@@ -174,6 +174,33 @@ class WsClient(asyncio.Protocol):
         self.buf = buf[pos:]
 
 
+def send_floor_ms(n: int, size: int = 1500) -> float:
+    """What the kernel alone charges for one event fan-out: ``n`` plain ``socket.send`` calls of ``size`` bytes on
+    loopback TCP (no framework, no WebSocket); the best of 5 rounds, in ms. A lower bound for the bridge's
+    fan-out of one event to ``n`` clients on this machine."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(n)
+    clients = [socket.create_connection(listener.getsockname()) for _ in range(n)]
+    servers = [listener.accept()[0] for _ in range(n)]
+    data = b"x" * size
+    best = float("inf")
+    try:
+        for _ in range(5):
+            started = time.perf_counter()
+            for s in servers:
+                s.send(data)
+            best = min(best, time.perf_counter() - started)
+            for c in clients:
+                c.recv(65536)
+    finally:
+        for s in (*servers, *clients, listener):
+            s.close()
+    return round(best * 1000, 2)
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -210,6 +237,8 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
                        "concurrency": concurrency, "nofile": nofile},
             "rss_mib_start": rss_mib(proc.pid),
         }
+        if clients:
+            result["kernel_floor_ms_per_event_fanout"] = send_floor_ms(clients)
         # 1. durable ingest throughput
         if burst:
             requests = [webhook(secret, 1_000_000 + i) for i in range(burst)]
@@ -221,14 +250,21 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
                 for raw in it:
                     statuses.append((await conn.request(raw))[0])
 
+            cpu0, own0, sys0 = _cpu_seconds(proc.pid), time.process_time(), _cpu_seconds(proc.pid, "system")
             started = time.perf_counter()
             await asyncio.gather(*(worker(c) for c in conns))
             elapsed = time.perf_counter() - started
+            cpu, own = _cpu_seconds(proc.pid) - cpu0, time.process_time() - own0
+            system = _cpu_seconds(proc.pid, "system") - sys0
             for c in conns:
                 c.close()
             result["ingest"] = {"webhooks": burst, "seconds": round(elapsed, 3),
                                 "accepted_per_s": round(statuses.count(200) / elapsed),
-                                "non_200": len(statuses) - statuses.count(200)}
+                                "non_200": len(statuses) - statuses.count(200),
+                                "bridge_cpu_percent": round(100 * cpu / elapsed),
+                                "bridge_cpu_us_per_webhook": round(1e6 * cpu / burst),
+                                "bridge_kernel_us_per_webhook": round(1e6 * system / burst),
+                                "bench_cpu_percent": round(100 * own / elapsed)}
         # 2. clients
         deliveries = Deliveries()
         loop = asyncio.get_running_loop()
@@ -250,6 +286,7 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
         for c in conns:
             free.put_nowait(c)
         sent_at: dict[int, float] = {}
+        answered: list[float] = []
         tasks = []
         total = int(rate * duration)
         peak_rss = 0.0
@@ -257,6 +294,7 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
         async def one(raw: bytes) -> None:
             conn = await free.get()
             status, body, sent = await conn.request(raw)
+            answered.append(time.perf_counter() - sent)
             free.put_nowait(conn)
             if status == 200:
                 sent_at[json.loads(body)["seq"]] = sent
@@ -288,6 +326,7 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
             "every_client_ms": {"p50": _ms(percentile(all_clients, 50)), "p99": _ms(percentile(all_clients, 99)),
                                 "max": _ms(max(all_clients, default=float("nan")))},
             "each_delivery_ms": {"p50": _ms(percentile(each, 50)), "p99": _ms(percentile(each, 99))},
+            "post_answer_ms": {"p50": _ms(percentile(answered, 50)), "p99": _ms(percentile(answered, 99))},
             "missing_deliveries": missing,
             "bridge_cpu_percent": round(100 * bridge_cpu / phase),
             "bench_cpu_percent": round(100 * bench_cpu / phase),
@@ -311,11 +350,11 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int, part: str = "") -> float:
     import psutil
 
     t = psutil.Process(pid).cpu_times()
-    return float(t.user + t.system)
+    return float(getattr(t, part)) if part else float(t.user + t.system)
 
 
 def _ms(seconds: float) -> float:

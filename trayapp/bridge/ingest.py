@@ -36,9 +36,16 @@ log = logging.getLogger("trayapp.bridge.ingest")
 _THREAD_VERIFY_BYTES = 64 * 1024  # verify bigger bodies off the event loop
 
 
+_second_cache: list[Any] = [None, ""]
+
+
 def rfc3339_ms(ts: float) -> str:
-    dt = datetime.fromtimestamp(ts, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    """``2026-11-23T09:58:01.120Z`` (UTC, milliseconds); the per-second prefix is cached."""
+    second, ms = divmod(int(ts * 1000), 1000)
+    if _second_cache[0] != second:
+        _second_cache[1] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        _second_cache[0] = second
+    return f"{_second_cache[1]}{ms:03d}Z"
 
 
 async def send_json(send: Send, status: int, data: Any, headers: list[tuple[bytes, bytes]] | None = None) -> None:

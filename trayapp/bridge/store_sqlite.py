@@ -194,19 +194,32 @@ class SQLiteStore(Store):
         try:
             conn.execute("BEGIN IMMEDIATE")
             cutoff = time.time() - DEDUPE_WINDOW_S
+            keys = list({job.item.dedupe_key for job in batch})
+            known: dict[str, int] = {}
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                marks = ",".join("?" * len(chunk))
+                for key, seq, ts in conn.execute(
+                        f"SELECT key, seq, received_ts FROM dedupe WHERE key IN ({marks})", chunk):
+                    if ts >= cutoff:
+                        known[key] = seq
+            rows: list[tuple[int, float, str]] = []
+            dedupe: list[tuple[str, int, float]] = []
             for job in batch:
                 item = job.item
-                row = conn.execute("SELECT seq, received_ts FROM dedupe WHERE key = ?", (item.dedupe_key,)).fetchone()
-                if row is not None and row[1] >= cutoff:
-                    results.append(AppendResult(row[0], True))
+                seq = known.get(item.dedupe_key)
+                if seq is not None:  # accepted before, or earlier in this batch
+                    results.append(AppendResult(seq, True))
                     continue
                 new_head += 1
                 frame = self._frame_builder(new_head, item)
-                conn.execute("INSERT INTO events VALUES (?, ?, ?)", (new_head, item.received_ts, frame))
-                conn.execute("INSERT OR REPLACE INTO dedupe VALUES (?, ?, ?)",
-                             (item.dedupe_key, new_head, item.received_ts))
+                rows.append((new_head, item.received_ts, frame))
+                dedupe.append((item.dedupe_key, new_head, item.received_ts))
+                known[item.dedupe_key] = new_head
                 results.append(AppendResult(new_head, False))
                 new.append(StoredEvent(new_head, item.received_ts, frame))
+            conn.executemany("INSERT INTO events VALUES (?, ?, ?)", rows)
+            conn.executemany("INSERT OR REPLACE INTO dedupe VALUES (?, ?, ?)", dedupe)
             if new:
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'head'", (str(new_head),))
             conn.execute("COMMIT")
