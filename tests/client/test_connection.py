@@ -91,6 +91,19 @@ async def test_resume_replays_backlog_with_since_and_epoch(fake: FakeBridge, his
     assert recorder.caught_up == [0, 2]
 
 
+async def test_first_connection_remembers_head_so_a_drop_loses_nothing(fake: FakeBridge, history: History,
+                                                                        recorder: Recorder) -> None:
+    await fake.add(case_body(1))  # before this client existed: not replayed
+    async with running(fake, history, recorder):
+        await recorder.until(lambda: recorder.caught_up)
+    assert history.cursor() is not None
+    await fake.add(case_body(2))  # while the fresh client is offline, before it saw any event
+    async with running(fake, history, recorder):
+        await recorder.until(lambda: len(recorder.caught_up) == 2)
+    assert (fake.seen[-1].since, fake.seen[-1].epoch) == (1, "epoch-1")
+    assert recorder.seqs == [2]
+
+
 async def test_tampered_frame_is_dropped_counted_and_reported(fake: FakeBridge, history: History,
                                                               recorder: Recorder) -> None:
     async with running(fake, history, recorder) as conn:

@@ -15,7 +15,7 @@ from PySide6.QtCore import QCoreApplication, QThread
 from tests.integration.conftest import BridgeProcess, case_payload, signed
 from trayapp.client.errors import NoKeyring
 from trayapp.client.history import FILE_NAME, History, HistoryRow
-from trayapp.client.service import ClientService
+from trayapp.client.service import ClientService, woke_from_sleep
 from trayapp.client.state import ConnectionState, ConnectionStatus
 from trayapp.settings import Settings
 
@@ -130,6 +130,12 @@ def test_not_configured_then_apply_settings_connects(qtbot: Any, bridge: BridgeP
     service.reconnect_now()
     qtbot.waitUntil(lambda: len(sig.caught_up) == 2, timeout=10000)
     assert sig.state is ConnectionState.CONNECTED
+    # The network came back (QNetworkInformation): reconnect at once.
+    from PySide6.QtNetwork import QNetworkInformation
+
+    service._on_reachability(QNetworkInformation.Reachability.Online)
+    qtbot.waitUntil(lambda: len(sig.caught_up) == 3, timeout=10000)
+    service._on_reachability(QNetworkInformation.Reachability.Disconnected)  # nothing to do: pings will tell
 
 
 def test_no_keyring_is_an_error_state(qtbot: Any, tmp_path: Path, services: list[ClientService]) -> None:
@@ -161,6 +167,12 @@ def test_verification_failure_and_gap_signals(qtbot: Any, bridge_factory: Callab
     assert "signature does not verify" in sig.failures[0]
     assert sig.events == [] and sig.caught_up == [0]
     assert service.verification_failures == 1
+
+
+def test_wake_detection() -> None:
+    assert not woke_from_sleep(1000.0, 50.0, 1030.0, 80.0)  # 30 s on both clocks
+    assert not woke_from_sleep(1000.0, 50.0, 1032.0, 80.0)  # a little NTP drift
+    assert woke_from_sleep(1000.0, 50.0, 4600.0, 80.0)  # an hour of sleep
 
 
 def test_stop_before_start_and_twice(qapp: Any, tmp_path: Path) -> None:

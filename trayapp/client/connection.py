@@ -75,7 +75,7 @@ class ConnectionConfig:
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
     open_timeout: float = 15.0
-    close_timeout: float = 2.0
+    close_timeout: float = 1.0
     healthy_after: float = 30.0
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
@@ -281,6 +281,10 @@ class Connection:
                     )
                 hello = message
                 self.epoch, self.head = message.epoch, message.head
+                if self.store.cursor() is None:
+                    # A first connection starts live; remember where, so a drop before the first event still
+                    # resumes from here and loses nothing.
+                    self.store.skip_to(message.epoch, message.head)
                 self._set(ConnectionState.CONNECTED, f"connected to {host}; catching up")
                 continue
             if isinstance(message, wire.EventFrame):

@@ -37,6 +37,11 @@ WAKE_JUMP_S: Final = 15.0
 PRUNE_EVERY_S: Final = 3600.0
 
 
+def woke_from_sleep(last_wall: float, last_mono: float, wall: float, mono: float) -> bool:
+    """The wall clock ran ahead of the monotonic one (which stands still while the computer sleeps)."""
+    return (wall - last_wall) - (mono - last_mono) > WAKE_JUMP_S
+
+
 class _Worker(QThread):
     def __init__(self, service: ClientService) -> None:
         super().__init__()
@@ -85,6 +90,7 @@ class ClientService(QObject):
         self._conn_task: asyncio.Task[None] | None = None
         self._conn_key: tuple[Any, ...] | None = None
         self._network: Any = None
+        self._stuck: _Worker | None = None
         # Read from the GUI thread for tests/diagnostics; written only by the worker.
         self.verification_failures = 0
 
@@ -107,8 +113,9 @@ class ClientService(QObject):
         if thread is None:
             return
         self._post(self._request_stop)
-        if not thread.wait(2500):
-            log.warning("client: the worker did not stop within 2.5 s")
+        if not thread.wait(2000):
+            log.warning("client: the worker did not stop within 2 s")
+            self._stuck = thread  # never destroy a running QThread
 
     def reconnect_now(self) -> None:
         self._post(self._do_reconnect)
@@ -234,15 +241,20 @@ class ClientService(QObject):
                 self._emit_state(ConnectionState.ERROR, str(problem))
                 return
             try:
-                connection = Connection(config, self._require_history(), _Relay(self), initial=self._status)
+                config.check()
+                history = self._require_history()
             except NotConfigured as exc:
                 self._emit_state(ConnectionState.NOT_CONFIGURED, str(exc))
                 return
             except ClientError as exc:
                 self._emit_state(ConnectionState.ERROR, str(exc))
                 return
-            if self._status.state is not ConnectionState.CONNECTED:
-                self._emit_state(ConnectionState.CONNECTING, "connecting")
+            self._emit_state(ConnectionState.CONNECTING, "connecting")
+            try:
+                connection = Connection(config, history, _Relay(self), initial=self._status)
+            except ClientError as exc:  # e.g. an unreadable CA file
+                self._emit_state(ConnectionState.ERROR, str(exc))
+                return
             self._connection = connection
             self._conn_task = loop.create_task(connection.run())
 
@@ -278,7 +290,7 @@ class ClientService(QObject):
         while True:
             await asyncio.sleep(WAKE_CHECK_S)
             wall, mono = time.time(), time.monotonic()
-            if (wall - last_wall) - (mono - last_mono) > WAKE_JUMP_S:
+            if woke_from_sleep(last_wall, last_mono, wall, mono):
                 log.info("client: woke from sleep; reconnecting")
                 self._do_reconnect()
             last_wall, last_mono = wall, mono
