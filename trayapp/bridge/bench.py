@@ -372,7 +372,7 @@ def _cpu_model() -> str:
 
 
 def run_bench(clients: int = 1000, rate: float = 50.0, duration: float = 20.0, burst: int = 4000,
-              concurrency: int = 64) -> int:
+              concurrency: int = 128) -> int:
     try:
         import uvloop
 

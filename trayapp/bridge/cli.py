@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--rate", type=float, default=50.0, help="webhooks per second in the latency phase")
     b.add_argument("--duration", type=float, default=20.0, help="seconds of the latency phase")
     b.add_argument("--burst", type=int, default=4000, help="webhooks posted as fast as possible (throughput)")
-    b.add_argument("--concurrency", type=int, default=64, help="parallel POST connections in the burst")
+    b.add_argument("--concurrency", type=int, default=128, help="parallel POST connections in the burst")
     return p
 
 

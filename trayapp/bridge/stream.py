@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import struct
@@ -100,6 +101,8 @@ class Hub:
         self.subscribers: set[Subscriber] = set()
         self._gone = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._outbox: list[StoredEvent] = []
+        self._flush_scheduled = False
         self.accepting = True
 
     def start(self) -> None:
@@ -114,26 +117,41 @@ class Hub:
                 await self._task
 
     def on_events(self, events: Sequence[StoredEvent]) -> None:
-        """Fan-out (in the loop thread, right after a commit): encode each frame once, write it directly to every
-        idle live socket that can take it, queue it for the others."""
+        """Store listener (loop thread, right after a commit): collect, and flush on the next loop turn. Events
+        committed while a fan-out is running are thus written together -- one write per socket for several
+        frames -- so the fan-out catches up instead of queueing when the loop falls behind."""
+        self._outbox.extend(events)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Fan-out: encode each frame once; write the run of frames a socket is missing straight to every idle,
+        live socket that can take it (one write); queue them for the others (their pump sends in order)."""
+        events, self._outbox, self._flush_scheduled = self._outbox, [], False
+        if not events:
+            return
         packets: list[bytes] | None = None
+        joined: dict[int, bytes] = {}
+        contiguous = all(b.seq == a.seq + 1 for a, b in itertools.pairwise(events))
+        first, last = events[0].seq, events[-1].seq
         written = 0
         for sub in self.subscribers:
-            rest = events
-            if sub.idle and sub.direct is not None and not sub.pending and not sub.close_code:
-                if packets is None:
-                    packets = [ws_text_frame(ev.frame.encode()) for ev in events]
-                i = 0
-                for i, ev in enumerate(events):
-                    if ev.seq <= sub.last:
-                        continue
-                    if ev.seq != sub.last + 1 or not sub.direct(packets[i]):
-                        break
-                    sub.last = ev.seq
-                    written += 1
-                else:
-                    i = len(events)
-                rest = events[i:]
+            rest: Sequence[StoredEvent] = events
+            if (contiguous and sub.idle and sub.direct is not None and not sub.pending and not sub.close_code
+                    and first <= sub.last + 1 <= last):
+                start = sub.last + 1 - first
+                data = joined.get(start)
+                if data is None:
+                    if packets is None:
+                        packets = [ws_text_frame(ev.frame.encode()) for ev in events]
+                    data = joined[start] = b"".join(packets[start:])
+                if sub.direct(data):
+                    written += last - sub.last
+                    sub.last = last
+                    rest = ()
+            elif sub.last >= last and sub.idle:
+                rest = ()  # already has them all
             if rest and not sub.push(rest):
                 self.metrics.slow_consumer_closes.inc()
         if written:
