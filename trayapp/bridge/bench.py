@@ -209,6 +209,13 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def rss_mib(pid: int) -> float:
+    """Resident memory of a process (Linux ``/proc``; psutil elsewhere)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     import psutil
 
     return round(float(psutil.Process(pid).memory_info().rss) / 2**20, 1)
@@ -351,10 +358,17 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
 
 
 def _cpu_seconds(pid: int, part: str = "") -> float:
-    import psutil
+    """CPU seconds of a process: user + system, or only ``part`` ("user" / "system")."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        user, system = int(fields[11]) / tick, int(fields[12]) / tick
+        return {"user": user, "system": system}.get(part, user + system)
+    except (OSError, ValueError, IndexError):
+        import psutil
 
-    t = psutil.Process(pid).cpu_times()
-    return float(getattr(t, part)) if part else float(t.user + t.system)
+        t = psutil.Process(pid).cpu_times()
+        return float(getattr(t, part)) if part else float(t.user + t.system)
 
 
 def _ms(seconds: float) -> float:
