@@ -176,7 +176,7 @@ async def test_tampered_sig_is_rejected(bridge: BridgeProcess, history: History,
     assert recorder.seqs == [1, 3]
     assert len(recorder.failures) == 1 and "event 2" in recorder.failures[0]
     assert conn.failures == 1
-    assert all("Attacker" not in r.event.body for r in history.recent())
+    assert all("Attacker" not in r.event.body for r in history.recent(bodies=True))
 
 
 async def test_pinned_key_mismatch_rejects_events(bridge_factory: Callable[..., BridgeProcess], history: History,

@@ -118,7 +118,7 @@ async def test_tampered_frame_is_dropped_counted_and_reported(fake: FakeBridge, 
     assert "signature does not verify" in recorder.failures[0]
     assert conn.failures == 1
     assert history.get("evt-epoch-1-1") is None
-    assert all("Evil" not in row.event.body for row in history.recent())
+    assert all("Evil" not in row.event.body for row in history.recent(bodies=True))
 
 
 async def test_wrong_pinned_key_rejects_everything(fake: FakeBridge, history: History, recorder: Recorder) -> None:

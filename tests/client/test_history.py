@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from pathlib import Path
@@ -145,17 +144,30 @@ def test_fast_load_of_many_rows(tmp_path: Path) -> None:
         for n in range(1, 20001):
             r = received(n)
             h._db.execute(
-                "INSERT INTO events (id, epoch, seq, received_at, received_ts, kind, status, case_id, body, event) "
-                "VALUES (?, 'E', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (r.id, n, r.received_at, time.time(), "case.new", "pending", str(n), r.body,
-                 json.dumps({"kind": "case.new", "acquire_event": "case.new", "status": "pending", "case_id": str(n)})),
+                "INSERT INTO events (id, epoch, seq, received_at, received_ts, body, kind, acquire_event, status, "
+                "case_id, title, contact_name, channel, account) VALUES (?, 'E', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (r.id, n, r.received_at, time.time(), r.body, "case.new", "case.new", "pending", str(n), f"Case {n}",
+                 f"Visitor {n}", "chat", "acme"),
             )
         h._db.execute("COMMIT")
         started = time.perf_counter()
         rows = h.recent(20000)
         elapsed = time.perf_counter() - started
+        assert h.get("id-7") is not None and h.get("id-7").event.body == received(7).body  # type: ignore[union-attr]
     assert len(rows) == 20000 and rows[0].event.seq == 20000
+    assert rows[0].event.event == received(20000).event
+    assert rows[0].event.body == ""  # bodies stay on disk unless asked for
+    assert rows[0].event.event.kind is rows[1].event.event.kind  # repeated values are shared
     assert elapsed < 2.0, elapsed  # ~0.1 s here; generous for slow CI
+
+
+def test_extra_round_trips(history: History) -> None:
+    r = received(1)
+    from dataclasses import replace
+
+    odd = replace(r, event=replace(r.event, kind="other", extra={"raw_event": "x.y", "n": [1, 2]}))
+    history.add(odd, "E")
+    assert history.recent()[0].event.event.extra == {"raw_event": "x.y", "n": [1, 2]}
 
 
 def test_memory_cursor() -> None:

@@ -7,8 +7,9 @@ File: ``<data dir>/history.sqlite3`` (``trayapp.settings.data_dir()``, ``$TRAYAP
   the cursor is never ahead of what is stored (a crash between the two cannot lose an event). Events are deduplicated
   by id: a repeat returns ``None`` (the cursor still advances).
 - :meth:`History.cursor` is what the connection resumes from (``since`` + ``epoch``).
-- :meth:`History.recent` loads the newest rows fast (the normalised event is stored as JSON beside the signed body,
-  so loading does not re-run the payload parser); :meth:`History.older` pages further back.
+- :meth:`History.recent` loads the newest rows fast (the normalised event's fields are stored in columns beside the
+  signed body, so loading does not re-run the payload parser; rows come without their body unless asked, to keep
+  100k rows small); :meth:`History.older` pages further back; :meth:`History.get` returns one row with its body.
 - :meth:`History.prune` applies the retention setting.
 
 Rows are ordered by arrival (an insertion counter), not by ``seq``: a new bridge epoch restarts ``seq``.
@@ -33,7 +34,11 @@ log = logging.getLogger(__name__)
 
 FILE_NAME: Final = "history.sqlite3"
 SCHEMA_VERSION: Final = 1
-_SCHEMA: Final = """
+_EVENT_FIELDS: Final = (
+    "kind", "acquire_event", "status", "case_id", "title", "contact_name", "channel", "agent_name", "account", "text",
+    "agent_id", "department",
+)
+_SCHEMA: Final = f"""
 CREATE TABLE IF NOT EXISTS events (
     n INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -41,12 +46,10 @@ CREATE TABLE IF NOT EXISTS events (
     seq INTEGER NOT NULL,
     received_at TEXT NOT NULL,
     received_ts REAL NOT NULL,
-    kind TEXT NOT NULL,
-    status TEXT,
-    case_id TEXT,
     body TEXT NOT NULL,
-    event TEXT NOT NULL,
-    read INTEGER NOT NULL DEFAULT 0
+    read INTEGER NOT NULL DEFAULT 0,
+    {", ".join(f"{name} TEXT" for name in _EVENT_FIELDS)},
+    extra TEXT
 );
 CREATE INDEX IF NOT EXISTS events_received_ts ON events(received_ts);
 CREATE INDEX IF NOT EXISTS events_case ON events(case_id);
@@ -57,6 +60,11 @@ CREATE TABLE IF NOT EXISTS cursor (
     seq INTEGER NOT NULL
 );
 """
+#: One shared empty ``extra`` for all loaded rows (treat ``Event.extra`` as read-only).
+_NO_EXTRA: Final[dict[str, Any]] = {}
+#: Values that repeat across rows are shared, not copied per row (100k rows must stay small).
+_SHARED_FIELDS: Final = frozenset({"kind", "acquire_event", "status", "channel", "agent_name", "account", "agent_id",
+                                   "department"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +84,6 @@ def _timestamp(received_at: str) -> float:
         return datetime.fromisoformat(received_at.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return time.time()
-
-
-def _event_from_json(text: str) -> Event:
-    data: dict[str, Any] = json.loads(text)
-    return Event(**data)
 
 
 class History:
@@ -142,24 +145,23 @@ class History:
 
     def add(self, received: ReceivedEvent, epoch: str) -> HistoryRow | None:
         """Store a verified event and advance the cursor, atomically; ``None`` if its id is already stored."""
-        event_json = json.dumps(received.event.to_json(), ensure_ascii=False, separators=(",", ":"))
+        event = received.event
+        extra = json.dumps(event.extra, ensure_ascii=False, separators=(",", ":")) if event.extra else None
+        values = [getattr(event, name) for name in _EVENT_FIELDS]
         try:
             with self._transaction():
                 cur = self._db.execute(
-                    "INSERT OR IGNORE INTO events "
-                    "(id, epoch, seq, received_at, received_ts, kind, status, case_id, body, event) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT OR IGNORE INTO events (id, epoch, seq, received_at, received_ts, body, "
+                    f"{', '.join(_EVENT_FIELDS)}, extra) VALUES ({', '.join('?' * (len(_EVENT_FIELDS) + 7))})",
                     (
                         received.id,
                         epoch,
                         received.seq,
                         received.received_at,
                         _timestamp(received.received_at),
-                        received.event.kind,
-                        received.event.status,
-                        received.event.case_id,
                         received.body,
-                        event_json,
+                        *values,
+                        extra,
                     ),
                 )
                 self._advance(epoch, received.seq)
@@ -174,32 +176,45 @@ class History:
 
     # --- reading ---
 
-    _COLUMNS: Final = "n, id, seq, received_at, body, event, read"
-
-    def _rows(self, sql: str, params: Sequence[Any]) -> list[HistoryRow]:
+    def _rows(self, where: str, params: Sequence[Any], bodies: bool) -> list[HistoryRow]:
+        body_column = "body" if bodies else "''"
+        sql = (
+            f"SELECT id, seq, received_at, {body_column}, read, extra, {', '.join(_EVENT_FIELDS)} FROM events {where}"
+        )
+        shared: dict[str, str] = {}
+        share = shared.setdefault
+        shared_at = [i for i, name in enumerate(_EVENT_FIELDS) if name in _SHARED_FIELDS]
         out = []
-        for _n, id_, seq, received_at, body, event_json, read in self._db.execute(sql, params):
+        for id_, seq, received_at, body, read, extra, *fields in self._db.execute(sql, params):
+            for i in shared_at:
+                value = fields[i]
+                if value is not None:
+                    fields[i] = share(value, value)
             try:
-                event = _event_from_json(event_json)
+                event = Event(*fields, extra=json.loads(extra) if extra else _NO_EXTRA)  # type: ignore[misc]
             except (ValueError, TypeError) as exc:
                 log.warning("history: skipping unreadable row %s: %s", id_, exc)
                 continue
             out.append(HistoryRow(ReceivedEvent(seq, id_, received_at, body, event), bool(read)))
         return out
 
-    def recent(self, limit: int | None = None) -> list[HistoryRow]:
-        """The newest ``limit`` rows (all when ``None``), newest first."""
-        return self._rows(f"SELECT {self._COLUMNS} FROM events ORDER BY n DESC LIMIT ?", (limit or -1,))
+    def recent(self, limit: int | None = None, *, bodies: bool = False) -> list[HistoryRow]:
+        """The newest ``limit`` rows (all when ``None``), newest first.
 
-    def older(self, than_id: str, limit: int) -> list[HistoryRow]:
+        Without ``bodies`` the rows carry ``body=""`` (the signed webhook body stays in the database; :meth:`get`
+        has it): 100k rows then take ~40 MB instead of well over 100 MB.
+        """
+        return self._rows("ORDER BY n DESC LIMIT ?", (limit or -1,), bodies)
+
+    def older(self, than_id: str, limit: int, *, bodies: bool = False) -> list[HistoryRow]:
         """Up to ``limit`` rows stored before the event ``than_id``, newest first."""
         return self._rows(
-            f"SELECT {self._COLUMNS} FROM events WHERE n < (SELECT n FROM events WHERE id = ?) ORDER BY n DESC LIMIT ?",
-            (than_id, limit),
+            "WHERE n < (SELECT n FROM events WHERE id = ?) ORDER BY n DESC LIMIT ?", (than_id, limit), bodies
         )
 
     def get(self, event_id: str) -> HistoryRow | None:
-        rows = self._rows(f"SELECT {self._COLUMNS} FROM events WHERE id = ?", (event_id,))
+        """One row, with its signed body."""
+        rows = self._rows("WHERE id = ?", (event_id,), True)
         return rows[0] if rows else None
 
     def count(self) -> int:
