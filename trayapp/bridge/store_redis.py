@@ -1,0 +1,521 @@
+"""The shared backend: Redis Streams (redis-py asyncio), for several bridge processes behind one load balancer.
+
+Everything the bridge keeps lives in Redis under one key prefix (default ``{trayapp}``, a hash tag, so every key
+sits in one cluster slot and the Lua scripts may touch them all): the event stream, the seq counter, the dedupe
+keys, the epoch, the tokens (hashes only), the token generation and the Ed25519 signing key. Every process that
+points at the same Redis is the same bridge: same seqs, same epoch, same key.
+
+Keys (``P`` = prefix): ``P:epoch``, ``P:seq`` (the head: last seq assigned), ``P:events`` (the stream; entry id
+``<seq>-0``; fields ``at ts ev body dk``), ``P:dd:<sha256>`` (dedupe → seq, 24 h TTL), ``P:signing-key`` (PEM),
+``P:tokens`` (hash → JSON name/created_at/n), ``P:tokens:revoked`` (hash → revoked_at), ``P:tokens:active``
+(name → hash), ``P:tokens:n`` (creation counter), ``P:token-gen`` (bumped on every revocation).
+
+Design: **the stream stores the parts of an event and every process signs at read time.**
+The Ed25519 signature covers the seq, and the seq is only known inside Redis. Signing first and storing after
+needs a second write (a crash between the two leaves a hole, or readers see an unsigned event), and guessing the
+seq before the write livelocks when several processes append. Instead ONE Lua script, per batch, does for each
+item: dedupe check (an accepted key answers the original seq, ``duplicate=True``), ``INCR`` of the seq, ``XADD
+P:events <seq>-0`` with the item's parts (received_at, received_ts, event JSON, body, dedupe key) and ``SET
+P:dd:<key> <seq> EX 86400``. Scripts are atomic, so the seq and its stream entry appear together: a reader never
+sees a seq without its event (every seq <= ``GET P:seq`` is in the stream unless retention trimmed it), no crash
+can leave a hole, and stream-id order *is* seq order -- also when several processes append at once.
+The frame (``FrameBuilder(seq, item)``, the same function the SQLite backend uses) is built when an event is
+first read or fanned out in a process and cached (bounded by bytes). Ed25519 (RFC 8032) signatures are
+deterministic, so every process produces the same ``sig`` for the same seq from the shared key.
+
+Durability: the script's reply is the acknowledgement. With ``appendonly yes`` + ``appendfsync always`` Redis
+fsyncs the AOF before it sends any reply of that event-loop turn (also to the ``XREAD`` of other processes), so
+"200 only after durable" holds and no client can see an event that a Redis crash could lose. ``open()`` checks
+this with ``CONFIG GET`` when allowed and logs a warning otherwise (``docs/deploy.md#redis``).
+
+Group commits: ``append`` only queues; one writer task sends everything queued (up to ``MAX_BATCH`` items or
+``MAX_BATCH_BYTES``) as ONE ``EVALSHA``; concurrent webhooks share one round trip and one fsync. Items of a batch
+get consecutive seqs unless another process interleaves -- order between processes is decided by Redis.
+
+Fan-out: a background task per process ``XREAD BLOCK``s from the last id it saw and calls the listeners with
+every new event in seq order -- events appended by any process, this one included, each exactly once per
+process. It survives outages: on an error it retries with a short backoff and resumes from the same id.
+
+Failures: short socket timeouts and no client-side retries, so an unreachable or hanging Redis raises
+:class:`~trayapp.bridge.errors.StoreUnavailable` within about ``timeout`` seconds (503; Acquire retries). A batch
+whose reply did not arrive may or may not have been stored; it is never acknowledged, and a retry of the delivery
+finds the dedupe key and answers the original seq. Each batch checks the epoch key: a Redis that lost its data (no
+AOF) is a different store, and this process refuses to write into it until restarted.
+
+Retention: ``prune`` scans the oldest entries (``XRANGE``) for the first one received at or after the cutoff and
+``XTRIM MINID``s up to it (always a prefix, so the retained seqs stay contiguous). Dedupe keys expire by TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from collections import OrderedDict
+from collections.abc import Awaitable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError, ResponseError
+
+from .errors import BadRequest, ConfigError, StoreClosed, StoreUnavailable
+from .store import (
+    DEDUPE_WINDOW_S,
+    AppendResult,
+    Bounds,
+    FrameBuilder,
+    NewEvent,
+    Store,
+    StoredEvent,
+    TokenInfo,
+)
+
+log = logging.getLogger("trayapp.bridge.store_redis")
+
+MAX_BATCH = 256
+MAX_BATCH_BYTES = 8 * 1024 * 1024
+FANOUT_COUNT = 1000
+FRAME_CACHE_BYTES = 64 * 1024 * 1024
+PRUNE_PAGE = 100
+
+# KEYS: seq, stream, epoch, dedupe keys (one per item).  ARGV: epoch, ttl, then 5 args per item.
+# Answers one number per item: the new seq, or minus the original seq of a duplicate.
+APPEND_LUA = """#!lua
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then
+  return redis.error_reply('EPOCH the store was recreated (epoch key changed or lost); restart the bridge')
+end
+local ttl = tonumber(ARGV[2])
+local out = {}
+for i = 4, #KEYS do
+  local dk = KEYS[i]
+  local b = 2 + (i - 4) * 5
+  local prev = redis.call('GET', dk)
+  if prev then
+    out[#out + 1] = -tonumber(prev)
+  else
+    local seq = redis.call('INCR', KEYS[1])
+    redis.call('XADD', KEYS[2], seq .. '-0', 'at', ARGV[b + 1], 'ts', ARGV[b + 2], 'ev', ARGV[b + 3],
+               'body', ARGV[b + 4], 'dk', ARGV[b + 5])
+    redis.call('SET', dk, seq, 'EX', ttl)
+    out[#out + 1] = seq
+  end
+end
+return out
+"""
+
+# KEYS: tokens, active, counter.  ARGV: hash, name, created_at.  1 ok, 0 name taken, -1 hash exists.
+ADD_TOKEN_LUA = """#!lua
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return -1 end
+local n = redis.call('INCR', KEYS[3])
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({name = ARGV[2], created_at = ARGV[3], n = n}))
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
+return 1
+"""
+
+# KEYS: active, revoked, token-gen.  ARGV: name, revoked_at.  1 revoked, 0 no active token of that name.
+REVOKE_TOKEN_LUA = """#!lua
+local h = redis.call('HGET', KEYS[1], ARGV[1])
+if not h then return 0 end
+redis.call('HSET', KEYS[2], h, ARGV[2])
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('INCR', KEYS[3])
+return 1
+"""
+
+
+def _now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _seq_of(entry_id: bytes | str) -> int:
+    return int(_text(entry_id).partition("-")[0])
+
+
+class _Append:
+    __slots__ = ("future", "item", "size")
+
+    def __init__(self, item: NewEvent, future: asyncio.Future[AppendResult], size: int) -> None:
+        self.item = item
+        self.future = future
+        self.size = size
+
+
+class RedisStore(Store):
+    """``RedisStore("redis://host:6379/0")``; see the module docstring."""
+
+    def __init__(self, url: str, *, prefix: str = "trayapp", timeout: float = 0.8, block_ms: int = 1000,
+                 max_connections: int = 64) -> None:
+        super().__init__()
+        self.url = url
+        self.timeout = timeout
+        self.block_ms = block_ms
+        self.max_connections = max_connections
+        p = "{" + prefix + "}"
+        self._k_epoch = f"{p}:epoch"
+        self._k_seq = f"{p}:seq"
+        self._k_stream = f"{p}:events"
+        self._k_dedupe = f"{p}:dd:"
+        self._k_key = f"{p}:signing-key"
+        self._k_tokens = f"{p}:tokens"
+        self._k_revoked = f"{p}:tokens:revoked"
+        self._k_active = f"{p}:tokens:active"
+        self._k_token_n = f"{p}:tokens:n"
+        self._k_token_gen = f"{p}:token-gen"
+        self._r: aioredis.Redis | None = None
+        self._rx: aioredis.Redis | None = None  # the fan-out's own connection (long XREAD BLOCKs)
+        self._scripts: dict[str, Any] = {}
+        self._epoch = ""
+        self._frame_builder: FrameBuilder | None = None
+        self._pending: list[_Append] = []
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._fanout: asyncio.Task[None] | None = None
+        self._fan_last = "0-0"
+        self._frames: OrderedDict[int, str] = OrderedDict()
+        self._frames_bytes = 0
+        self._key: Ed25519PrivateKey | None = None
+        self._closed = True
+        self._stopping = False
+        self.durable: bool | None = None  # what open() found out about the AOF settings (None: unknown)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def _client(self, socket_timeout: float, max_connections: int) -> aioredis.Redis:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.url, max_connections=max_connections, timeout=self.timeout,
+            socket_timeout=socket_timeout, socket_connect_timeout=self.timeout,
+            retry=Retry(NoBackoff(), 0), retry_on_error=[], health_check_interval=0,
+        )
+        return aioredis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
+
+    async def open(self, frame_builder: FrameBuilder | None = None) -> None:
+        if not self._closed:
+            return
+        self._frame_builder = frame_builder
+        self._stopping = False
+        try:
+            self._r = self._client(self.timeout, self.max_connections)
+        except ValueError as exc:
+            raise ConfigError(f"bad Redis URL {self.url!r}: {exc}") from exc
+        r = self._r
+        self._scripts = {
+            "append": r.register_script(APPEND_LUA),
+            "add_token": r.register_script(ADD_TOKEN_LUA),
+            "revoke": r.register_script(REVOKE_TOKEN_LUA),
+        }
+        try:
+            await self._io(r.set(self._k_epoch, secrets.token_hex(8), nx=True))
+            epoch, head = await self._io(r.mget(self._k_epoch, self._k_seq))
+            if epoch is None:
+                raise StoreUnavailable("Redis lost the epoch key right after it was set")
+            self._epoch = _text(epoch)
+            self._fan_last = f"{int(head or 0)}-0"
+            await self._check_durability()
+        except BaseException:
+            await r.aclose(close_connection_pool=True)
+            self._r = None
+            raise
+        self._closed = False
+        loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._writer = loop.create_task(self._write_loop(), name="redis-store-writer")
+        if frame_builder is not None:
+            self._rx = self._client(self.block_ms / 1000 + self.timeout + 1.0, 2)
+            self._fanout = loop.create_task(self._fanout_loop(), name="redis-store-fanout")
+
+    async def _check_durability(self) -> None:
+        assert self._r is not None
+        try:
+            conf: Any = await self._r.config_get("append*")
+        except ResponseError:  # CONFIG disabled (managed Redis): cannot tell
+            log.info("cannot read the Redis AOF settings; make sure appendonly=yes and appendfsync=always")
+            return
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise StoreUnavailable(f"Redis not reachable at {self.url}: {exc}") from exc
+        values = {_text(k): _text(v) for k, v in conf.items()}
+        self.durable = values.get("appendonly") == "yes" and values.get("appendfsync") == "always"
+        if not self.durable:
+            log.warning("Redis runs with appendonly=%s appendfsync=%s: an acknowledged webhook may be lost if Redis "
+                        "crashes; set appendonly yes and appendfsync always (docs/deploy.md#redis)",
+                        values.get("appendonly"), values.get("appendfsync"))
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stopping = True
+        self._wake.set()
+        if self._writer is not None:
+            await self._writer  # finishes what was queued (each batch fails fast if Redis is gone)
+            self._writer = None
+        if self._fanout is not None:
+            # redis-py (8.1) can swallow a cancellation that lands while it connects: ask again until it ends
+            while not self._fanout.done():
+                self._fanout.cancel()
+                await asyncio.wait({self._fanout}, timeout=0.2)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._fanout
+            self._fanout = None
+        for client in (self._r, self._rx):
+            if client is not None:
+                await client.aclose(close_connection_pool=True)
+        self._r = self._rx = None
+        self._frames.clear()
+        self._frames_bytes = 0
+
+    @property
+    def epoch(self) -> str:
+        return self._epoch
+
+    def _redis(self) -> aioredis.Redis:
+        if self._closed or self._r is None:
+            raise StoreClosed("store is closed")
+        return self._r
+
+    async def _io(self, aw: Awaitable[Any]) -> Any:
+        """Await one Redis call (untyped replies: ``decode_responses=False``); failures become StoreUnavailable."""
+        try:
+            return await aw
+        except ResponseError as exc:
+            raise StoreUnavailable(f"Redis refused: {exc}") from exc
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise StoreUnavailable(f"Redis not reachable: {exc or type(exc).__name__}") from exc
+
+    async def ping(self) -> None:
+        await self._io(self._redis().ping())
+
+    # -- appends (group commits) -----------------------------------------------------------------
+    async def append(self, item: NewEvent) -> AppendResult:
+        if self._closed:
+            raise StoreClosed("store is closed")
+        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Append(item, future, len(item.body) + 512))
+        self._wake.set()
+        return await future
+
+    async def _write_loop(self) -> None:
+        while True:
+            if not self._pending:
+                if self._stopping:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch: list[_Append] = []
+            size = 0
+            for job in self._pending:
+                if len(batch) >= MAX_BATCH or (batch and size + job.size > MAX_BATCH_BYTES):
+                    break
+                batch.append(job)
+                size += job.size
+            del self._pending[:len(batch)]
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[_Append]) -> None:
+        assert self._r is not None
+        keys = [self._k_seq, self._k_stream, self._k_epoch]
+        args: list[str | int] = [self._epoch, int(DEDUPE_WINDOW_S)]
+        for job in batch:
+            it = job.item
+            keys.append(self._k_dedupe + it.dedupe_key)
+            args += [it.received_at, repr(float(it.received_ts)),
+                     json.dumps(it.event, ensure_ascii=True, separators=(",", ":")), it.body, it.dedupe_key]
+        try:
+            answers = await self._scripts["append"](keys=keys, args=args)
+        except (RedisError, OSError, TimeoutError) as exc:
+            if isinstance(exc, ResponseError):
+                err: StoreUnavailable = StoreUnavailable(f"Redis refused the append: {exc}")
+                log.error("append failed: %s", exc)
+            else:
+                err = StoreUnavailable(f"Redis not reachable: {exc or type(exc).__name__}")
+                # everything queued meanwhile would only wait for the next timeout: answer 503 now
+                batch = batch + self._pending
+                self._pending = []
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(err)
+            return
+        except BaseException as exc:  # cancelled: nobody gets an answer that was not confirmed
+            for job in batch + self._pending:
+                if not job.future.done():
+                    job.future.set_exception(StoreClosed(f"store closed during append: {exc!r}"))
+            raise
+        for job, answer in zip(batch, answers, strict=True):
+            n = int(answer)
+            if not job.future.done():
+                job.future.set_result(AppendResult(abs(n), n < 0))
+
+    # -- reads -----------------------------------------------------------------------------------
+    def _frame(self, seq: int, fields: dict[bytes, bytes]) -> str:
+        frame = self._frames.get(seq)
+        if frame is not None:
+            self._frames.move_to_end(seq)
+            return frame
+        if self._frame_builder is None:
+            raise StoreUnavailable("store opened without a frame builder cannot read events")
+        item = NewEvent(
+            body=_text(fields[b"body"]), event=json.loads(fields[b"ev"]),
+            dedupe_key=_text(fields.get(b"dk", b"")), received_at=_text(fields[b"at"]),
+            received_ts=float(fields[b"ts"]),
+        )
+        frame = self._frame_builder(seq, item)
+        self._frames[seq] = frame
+        self._frames_bytes += len(frame)
+        while self._frames_bytes > FRAME_CACHE_BYTES and len(self._frames) > 1:
+            _, old = self._frames.popitem(last=False)
+            self._frames_bytes -= len(old)
+        return frame
+
+    def _stored(self, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> list[StoredEvent]:
+        out = []
+        for entry_id, fields in entries:
+            seq = _seq_of(entry_id)
+            out.append(StoredEvent(seq, float(fields[b"ts"]), self._frame(seq, fields)))
+        return out
+
+    async def read(self, since: int, limit: int) -> list[StoredEvent]:
+        if limit <= 0:
+            return []
+        entries = await self._io(self._redis().xrange(self._k_stream, f"{since + 1}-0", "+", count=limit))
+        return self._stored(entries)
+
+    async def bounds(self) -> Bounds:
+        async with self._redis().pipeline(transaction=True) as pipe:
+            pipe.get(self._k_seq)
+            pipe.xrange(self._k_stream, "-", "+", count=1)
+            head_raw, first_entries = await self._io(pipe.execute())
+        head = int(head_raw or 0)
+        first = _seq_of(first_entries[0][0]) if first_entries else head + 1
+        return Bounds(first=first, head=head)
+
+    async def prune(self, older_than_ts: float) -> int:
+        r = self._redis()
+        start = "-"
+        minid: str | None = None
+        last_old: int | None = None
+        while minid is None:
+            entries = await self._io(r.xrange(self._k_stream, start, "+", count=PRUNE_PAGE))
+            for entry_id, fields in entries:
+                if float(fields[b"ts"]) >= older_than_ts:
+                    minid = _text(entry_id)
+                    break
+                last_old = _seq_of(entry_id)
+            if len(entries) < PRUNE_PAGE:
+                break
+            start = "(" + _text(entries[-1][0])
+        if minid is None:
+            if last_old is None:
+                return 0
+            minid = f"{last_old + 1}-0"  # everything read is old; later appends have higher ids
+        dropped = await self._io(r.xtrim(self._k_stream, minid=minid, approximate=False))
+        return int(dropped)
+
+    # -- fan-out ---------------------------------------------------------------------------------
+    async def _fanout_loop(self) -> None:
+        assert self._rx is not None
+        rx = self._rx
+        delay = 0.05
+        down = False
+        while not self._stopping:
+            try:
+                resp: Any = await rx.xread({self._k_stream: self._fan_last}, count=FANOUT_COUNT, block=self.block_ms)
+            except (RedisError, OSError, TimeoutError) as exc:
+                if not down:
+                    log.warning("event fan-out lost Redis (%s); retrying from %s", exc or type(exc).__name__,
+                                self._fan_last)
+                    down = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.5)
+                continue
+            if down:
+                log.warning("event fan-out reconnected to Redis; resuming after %s", self._fan_last)
+                down = False
+            delay = 0.05
+            if not resp:
+                continue
+            entries = resp[0][1]
+            if not entries:
+                continue
+            self._fan_last = _text(entries[-1][0])
+            if not self._listeners:
+                continue
+            try:
+                events = self._stored(entries)
+                self._notify(events)
+            except Exception:
+                log.exception("event fan-out: a listener or the frame builder failed")
+
+    # -- tokens ----------------------------------------------------------------------------------
+    async def add_token(self, name: str, token_hash: str) -> None:
+        self._redis()
+        answer = await self._io(self._scripts["add_token"](
+            keys=[self._k_tokens, self._k_active, self._k_token_n], args=[token_hash, name, _now_text()]))
+        if int(answer) == 0:
+            raise BadRequest(f"a token named {name!r} already exists (revoke it first)")
+        if int(answer) < 0:
+            raise BadRequest("this token is already registered")
+
+    async def list_tokens(self) -> list[TokenInfo]:
+        async with self._redis().pipeline(transaction=True) as pipe:
+            pipe.hgetall(self._k_tokens)
+            pipe.hgetall(self._k_revoked)
+            tokens, revoked = await self._io(pipe.execute())
+        rows = []
+        for h, raw in tokens.items():
+            data = json.loads(raw)
+            rev = revoked.get(h)
+            rows.append((int(data["n"]), TokenInfo(data["name"], data["created_at"],
+                                                   _text(rev) if rev is not None else None)))
+        return [info for _, info in sorted(rows, key=lambda r: r[0])]
+
+    async def revoke_token(self, name: str) -> bool:
+        self._redis()
+        answer = await self._io(self._scripts["revoke"](
+            keys=[self._k_active, self._k_revoked, self._k_token_gen], args=[name, _now_text()]))
+        return bool(int(answer))
+
+    async def lookup_token(self, token_hash: str) -> TokenInfo | None:
+        async with self._redis().pipeline(transaction=True) as pipe:
+            pipe.hget(self._k_tokens, token_hash)
+            pipe.hget(self._k_revoked, token_hash)
+            raw, rev = await self._io(pipe.execute())
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return TokenInfo(data["name"], data["created_at"], _text(rev) if rev is not None else None)
+
+    async def token_generation(self) -> int:
+        return int(await self._io(self._redis().get(self._k_token_gen)) or 0)
+
+    # -- signing key -----------------------------------------------------------------------------
+    async def signing_key(self) -> Ed25519PrivateKey:
+        if self._key is not None:
+            return self._key
+        r = self._redis()
+        pem = await self._io(r.get(self._k_key))
+        if pem is None:
+            new = Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+            await self._io(r.set(self._k_key, new, nx=True))  # the first process wins ...
+            pem = await self._io(r.get(self._k_key))  # ... and everybody uses its key
+            if pem is None:
+                raise StoreUnavailable("Redis lost the signing key right after it was set")
+        try:
+            key = serialization.load_pem_private_key(pem, password=None)
+        except ValueError as exc:
+            raise ConfigError(f"the signing key in Redis ({self._k_key}) is not a PEM private key: {exc}") from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ConfigError(f"the signing key in Redis ({self._k_key}) is not an Ed25519 key")
+        self._key = key
+        return key
