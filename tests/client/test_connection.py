@@ -166,6 +166,28 @@ async def test_epoch_change_gap_then_full_replay_deduped(fake: FakeBridge, histo
     assert cursor is not None and cursor.epoch == "epoch-2"
 
 
+async def test_epoch_change_to_an_empty_store_is_reported_once(fake: FakeBridge, history: History,
+                                                                recorder: Recorder) -> None:
+    history.skip_to("old-epoch", 9)
+    async with running(fake, history, recorder) as conn:
+        await recorder.until(lambda: recorder.caught_up)
+        conn.reconnect_now()
+        await recorder.until(lambda: len(recorder.caught_up) == 2)
+    assert len(recorder.gaps) == 1
+    assert (fake.seen[-1].since, fake.seen[-1].epoch) == (0, "epoch-1")
+
+
+async def test_unknown_frame_types_are_ignored(fake: FakeBridge, history: History, recorder: Recorder) -> None:
+    fake.before_hello = None
+    async with running(fake, history, recorder):
+        await recorder.until(lambda: recorder.caught_up)
+        assert fake.connections
+        await fake.connections[-1].send('{"type":"news","text":"from a newer bridge"}')
+        await fake.add(case_body(1))
+        await recorder.until(lambda: recorder.events)
+    assert recorder.failures == []
+
+
 @pytest.mark.parametrize("status", [401, 403])
 async def test_token_refused_at_handshake(fake: FakeBridge, history: History, recorder: Recorder,
                                           status: int) -> None:

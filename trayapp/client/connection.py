@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import ssl
 from collections.abc import Callable, Iterator
@@ -269,6 +270,9 @@ class Connection:
             try:
                 message = wire.decode(text)
             except BadMessage as exc:
+                if _frame_type(text) not in _KNOWN_TYPES:
+                    log.info("connection: ignoring a frame of an unknown type (a newer bridge?)")
+                    continue
                 self._drop(f"malformed frame from the bridge: {exc}")
                 continue
             if hello is None:
@@ -298,6 +302,8 @@ class Connection:
                     replayed += replay
                     self.listener.on_event(row, replay)
             elif isinstance(message, wire.CaughtUp):
+                # Everything up to head was sent before this (stored, deduplicated, or dropped and reported).
+                self.store.skip_to(hello.epoch, message.head)
                 if replay:
                     replay = False
                     self._healthy = True
@@ -315,6 +321,17 @@ class Connection:
         self.failures += 1
         log.warning("connection: dropped a frame (%d so far): %s", self.failures, reason)
         self.listener.on_verification_failed(reason)
+
+
+_KNOWN_TYPES: Final = frozenset({"hello", "caught_up", "gap", "event"})
+
+
+def _frame_type(text: str | bytes) -> object:
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return data.get("type", None) if isinstance(data, dict) else None
 
 
 def _words(exc: BaseException) -> str:

@@ -5,6 +5,15 @@ loop owning the :class:`~trayapp.client.connection.Connection` and the :class:`~
 Methods only post work to that loop and return at once (``stop()`` waits at most ~2 s, at quit only). Signals are
 emitted from the worker thread, so Qt delivers them queued, in the GUI thread.
 
+Constructor: ``ClientService(settings, parent=None, *, data_dir=None, history_limit=100_000, token_loader=None,
+connection_options=None)`` — ``data_dir`` holds ``history.sqlite3`` (default ``settings.data_dir()``),
+``token_loader(url) -> token | None`` defaults to the keyring (``credentials.load_token``; the demo passes its own),
+``connection_options`` are extra :class:`~trayapp.client.connection.ConnectionConfig` fields (tests).
+
+``history_loaded`` rows come without their signed body (``row.event.body == ""``, to keep 100k rows small); rows of
+``event_received`` carry it. Beyond the contract: ``mark_unread(ids)``, ``status`` (the last ConnectionStatus) and
+``verification_failures`` (a count).
+
 Reconnects at once on a network change (``QNetworkInformation`` when a back-end exists) and on wake from sleep
 (a cheap check every 30 s that notices the wall clock jumping ahead of the monotonic clock).
 """
