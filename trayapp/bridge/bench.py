@@ -243,6 +243,7 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
             "params": {"clients": clients, "rate": rate, "duration": duration, "burst": burst,
                        "concurrency": concurrency, "nofile": nofile},
             "rss_mib_start": rss_mib(proc.pid),
+            "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         }
         if clients:
             result["kernel_floor_ms_per_event_fanout"] = send_floor_ms(clients)
@@ -340,6 +341,8 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
             "closed_clients": sum(1 for p in protos if p.closed_code is not None),
         }
         result["rss_mib_peak"] = max(peak_rss, rss_mib(proc.pid))
+        result["bridge_fanout_ms_mean"] = await _fanout_mean_ms(host, port)
+        result["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
         for c in conns:
             c.close()
         for p in protos:
@@ -369,6 +372,21 @@ def _cpu_seconds(pid: int, part: str = "") -> float:
 
         t = psutil.Process(pid).cpu_times()
         return float(getattr(t, part)) if part else float(t.user + t.system)
+
+
+async def _fanout_mean_ms(host: str, port: int) -> float:
+    """Mean duration of one fan-out flush inside the bridge, from its /metrics."""
+    conn = await HttpConn.open(host, port)
+    try:
+        _, body, _ = await conn.request(f"GET /metrics HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    finally:
+        conn.close()
+    values = {}
+    for line in body.decode().splitlines():
+        if line.startswith(("trayapp_bridge_fanout_seconds_sum", "trayapp_bridge_fanout_seconds_count")):
+            name, value = line.split()
+            values[name.rsplit("_", 1)[1]] = float(value)
+    return _ms(values["sum"] / values["count"]) if values.get("count") else float("nan")
 
 
 def _ms(seconds: float) -> float:

@@ -28,6 +28,10 @@ class Metrics:
                                             registry=r)
         self.revoked_closes = Counter("trayapp_bridge_revoked_closes", "Sockets closed with 4001", registry=r)
         self.events_sent = Counter("trayapp_bridge_frames_sent", "Event frames written to sockets", registry=r)
+        self.fanout_seconds = Histogram(
+            "trayapp_bridge_fanout_seconds", "Time to hand newly stored frames to every socket (one flush)",
+            registry=r, buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25),
+        )
         self.head = Gauge("trayapp_bridge_head_seq", "Last seq stored", registry=r)
 
     def render(self) -> bytes:

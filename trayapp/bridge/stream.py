@@ -19,6 +19,7 @@ import itertools
 import json
 import logging
 import struct
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs
@@ -131,6 +132,7 @@ class Hub:
         events, self._outbox, self._flush_scheduled = self._outbox, [], False
         if not events:
             return
+        started = time.perf_counter()
         packets: list[bytes] | None = None
         joined: dict[int, bytes] = {}
         contiguous = all(b.seq == a.seq + 1 for a, b in itertools.pairwise(events))
@@ -156,6 +158,7 @@ class Hub:
                 self.metrics.slow_consumer_closes.inc()
         if written:
             self.metrics.events_sent.inc(written)
+        self.metrics.fanout_seconds.observe(time.perf_counter() - started)
 
     def subscribe(self, token_hash: str, name: str, direct: Callable[[bytes], bool] | None = None) -> Subscriber:
         sub = Subscriber(token_hash, name, self.queue_size, direct)
