@@ -368,9 +368,10 @@ class TrayApp(QObject):
     def _replace_settings(self, new: Settings) -> None:
         if new == self.settings:
             return
-        self.settings = new
+        old, self.settings = self.settings, new
         self.presenter.set_enabled(new.notify)
-        logging.getLogger("trayapp").setLevel(new.log_level)
+        if new.log_level != old.log_level:
+            logging.getLogger().setLevel(new.log_level)
         try:
             self._save_settings(new)
         except OSError as exc:
