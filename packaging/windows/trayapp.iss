@@ -1,4 +1,4 @@
-; Inno Setup 6 script of the trayapp installer for Windows (per-user: no administrator rights needed).
+; Inno Setup (6.3 or newer) script of the trayapp installer for Windows (per-user: no administrator rights needed).
 ;
 ; 1. Build the bundle on Windows:  pyinstaller --noconfirm --clean --distpath dist --workpath build\pyinstaller ^
 ;                                      packaging\pyinstaller\trayapp.spec
@@ -15,7 +15,7 @@
 #endif
 #define AppName "trayapp"
 #define AppExe "trayapp.exe"
-#define Root ".." + "\" + ".."
+#define Root "..\.."
 
 [Setup]
 AppId={{5E8685FB-29A2-5654-B06A-444359E12A22}
