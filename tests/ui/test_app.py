@@ -180,3 +180,32 @@ def test_pasted_link_is_stored_off_the_gui_thread(qtbot) -> None:
 def test_bad_link_is_explained(app: TrayApp) -> None:
     app.use_link("https://not-a-link")
     assert "not a trayapp connection link" in app.window.statusBar().currentMessage()
+
+
+def test_failed_native_notifications_fall_back_to_tray_messages(app: TrayApp) -> None:
+    from trayapp.ui.notify.tray import TrayMessageNotifier
+
+    app.start()
+    old = notifier(app)
+    old.failed.emit("org.freedesktop.Notifications unavailable")
+    assert old.closed
+    assert isinstance(app.notifier, TrayMessageNotifier)
+    client(app).event_received.emit(make_row(1), False)
+    assert app.notifier.last is not None and app.notifier.last.title.startswith("New case #5001")
+    assert old.shown == []
+
+
+def test_start_at_login_goes_through_autostart(app: TrayApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    import trayapp.app as app_module
+
+    calls: list[bool] = []
+    monkeypatch.setattr(app_module.autostart, "is_enabled", lambda: False)
+    monkeypatch.setattr(app_module.autostart, "set_enabled", lambda on, command=None: calls.append(on))
+    app.start()
+    app.show_settings()
+    dialog = app._settings_dialog
+    assert dialog is not None and dialog.login_box.isEnabled()
+    dialog.login_box.setChecked(True)
+    dialog.accept()
+    assert calls == [True]
+    assert app.settings.start_at_login
