@@ -219,6 +219,22 @@ async def test_close_4008_resumes_at_once_and_loses_nothing(fake: FakeBridge, hi
     assert recorder.seqs == [1, 2]
 
 
+async def test_repeated_4008_backs_off(fake: FakeBridge, history: History, recorder: Recorder) -> None:
+    config = ConnectionConfig(bridge_url=fake.url, token=fake.token, key=fake.key_text)
+    conn = Connection(config, history, recorder, delays=lambda: iter([30.0] * 10))
+    task = asyncio.create_task(conn.run())
+    try:
+        await recorder.until(lambda: recorder.caught_up)
+        await fake.close_all(wire.CLOSE_SLOW_CONSUMER, "slow consumer")
+        await recorder.until(lambda: len(recorder.caught_up) == 2)  # at once
+        await fake.close_all(wire.CLOSE_SLOW_CONSUMER, "slow consumer")
+        await recorder.until(lambda: "retrying in 30 s" in recorder.states[-1].detail)  # not a tight loop
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def test_reconnects_after_going_away_and_backoff_state(fake: FakeBridge, history: History,
                                                              recorder: Recorder) -> None:
     async with running(fake, history, recorder):
@@ -236,6 +252,7 @@ async def test_reconnect_now_drops_and_reconnects(fake: FakeBridge, history: His
         conn.reconnect_now()
         await recorder.until(lambda: len(recorder.caught_up) == 2)
     assert len(fake.seen) == 2
+    assert ConnectionState.OFFLINE not in [s.state for s in recorder.states]  # an asked-for reconnect is no outage
 
 
 async def test_unreachable_bridge_is_offline_with_words(history: History, recorder: Recorder) -> None:

@@ -198,6 +198,7 @@ class Connection:
         host = host_of(self.config.bridge_url)
         self._set(self._status.state, f"connecting to {host}")
         loop = asyncio.get_running_loop()
+        slow_again = False
         while True:
             self._wake.clear()
             started = loop.time()
@@ -213,13 +214,16 @@ class Connection:
                     detail = f"{host} closed the connection ({closed.code} {closed.reason})".replace(" )", ")")
                 if closed.code == wire.CLOSE_REVOKED:
                     refused = True
-                elif closed.code == wire.CLOSE_SLOW_CONSUMER:
+                elif closed.code == wire.CLOSE_SLOW_CONSUMER and not slow_again:
                     log.info("connection: closed as a slow consumer; resuming at once")
                     delay = 0.0
+                slow_again = closed.code == wire.CLOSE_SLOW_CONSUMER  # twice in a row: back off instead
             except TokenRefused:
                 refused = True
+                slow_again = False
             except ConnectionFailed as exc:
                 detail = str(exc)
+                slow_again = False
             if self._healthy or loop.time() - started >= self.config.healthy_after:
                 delays = self._delays()  # a healthy connection resets the backoff
             if refused:
@@ -230,6 +234,8 @@ class Connection:
                 delay = 0.0
             if refused:
                 self._set(ConnectionState.ERROR, TOKEN_REFUSED)
+            elif self._wake.is_set() and self._status.state is ConnectionState.CONNECTED:
+                self._set(ConnectionState.CONNECTING, f"reconnecting to {host}")  # asked for: not an outage
             else:
                 when = f"retrying in {delay:.0f} s" if delay >= 1 else "reconnecting"
                 self._set(ConnectionState.OFFLINE, f"{detail}; {when}")
