@@ -1,0 +1,185 @@
+"""Redis-only behaviour of :class:`~trayapp.bridge.store_redis.RedisStore` against a real ``redis-server``:
+several instances (= bridge processes) on one Redis, outages (SIGKILL / SIGSTOP of the server) and recovery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.redis_support import RedisServer, redis_server, wait_for
+from tests.unit.test_store_contract import make_item
+from trayapp.bridge.errors import StoreUnavailable
+from trayapp.bridge.ingest import FrameSigner
+from trayapp.bridge.store import StoredEvent
+from trayapp.bridge.store_factory import make_store
+from trayapp.bridge.store_redis import RedisStore
+from trayapp.bridge.store_sqlite import SQLiteStore
+from trayapp.core import wire
+
+pytestmark = pytest.mark.redis
+
+
+class Node:
+    """One bridge process's store, with a listener recording what it was told."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+        self.seen: list[StoredEvent] = []
+        store.add_listener(self.seen.extend)
+
+    @property
+    def seqs(self) -> list[int]:
+        return [e.seq for e in self.seen]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RedisServer]:
+    with redis_server(tmp_path) as srv:
+        yield srv
+
+
+@pytest.fixture
+async def nodes(server: RedisServer) -> AsyncIterator[list[Node]]:
+    opened: list[Node] = []
+    for _ in range(2):
+        store = RedisStore(server.url, timeout=0.5, block_ms=500)
+        signer = FrameSigner()
+        await store.open(signer)
+        signer.key = await store.signing_key()
+        signer.epoch = store.epoch
+        opened.append(Node(store))
+    try:
+        yield opened
+    finally:
+        for node in opened:
+            await node.store.close()
+
+
+async def test_two_instances_one_gap_free_sequence_same_order(nodes: list[Node]) -> None:
+    a, b = nodes
+    assert a.store.epoch == b.store.epoch
+    results = await asyncio.gather(*(
+        (a if i % 2 else b).store.append(make_item(i)) for i in range(200)
+    ))
+    assert sorted(r.seq for r in results) == list(range(1, 201))
+    await wait_for(lambda: len(a.seen) >= 200 and len(b.seen) >= 200, what="both listeners at 200")
+    assert a.seqs == list(range(1, 201))
+    assert b.seqs == a.seqs
+    assert [e.frame for e in a.seen] == [e.frame for e in b.seen]  # deterministic signatures: same bytes
+    public = (await a.store.signing_key()).public_key()
+    for e in b.seen[:5]:
+        frame = wire.decode(e.frame)
+        assert isinstance(frame, wire.EventFrame)
+        wire.verify_frame(public, frame)
+
+
+async def test_same_delivery_racing_on_two_instances_is_stored_once(nodes: list[Node]) -> None:
+    a, b = nodes
+    for i in range(20):
+        ra, rb = await asyncio.gather(a.store.append(make_item(i)), b.store.append(make_item(i)))
+        assert ra.seq == rb.seq == i + 1
+        assert sorted([ra.duplicate, rb.duplicate]) == [False, True]
+    assert (await a.store.bounds()).head == 20
+    await wait_for(lambda: len(a.seen) >= 20 and len(b.seen) >= 20, what="20 events at both")
+    assert a.seqs == b.seqs == list(range(1, 21))
+
+
+async def test_redis_killed_then_restarted(server: RedisServer, nodes: list[Node]) -> None:
+    a, b = nodes
+    for i in range(10):
+        await a.store.append(make_item(i))
+    await wait_for(lambda: len(b.seen) == 10, what="10 events at b")
+
+    server.kill()
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        await a.store.append(make_item(100))
+    assert time.monotonic() - started < 1.5
+    with pytest.raises(StoreUnavailable):
+        await b.store.ping()
+    with pytest.raises(StoreUnavailable):
+        await b.store.bounds()
+    burst = await asyncio.gather(*(a.store.append(make_item(200 + i)) for i in range(20)), return_exceptions=True)
+    assert all(isinstance(r, StoreUnavailable) for r in burst)  # nothing acknowledged
+    assert time.monotonic() - started < 3.0
+
+    server.start()  # same port and dir: reloads the AOF
+    await wait_for(_pings(a.store), what="a reconnects")
+    bounds = await a.store.bounds()
+    assert (bounds.first, bounds.head) == (1, 10)  # everything acknowledged survived SIGKILL, nothing else
+    results = [await b.store.append(make_item(10 + i)) for i in range(5)]
+    assert [r.seq for r in results] == [11, 12, 13, 14, 15]
+    await wait_for(lambda: len(a.seen) >= 15 and len(b.seen) >= 15, timeout=15, what="fan-out resumes")
+    assert a.seqs == b.seqs == list(range(1, 16))
+
+
+async def test_redis_hanging_answers_within_a_second_and_recovers(server: RedisServer, nodes: list[Node]) -> None:
+    a, b = nodes
+    await a.store.append(make_item(0))
+    server.pause()
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            await a.store.append(make_item(1))
+        assert time.monotonic() - started < 1.5
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            await b.store.ping()
+        assert time.monotonic() - started < 1.5
+    finally:
+        server.resume()
+    # the timed-out append may have reached Redis after all: a retry gets its one seq, never a second one
+    await wait_for(_pings(a.store), what="a answers again")
+    retry = await a.store.append(make_item(1))
+    assert retry.seq == 2
+    assert (await b.store.append(make_item(2))).seq == 3
+    await wait_for(lambda: len(a.seen) >= 3 and len(b.seen) >= 3, timeout=15, what="fan-out after the pause")
+    assert a.seqs == b.seqs == [1, 2, 3]
+
+
+async def test_store_recreated_under_a_running_process_is_refused(server: RedisServer, nodes: list[Node]) -> None:
+    a, _ = nodes
+    await a.store.append(make_item(0))
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(server.url)
+    try:
+        await client.flushall()  # what a Redis without persistence does on restart
+    finally:
+        await client.aclose()
+    with pytest.raises(StoreUnavailable, match="recreated"):
+        await a.store.append(make_item(1))
+
+
+async def test_durability_settings_are_checked(nodes: list[Node]) -> None:
+    assert nodes[0].store.durable is True
+
+
+async def test_redis_unreachable_at_open(tmp_path: Path) -> None:
+    store = RedisStore("redis://127.0.0.1:1/0", timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        await store.open(FrameSigner())
+    assert time.monotonic() - started < 1.5
+    await store.close()
+
+
+def test_factory(tmp_path: Path) -> None:
+    assert isinstance(make_store(data_dir=tmp_path, redis_url=None), SQLiteStore)
+    assert isinstance(make_store(data_dir=tmp_path, redis_url="redis://127.0.0.1:6379/0"), RedisStore)
+
+
+def _pings(store: RedisStore) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        try:
+            await store.ping()
+        except StoreUnavailable:
+            return False
+        return True
+
+    return check
