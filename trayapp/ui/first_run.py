@@ -27,7 +27,8 @@ class FirstRunDialog(QDialog):
         intro = QLabel(
             "<b>Get Acquire case alerts on this computer.</b><br><br>"
             "Paste the connection link your admin sent you. It starts with "
-            "<code>trayapp://connect?</code>. The secret in it is kept in your system keyring.<br><br>"
+            "<code style='white-space:nowrap'>trayapp://connect?</code> and its secret is kept in your "
+            "system keyring.<br><br>"
             "Just looking? Close this and run <code>trayapp demo</code>.", self)
         intro.setWordWrap(True)
         layout.addWidget(intro)
