@@ -245,3 +245,21 @@ async def test_close_finishes_pending_appends(stores: Stores) -> None:
     assert sorted(r.seq for r in results) == list(range(1, 21))
     again = await stores.open()
     assert (await again.bounds()).head == 20
+
+
+async def test_odd_text_round_trips(stores: Stores) -> None:
+    """Bodies with line breaks and non-ASCII, events with lone surrogates (from ``\\ud800`` escapes in JSON)."""
+    store = await stores.open()
+    body = '{\n  "event": "case.new",\n  "data": {"case": {"id": "x\\ud800", "title": "Zoë 😀"}}\n}'
+    base = make_item(1)
+    item = type(base)(body=body, event={"kind": "case.new", "case_id": "x\ud800", "title": "Zoë 😀\n"},
+                      dedupe_key=hashlib.sha256(body.encode()).hexdigest(), received_at=base.received_at,
+                      received_ts=base.received_ts)
+    assert (await store.append(item)).seq == 1
+    other = await stores.open()  # a second instance (another process for Redis) builds the frame itself
+    for s in (store, other):
+        (row,) = await s.read(0, 10)
+        frame = frame_of(row)
+        assert frame.body == body
+        assert frame.event == item.event
+        wire.verify_frame((await s.signing_key()).public_key(), frame)

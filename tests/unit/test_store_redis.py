@@ -154,6 +154,8 @@ async def test_store_recreated_under_a_running_process_is_refused(server: RedisS
         await client.aclose()
     with pytest.raises(StoreUnavailable, match="recreated"):
         await a.store.append(make_item(1))
+    with pytest.raises(StoreUnavailable, match="recreated"):
+        await a.store.ping()  # /readyz: not ready
 
 
 async def test_durability_settings_are_checked(nodes: list[Node]) -> None:

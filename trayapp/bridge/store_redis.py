@@ -6,22 +6,26 @@ keys, the epoch, the tokens (hashes only), the token generation and the Ed25519 
 points at the same Redis is the same bridge: same seqs, same epoch, same key.
 
 Keys (``P`` = prefix): ``P:epoch``, ``P:seq`` (the head: last seq assigned), ``P:events`` (the stream; entry id
-``<seq>-0``; fields ``at ts ev body dk``), ``P:dd:<sha256>`` (dedupe → seq, 24 h TTL), ``P:signing-key`` (PEM),
-``P:tokens`` (hash → JSON name/created_at/n), ``P:tokens:revoked`` (hash → revoked_at), ``P:tokens:active``
-(name → hash), ``P:tokens:n`` (creation counter), ``P:token-gen`` (bumped on every revocation).
+``<seq>-0``; one field ``e`` = ``received_at LF received_ts LF dedupe_key LF event-JSON LF body``, one field so
+that reading is cheap), ``P:dd:<sha256>`` (dedupe → seq, 24 h TTL), ``P:signing-key`` (PEM), ``P:tokens`` (hash →
+JSON name/created_at/n), ``P:tokens:revoked`` (hash → revoked_at), ``P:tokens:active`` (name → hash),
+``P:tokens:n`` (creation counter), ``P:token-gen`` (bumped on every revocation).
 
 Design: **the stream stores the parts of an event and every process signs at read time.**
 The Ed25519 signature covers the seq, and the seq is only known inside Redis. Signing first and storing after
 needs a second write (a crash between the two leaves a hole, or readers see an unsigned event), and guessing the
 seq before the write livelocks when several processes append. Instead ONE Lua script, per batch, does for each
 item: dedupe check (an accepted key answers the original seq, ``duplicate=True``), ``INCR`` of the seq, ``XADD
-P:events <seq>-0`` with the item's parts (received_at, received_ts, event JSON, body, dedupe key) and ``SET
+P:events <seq>-0`` with the item's parts (received_at, received_ts, dedupe key, event JSON, body) and ``SET
 P:dd:<key> <seq> EX 86400``. Scripts are atomic, so the seq and its stream entry appear together: a reader never
 sees a seq without its event (every seq <= ``GET P:seq`` is in the stream unless retention trimmed it), no crash
 can leave a hole, and stream-id order *is* seq order -- also when several processes append at once.
 The frame (``FrameBuilder(seq, item)``, the same function the SQLite backend uses) is built when an event is
 first read or fanned out in a process and cached (bounded by bytes). Ed25519 (RFC 8032) signatures are
-deterministic, so every process produces the same ``sig`` for the same seq from the shared key.
+deterministic, so every process produces the same ``sig`` for the same seq from the shared key (and the frame's
+``id`` is ``<epoch>-<seq>``). ``read`` serves the cached run of frames after ``since`` without asking Redis (the
+fan-out fills the cache, so catch-ups and reconnect storms mostly stay in process) and fetches the rest with
+``XRANGE``; cached events older than the last known first retained seq (``bounds``/``prune``) are not served.
 
 Durability: the script's reply is the acknowledgement. With ``appendonly yes`` + ``appendfsync always`` Redis
 fsyncs the AOF before it sends any reply of that event-loop turn (also to the ``XREAD`` of other processes), so
@@ -85,7 +89,7 @@ FANOUT_COUNT = 1000
 FRAME_CACHE_BYTES = 64 * 1024 * 1024
 PRUNE_PAGE = 100
 
-# KEYS: seq, stream, epoch, dedupe keys (one per item).  ARGV: epoch, ttl, then 5 args per item.
+# KEYS: seq, stream, epoch, dedupe keys (one per item).  ARGV: epoch, ttl, then the packed entry of each item.
 # Answers one number per item: the new seq, or minus the original seq of a duplicate.
 APPEND_LUA = """#!lua
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then
@@ -95,14 +99,12 @@ local ttl = tonumber(ARGV[2])
 local out = {}
 for i = 4, #KEYS do
   local dk = KEYS[i]
-  local b = 2 + (i - 4) * 5
   local prev = redis.call('GET', dk)
   if prev then
     out[#out + 1] = -tonumber(prev)
   else
     local seq = redis.call('INCR', KEYS[1])
-    redis.call('XADD', KEYS[2], seq .. '-0', 'at', ARGV[b + 1], 'ts', ARGV[b + 2], 'ev', ARGV[b + 3],
-               'body', ARGV[b + 4], 'dk', ARGV[b + 5])
+    redis.call('XADD', KEYS[2], seq .. '-0', 'e', ARGV[i - 1])
     redis.call('SET', dk, seq, 'EX', ttl)
     out[#out + 1] = seq
   end
@@ -137,6 +139,22 @@ def _now_text() -> str:
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _pack(item: NewEvent) -> bytes:
+    """The stream entry of an item: the fixed fields (no LF in any of them), then the body (may hold LFs)."""
+    event = json.dumps(item.event, ensure_ascii=True, separators=(",", ":"))  # lone surrogates survive, no LF
+    text = f"{item.received_at}\n{float(item.received_ts)!r}\n{item.dedupe_key}\n{event}\n{item.body}"
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _unpack(raw: bytes) -> NewEvent:
+    at, ts, dk, event, body = raw.decode("utf-8", "surrogatepass").split("\n", 4)
+    return NewEvent(body=body, event=json.loads(event), dedupe_key=dk, received_at=at, received_ts=float(ts))
+
+
+def _ts_of(raw: bytes) -> float:
+    return float(raw[raw.index(b"\n") + 1:raw.index(b"\n", raw.index(b"\n") + 1)])
 
 
 def _seq_of(entry_id: bytes | str) -> int:
@@ -183,7 +201,8 @@ class RedisStore(Store):
         self._writer: asyncio.Task[None] | None = None
         self._fanout: asyncio.Task[None] | None = None
         self._fan_last = "0-0"
-        self._frames: OrderedDict[int, str] = OrderedDict()
+        self._frames: OrderedDict[int, StoredEvent] = OrderedDict()
+        self._first_known = 1  # the first retained seq as last seen by bounds() / prune() here
         self._frames_bytes = 0
         self._key: Ed25519PrivateKey | None = None
         self._closed = True
@@ -293,7 +312,10 @@ class RedisStore(Store):
             raise StoreUnavailable(f"Redis not reachable: {exc or type(exc).__name__}") from exc
 
     async def ping(self) -> None:
-        await self._io(self._redis().ping())
+        """Redis answers *and* still holds this store (a Redis that lost its data is not ready)."""
+        epoch = await self._io(self._redis().get(self._k_epoch))
+        if epoch is None or _text(epoch) != self._epoch:
+            raise StoreUnavailable("the store in Redis was recreated (epoch changed or lost); restart the bridge")
 
     # -- appends (group commits) -----------------------------------------------------------------
     async def append(self, item: NewEvent) -> AppendResult:
@@ -320,17 +342,33 @@ class RedisStore(Store):
                 batch.append(job)
                 size += job.size
             del self._pending[:len(batch)]
-            await self._commit(batch)
+            try:
+                await self._commit(batch)
+            except Exception as exc:  # a bug: never leave callers waiting, never lose the writer
+                log.exception("append batch failed")
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(StoreUnavailable(f"append failed: {exc!r}"))
 
     async def _commit(self, batch: list[_Append]) -> None:
         assert self._r is not None
         keys = [self._k_seq, self._k_stream, self._k_epoch]
-        args: list[str | int] = [self._epoch, int(DEDUPE_WINDOW_S)]
+        args: list[bytes | str | int] = [self._epoch, int(DEDUPE_WINDOW_S)]
+        packable: list[_Append] = []
         for job in batch:
-            it = job.item
-            keys.append(self._k_dedupe + it.dedupe_key)
-            args += [it.received_at, repr(float(it.received_ts)),
-                     json.dumps(it.event, ensure_ascii=True, separators=(",", ":")), it.body, it.dedupe_key]
+            try:
+                packed = _pack(job.item)
+            except (TypeError, ValueError) as exc:  # an event dict that is not JSON: a bug upstream, not Redis
+                log.error("cannot store event: %s", exc)
+                if not job.future.done():
+                    job.future.set_exception(StoreUnavailable(f"event cannot be stored: {exc}"))
+                continue
+            packable.append(job)
+            keys.append(self._k_dedupe + job.item.dedupe_key)
+            args.append(packed)
+        batch = packable
+        if not batch:
+            return
         try:
             answers = await self._scripts["append"](keys=keys, args=args)
         except (RedisError, OSError, TimeoutError) as exc:
@@ -357,38 +395,43 @@ class RedisStore(Store):
                 job.future.set_result(AppendResult(abs(n), n < 0))
 
     # -- reads -----------------------------------------------------------------------------------
-    def _frame(self, seq: int, fields: dict[bytes, bytes]) -> str:
-        frame = self._frames.get(seq)
-        if frame is not None:
-            self._frames.move_to_end(seq)
-            return frame
-        if self._frame_builder is None:
-            raise StoreUnavailable("store opened without a frame builder cannot read events")
-        item = NewEvent(
-            body=_text(fields[b"body"]), event=json.loads(fields[b"ev"]),
-            dedupe_key=_text(fields.get(b"dk", b"")), received_at=_text(fields[b"at"]),
-            received_ts=float(fields[b"ts"]),
-        )
-        frame = self._frame_builder(seq, item)
-        self._frames[seq] = frame
-        self._frames_bytes += len(frame)
+    def _cache(self, event: StoredEvent) -> None:
+        self._frames[event.seq] = event
+        self._frames_bytes += len(event.frame)
         while self._frames_bytes > FRAME_CACHE_BYTES and len(self._frames) > 1:
             _, old = self._frames.popitem(last=False)
-            self._frames_bytes -= len(old)
-        return frame
+            self._frames_bytes -= len(old.frame)
 
     def _stored(self, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> list[StoredEvent]:
         out = []
         for entry_id, fields in entries:
             seq = _seq_of(entry_id)
-            out.append(StoredEvent(seq, float(fields[b"ts"]), self._frame(seq, fields)))
+            event = self._frames.get(seq)
+            if event is None:
+                if self._frame_builder is None:
+                    raise StoreUnavailable("store opened without a frame builder cannot read events")
+                item = _unpack(fields[b"e"])
+                event = StoredEvent(seq, item.received_ts, self._frame_builder(seq, item))
+                self._cache(event)
+            out.append(event)
         return out
 
     async def read(self, since: int, limit: int) -> list[StoredEvent]:
-        if limit <= 0:
-            return []
-        entries = await self._io(self._redis().xrange(self._k_stream, f"{since + 1}-0", "+", count=limit))
-        return self._stored(entries)
+        out: list[StoredEvent] = []
+        seq = since + 1
+        if seq >= self._first_known:  # the cached run after `since` (the fan-out keeps it filled)
+            frames = self._frames
+            while len(out) < limit:
+                event = frames.get(seq)
+                if event is None:
+                    break
+                frames.move_to_end(seq)
+                out.append(event)
+                seq += 1
+        if len(out) < limit:
+            entries = await self._io(self._redis().xrange(self._k_stream, f"{seq}-0", "+", count=limit - len(out)))
+            out += self._stored(entries)
+        return out
 
     async def bounds(self) -> Bounds:
         async with self._redis().pipeline(transaction=True) as pipe:
@@ -397,7 +440,14 @@ class RedisStore(Store):
             head_raw, first_entries = await self._io(pipe.execute())
         head = int(head_raw or 0)
         first = _seq_of(first_entries[0][0]) if first_entries else head + 1
+        self._forget_before(first)
         return Bounds(first=first, head=head)
+
+    def _forget_before(self, first: int) -> None:
+        if first > self._first_known:
+            self._first_known = first
+            for seq in [s for s in self._frames if s < first]:
+                self._frames_bytes -= len(self._frames.pop(seq).frame)
 
     async def prune(self, older_than_ts: float) -> int:
         r = self._redis()
@@ -407,7 +457,7 @@ class RedisStore(Store):
         while minid is None:
             entries = await self._io(r.xrange(self._k_stream, start, "+", count=PRUNE_PAGE))
             for entry_id, fields in entries:
-                if float(fields[b"ts"]) >= older_than_ts:
+                if _ts_of(fields[b"e"]) >= older_than_ts:
                     minid = _text(entry_id)
                     break
                 last_old = _seq_of(entry_id)
@@ -419,6 +469,7 @@ class RedisStore(Store):
                 return 0
             minid = f"{last_old + 1}-0"  # everything read is old; later appends have higher ids
         dropped = await self._io(r.xtrim(self._k_stream, minid=minid, approximate=False))
+        self._forget_before(_seq_of(minid))
         return int(dropped)
 
     # -- fan-out ---------------------------------------------------------------------------------
