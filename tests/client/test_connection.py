@@ -219,6 +219,25 @@ async def test_close_4008_resumes_at_once_and_loses_nothing(fake: FakeBridge, hi
     assert recorder.seqs == [1, 2]
 
 
+async def test_history_failure_is_an_error_state_not_a_dead_task(fake: FakeBridge, history: History,
+                                                                   recorder: Recorder,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from trayapp.client.errors import HistoryError
+
+    def disk_full(*args: object) -> None:
+        raise HistoryError("cannot store an event in the history: database or disk is full")
+
+    async with running(fake, history, recorder):
+        await recorder.until(lambda: recorder.caught_up)
+        with monkeypatch.context() as m:
+            m.setattr(history, "add", disk_full)
+            await fake.add(case_body(1))
+            await recorder.until(lambda: recorder.state is ConnectionState.ERROR)
+            assert "disk is full" in recorder.states[-1].detail
+        await recorder.until(lambda: recorder.events and recorder.state is ConnectionState.CONNECTED)
+    assert recorder.seqs == [1]  # not lost: the cursor had not moved
+
+
 async def test_repeated_4008_backs_off(fake: FakeBridge, history: History, recorder: Recorder) -> None:
     config = ConnectionConfig(bridge_url=fake.url, token=fake.token, key=fake.key_text)
     conn = Connection(config, history, recorder, delays=lambda: iter([30.0] * 10))

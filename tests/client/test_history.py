@@ -65,10 +65,10 @@ def test_cursor_and_row_are_one_transaction(history: History, monkeypatch: pytes
     def fail(epoch: str, seq: int) -> None:
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(history, "_advance", fail)
-    with pytest.raises(HistoryError):
-        history.add(received(2), "E")
-    monkeypatch.undo()
+    with monkeypatch.context() as m:
+        m.setattr(history, "_advance", fail)
+        with pytest.raises(HistoryError):
+            history.add(received(2), "E")
     assert history.count() == 1 and history.get("id-2") is None
     assert history.cursor() == Cursor("E", 1)
 

@@ -170,6 +170,7 @@ class Connection:
         self._wake = asyncio.Event()
         self._ws: ClientConnection | None = None
         self._healthy = False
+        self._tasks: set[asyncio.Task[None]] = set()
         self._ssl = ssl_context(config.ca_file) if stream_url(config.bridge_url).startswith("wss:") else None
         self.epoch: str | None = None
         self.head: int | None = None
@@ -189,8 +190,9 @@ class Connection:
         """Drop the current socket (if any) and connect again without waiting (call in the loop's thread)."""
         self._wake.set()
         if self._ws is not None:
-            ws = self._ws
-            asyncio.get_running_loop().create_task(ws.close(1000, "reconnecting"))
+            task = asyncio.get_running_loop().create_task(self._ws.close(1000, "reconnecting"))
+            self._tasks.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._tasks.discard)
 
     async def run(self) -> None:
         """Connect, and reconnect, until cancelled."""
@@ -203,7 +205,7 @@ class Connection:
             self._wake.clear()
             started = loop.time()
             self._healthy = False
-            refused = False
+            refused = failed = False
             delay: float | None = None
             try:
                 await self._session()
@@ -224,6 +226,12 @@ class Connection:
             except ConnectionFailed as exc:
                 detail = str(exc)
                 slow_again = False
+            except ClientError as exc:  # e.g. the history cannot be written (disk full)
+                log.error("connection: %s", exc)
+                detail, failed, slow_again = str(exc), True, False
+            except Exception:  # a bug: keep the app alive, say so, retry with backoff
+                log.exception("connection: unexpected error")
+                detail, failed, slow_again = "internal error in the connection (see the log)", True, False
             if self._healthy or loop.time() - started >= self.config.healthy_after:
                 delays = self._delays()  # a healthy connection resets the backoff
             if refused:
@@ -234,6 +242,8 @@ class Connection:
                 delay = 0.0
             if refused:
                 self._set(ConnectionState.ERROR, TOKEN_REFUSED)
+            elif failed:
+                self._set(ConnectionState.ERROR, f"{detail}; retrying in {delay:.0f} s")
             elif self._wake.is_set() and self._status.state is ConnectionState.CONNECTED:
                 self._set(ConnectionState.CONNECTING, f"reconnecting to {host}")  # asked for: not an outage
             else:
