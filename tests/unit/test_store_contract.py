@@ -58,7 +58,7 @@ class Stores:
             await store.close()
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     if request.param == "sqlite":
         yield lambda: SQLiteStore(tmp_path / "data")

@@ -142,6 +142,20 @@ async def test_redis_hanging_answers_within_a_second_and_recovers(server: RedisS
     assert a.seqs == b.seqs == [1, 2, 3]
 
 
+async def test_prune_by_one_instance_is_respected_by_the_others_cache(nodes: list[Node]) -> None:
+    a, b = nodes
+    base = time.time() - 1000
+    for i in range(6):
+        await a.store.append(make_item(i, base + i))
+    await wait_for(lambda: len(b.seen) == 6, what="b cached all 6 frames")
+    assert [r.seq for r in await b.store.read(0, 10)] == [1, 2, 3, 4, 5, 6]
+    assert await a.store.prune(base + 2.5) == 3
+    bounds = await b.store.bounds()  # what a stream handshake / replay page does first
+    assert (bounds.first, bounds.head) == (4, 6)
+    assert [r.seq for r in await b.store.read(0, 10)] == [4, 5, 6]
+    assert [r.seq for r in await b.store.read(4, 1)] == [5]
+
+
 async def test_store_recreated_under_a_running_process_is_refused(server: RedisServer, nodes: list[Node]) -> None:
     a, _ = nodes
     await a.store.append(make_item(0))
