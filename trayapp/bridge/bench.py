@@ -341,7 +341,8 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
             "closed_clients": sum(1 for p in protos if p.closed_code is not None),
         }
         result["rss_mib_peak"] = max(peak_rss, rss_mib(proc.pid))
-        result["bridge_fanout_ms_mean"] = await _fanout_mean_ms(host, port)
+        result["bridge_fanout_ms_mean"] = await _metric_mean_ms(host, port, "trayapp_bridge_fanout_seconds")
+        result["bridge_ingest_ms_mean"] = await _metric_mean_ms(host, port, "trayapp_bridge_ingest_seconds")
         result["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
         for c in conns:
             c.close()
@@ -374,8 +375,8 @@ def _cpu_seconds(pid: int, part: str = "") -> float:
         return float(getattr(t, part)) if part else float(t.user + t.system)
 
 
-async def _fanout_mean_ms(host: str, port: int) -> float:
-    """Mean duration of one fan-out flush inside the bridge, from its /metrics."""
+async def _metric_mean_ms(host: str, port: int, name: str) -> float:
+    """Mean of a histogram of the bridge (from its /metrics), in ms."""
     conn = await HttpConn.open(host, port)
     try:
         _, body, _ = await conn.request(f"GET /metrics HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
@@ -383,9 +384,9 @@ async def _fanout_mean_ms(host: str, port: int) -> float:
         conn.close()
     values = {}
     for line in body.decode().splitlines():
-        if line.startswith(("trayapp_bridge_fanout_seconds_sum", "trayapp_bridge_fanout_seconds_count")):
-            name, value = line.split()
-            values[name.rsplit("_", 1)[1]] = float(value)
+        if line.startswith((f"{name}_sum", f"{name}_count")):
+            metric, value = line.split()
+            values[metric.rsplit("_", 1)[1]] = float(value)
     return _ms(values["sum"] / values["count"]) if values.get("count") else float("nan")
 
 
