@@ -2,7 +2,7 @@
 
 ``redis_server(tmp_path)`` is a context manager yielding a :class:`RedisServer` (``.url``; ``.kill()`` = SIGKILL,
 ``.pause()`` / ``.resume()`` = SIGSTOP / SIGCONT, ``.start()`` again on the same port and dir = a restart that
-reloads the AOF). Without ``/usr/bin/redis-server`` (or one on PATH) the test skips -- or fails where
+reloads the AOF). Without ``redis-server`` (``$TRAYAPP_REDIS_SERVER``, PATH, /usr/bin) the test skips -- or fails where
 ``TRAYAPP_REQUIRE_SERVICES=1`` (CI). ``wait_for(condition)`` polls instead of sleeping blindly.
 """
 
@@ -23,6 +23,10 @@ from tests.conftest import skip_or_fail
 
 
 def redis_binary() -> str | None:
+    """``$TRAYAPP_REDIS_SERVER`` if set (a path; missing = no server), else ``redis-server`` on PATH or in /usr/bin."""
+    override = os.environ.get("TRAYAPP_REDIS_SERVER")
+    if override is not None:
+        return override if os.access(override, os.X_OK) else None
     return shutil.which("redis-server") or ("/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server")
                                             else None)
 
