@@ -90,7 +90,7 @@ class BridgeProcess:
 
     @property
     def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://") + "/v1/stream"
+        return self.url.replace("https://", "wss://").replace("http://", "ws://") + "/v1/stream"
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""

@@ -110,3 +110,60 @@ async def test_secret_file_rotation_key_and_token_link(bridge_factory: Any, tmp_
     text = cli("token", "list", data_dir=bp.data_dir).stdout
     assert "frank" in text and "active" in text and out["token"] not in text
     assert cli("token", "revoke", "nobody", data_dir=bp.data_dir, check=False).returncode == 1
+
+
+async def test_keepalive_closes_a_silent_peer_and_keeps_a_live_one(bridge_factory: Any) -> None:
+    from .test_stream import RawClient
+
+    bp: BridgeProcess = bridge_factory("--ping-interval", "0.2", "--ping-timeout", "0.3")
+    token = bp.token()
+    silent = RawClient(bp, token)  # never reads, so never answers a ping
+    live = await connect(bp, token)  # the websockets client answers pings by itself
+    await recv_until_caught_up(live)
+    async with httpx.AsyncClient(base_url=bp.url) as http:
+        while "trayapp_bridge_connected_clients 1.0" not in (await http.get("/metrics")).text:
+            await asyncio.sleep(0.05)  # polling the bridge's own count, until the silent peer is dropped
+        assert (await post(http, case_payload(1))).status_code == 200
+    frame = await asyncio.wait_for(live.recv(), 10)
+    assert isinstance(wire.decode(frame), wire.EventFrame)
+    await asyncio.to_thread(silent.read_to_close)
+    assert silent.proto.close_rcvd is not None and silent.proto.close_rcvd.code == 1011
+    await live.close()
+
+
+async def test_tls(bridge_factory: Any, tmp_path: Path) -> None:
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    import ipaddress
+
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    bp: BridgeProcess = bridge_factory("--tls-cert", str(cert_file), "--tls-key", str(key_file))
+    assert bp.url.startswith("https://127.0.0.1:")
+    context = ssl.create_default_context(cafile=str(cert_file))
+    async with httpx.AsyncClient(base_url=bp.url, verify=context) as http:
+        assert (await post(http, case_payload(1))).json() == {"seq": 1, "duplicate": False}
+    import websockets
+
+    ws = await websockets.connect(bp.url.replace("https://", "wss://") + "/v1/stream?since=0", ssl=context,
+                                  additional_headers={"Authorization": f"Bearer {bp.token()}"})
+    _, frames, caught = await recv_until_caught_up(ws)
+    assert [f.seq for f in frames] == [1] and caught.head == 1  # type: ignore[union-attr]
+    await ws.close()

@@ -2,6 +2,7 @@
 
     trayapp-bridge serve [--host H] [--port P] [--data-dir D] [--max-body B] [--retention-days N]
                          [--secret-file F] [--event-table F] [--tls-cert F --tls-key F] [--demo]
+                         [--queue-size 1024] [--ping-interval 20] [--ping-timeout 20]
     trayapp-bridge token add NAME [--data-dir D] [--url URL] [--json]
     trayapp-bridge token list [--data-dir D] [--json]
     trayapp-bridge token revoke NAME [--data-dir D]
@@ -47,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--tls-cert")
     s.add_argument("--tls-key")
     s.add_argument("--queue-size", type=int, default=1024, help="frames buffered per socket before 4008")
+    s.add_argument("--ping-interval", type=float, default=20.0, help="seconds between WebSocket pings")
+    s.add_argument("--ping-timeout", type=float, default=20.0, help="close a socket whose pong is this late")
     s.add_argument("--demo", action="store_true", help="also serve /demo/case/{id} pages")
     s.add_argument("--access-log", action="store_true", help="log every request to stderr")
     s.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
@@ -138,7 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 data_dir=args.data_dir, secret_file=args.secret_file, event_table=args.event_table,
                 host=args.host, port=args.port, max_body=args.max_body, retention_days=args.retention_days,
                 tls_cert=args.tls_cert, tls_key=args.tls_key, demo=args.demo, access_log=args.access_log,
-                log_level=args.log_level, queue_size=args.queue_size,
+                log_level=args.log_level, queue_size=args.queue_size, ping_interval=args.ping_interval,
+                ping_timeout=args.ping_timeout,
             )
             config.require_secret()
             return run(config)
