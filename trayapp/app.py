@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, QSignalBlocker, QUrl, Signal, Slot
+from PySide6.QtCore import QObject, QSignalBlocker, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication
 
@@ -111,6 +111,10 @@ class TrayApp(QObject):
         self._quitting = False
         self._dropped = 0
 
+        self._incoming: list[Any] = []
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(0)
         self.model = HistoryModel(self)
         self.window = ListWindow(self.model)
         self.window.set_icon(app_icon())
@@ -131,13 +135,14 @@ class TrayApp(QObject):
         client, model, window, tray, presenter = self.client, self.model, self.window, self.tray, self.presenter
 
         client.state_changed.connect(self._on_state)
-        client.history_loaded.connect(model.set_rows)
+        client.history_loaded.connect(self._on_history)
         client.event_received.connect(self._on_event)
         client.caught_up.connect(presenter.on_caught_up)
         client.gap.connect(window.show_gap)
         client.verification_failed.connect(self._on_verification_failed)
-        client.read_changed.connect(model.set_read)
+        client.read_changed.connect(self._on_read_changed)
 
+        self._flush_timer.timeout.connect(self.flush_rows)
         model.unread_changed.connect(tray.set_unread)
 
         presenter.dnd_changed.connect(tray.set_dnd)
@@ -270,8 +275,30 @@ class TrayApp(QObject):
 
     @Slot(object, bool)
     def _on_event(self, row: Any, replaying: bool) -> None:
-        self.model.add_row(row, replaying)
+        # The popup decision is immediate; rows reach the list in batches (one insertion per turn of the
+        # event loop), so a backlog of thousands does not repaint the list thousands of times.
         self.presenter.on_event(row, replaying)
+        self._incoming.append(row)
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    @Slot()
+    def flush_rows(self) -> None:
+        """Put the events received so far into the list now."""
+        self._flush_timer.stop()
+        rows, self._incoming = self._incoming, []
+        if rows:
+            self.model.add_rows(rows)
+
+    @Slot(list)
+    def _on_history(self, rows: list[Any]) -> None:
+        self.flush_rows()
+        self.model.set_rows(rows)
+
+    @Slot(list, bool)
+    def _on_read_changed(self, ids: list[str], read: bool) -> None:
+        self.flush_rows()
+        self.model.set_read(ids, read)
 
     @Slot(str)
     def _on_verification_failed(self, reason: str) -> None:
@@ -308,6 +335,7 @@ class TrayApp(QObject):
     @Slot(str)
     def open_event(self, event_id: str) -> None:
         """Open an event's conversation in the browser and mark it read."""
+        self.flush_rows()
         received = self.model.find(event_id)
         if received is None:
             log.warning("open: unknown event %s", event_id)
@@ -328,11 +356,13 @@ class TrayApp(QObject):
 
     @Slot(list)
     def _mark_read(self, ids: list[str]) -> None:
+        self.flush_rows()
         self.model.set_read(ids, True)  # at once; the client confirms with read_changed
         self.client.mark_read(ids)
 
     @Slot()
     def _mark_all_read(self) -> None:
+        self.flush_rows()
         self.model.set_all_read()
         self.client.mark_all_read()
 

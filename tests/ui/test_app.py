@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QDesktopServices
 
 from tests.ui.conftest import make_row
@@ -67,7 +68,7 @@ def test_event_notifies_and_click_opens_that_conversation(app: TrayApp, qtbot, u
     app.start()
     client(app).event_received.emit(make_row(121, case_id="5121", contact_name="Maria Lopez"), False)
     client(app).event_received.emit(make_row(122, kind="chat.message", status=None), False)  # off by default
-    assert app.model.rowCount() == 2
+    qtbot.waitUntil(lambda: app.model.rowCount() == 2)  # rows reach the list in batches
     assert [n.title for n in notifier(app).shown] == ["New case #5121 — Maria Lopez"]
     assert app.tray.tooltip().count("2 unread") == 1
     with qtbot.waitSignal(urls.opened) as opened:
@@ -118,14 +119,14 @@ def test_backlog_becomes_one_summary(app: TrayApp) -> None:
     assert notifier(app).shown[0].target == LIST_TARGET
 
 
-def test_dnd_silences_and_is_saved(app: TrayApp) -> None:
+def test_dnd_silences_and_is_saved(app: TrayApp, qtbot) -> None:
     app.start()
     app.tray.dnd_requested.emit(DndChoice.HOUR)
     assert app.presenter.dnd_active
     assert app.settings.dnd_until is not None
     client(app).event_received.emit(make_row(1), False)
     assert notifier(app).shown == []
-    assert app.model.unread_count == 1
+    qtbot.waitUntil(lambda: app.model.unread_count == 1)  # still in the list, unread
     app.tray.dnd_requested.emit(DndChoice.OFF)
     assert app.settings.dnd_until is None
     client(app).event_received.emit(make_row(2), False)
@@ -209,3 +210,16 @@ def test_start_at_login_goes_through_autostart(app: TrayApp, monkeypatch: pytest
     dialog.accept()
     assert calls == [True]
     assert app.settings.start_at_login
+
+
+def test_a_backlog_reaches_the_list_in_one_insertion(app: TrayApp, qtbot) -> None:
+    app.start()
+    inserts: list[tuple[int, int]] = []
+    app.model.rowsInserted.connect(lambda _parent, first, last: inserts.append((first, last)))
+    for seq in range(1, 201):
+        client(app).event_received.emit(make_row(seq), True)
+    qtbot.waitUntil(lambda: app.model.total == 200)
+    assert inserts == [(0, 199)]
+    assert app.model.index(0, 0).data(Qt.ItemDataRole.UserRole + 1) == "evt-200"
+    client(app).caught_up.emit(200)
+    assert [n.title for n in notifier(app).shown] == ["200 alerts while you were away"]

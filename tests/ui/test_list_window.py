@@ -6,7 +6,7 @@ from PySide6.QtWidgets import QApplication
 
 from tests.ui.conftest import make_row
 from trayapp.core.wire import Gap
-from trayapp.ui.list_model import HistoryModel
+from trayapp.ui.list_model import BATCH, HistoryModel
 from trayapp.ui.list_window import ListWindow
 
 
@@ -65,8 +65,9 @@ def test_filter_search_and_counts(qtbot) -> None:
     window.search_action.trigger()  # offscreen windows are not reliably active: trigger the shortcut's action
     assert QApplication.focusWidget() is window.search or not window.isActiveWindow()
     qtbot.keyClicks(window.search, "Question 2")
-    assert window.proxy.rowCount() == 1
+    qtbot.waitUntil(lambda: window.proxy.rowCount() == 1)
     window.search.clear()
+    window.apply_search()
     window.unread_only.setChecked(True)
     assert window.proxy.rowCount() == 2
 
@@ -96,3 +97,16 @@ def test_live_rows_keep_the_selection(qtbot) -> None:
     window._model.add_row(make_row(3))
     assert window.table.currentIndex().data(Qt.ItemDataRole.UserRole + 1) == "evt-1"
     assert not window.empty_label.isVisible()
+
+
+def test_search_and_filters_see_the_whole_history(qtbot) -> None:
+    rows = [make_row(i, title=f"Question {i}") for i in range(2 * BATCH + 10, 0, -1)]
+    window = window_with(qtbot, rows)
+    assert window._model.rowCount() == BATCH  # lazily exposed
+    window.search.setText("Question 3")
+    window.apply_search()
+    found = {window.proxy.index(r, 0).data(Qt.ItemDataRole.UserRole + 1) for r in range(window.proxy.rowCount())}
+    assert "evt-3" in found  # the oldest rows are searched too
+    window.search.clear()
+    window.apply_search()
+    assert window.proxy.rowCount() == 2 * BATCH + 10

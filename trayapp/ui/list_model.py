@@ -52,6 +52,8 @@ class Column(enum.IntEnum):
     TITLE = 4
 
 
+_COLUMNS = len(Column)
+
 HEADERS = {
     Column.TIME: "Time",
     Column.KIND: "Kind / status",
@@ -64,6 +66,10 @@ EVENT_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 RECEIVED_ROLE = Qt.ItemDataRole.UserRole + 2
 UNREAD_ROLE = Qt.ItemDataRole.UserRole + 3
 KEY_ROLE = Qt.ItemDataRole.UserRole + 4
+_ROLES = frozenset({
+    Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.FontRole,
+    Qt.ItemDataRole.AccessibleTextRole, EVENT_ID_ROLE, RECEIVED_ROLE, UNREAD_ROLE, KEY_ROLE,
+})
 
 
 @lru_cache(maxsize=4096)
@@ -126,16 +132,34 @@ class HistoryModel(QAbstractTableModel):
 
     def add_row(self, row: RowLike, replaying: bool = False) -> bool:
         """One event just stored; shown at the top. Returns False for a duplicate id."""
-        received = row.event
-        if received.id in self._position:
-            return False
-        self.beginInsertRows(QModelIndex(), 0, 0)
-        self._append(received, not row.read)
-        self._exposed += 1
+        return self.add_rows([row]) == 1
+
+    def add_rows(self, rows: Sequence[RowLike]) -> int:
+        """Events just stored, oldest first; shown at the top in one insertion. Returns how many were new."""
+        fresh: list[RowLike] = []
+        seen: set[str] = set()
+        for row in rows:
+            event_id = row.event.id
+            if event_id not in self._position and event_id not in seen:
+                seen.add(event_id)
+                fresh.append(row)
+        if not fresh:
+            return 0
+        self.beginInsertRows(QModelIndex(), 0, len(fresh) - 1)
+        for row in fresh:
+            self._append(row.event, not row.read)
+        self._exposed += len(fresh)
         self.endInsertRows()
-        if not row.read:
+        if any(not row.read for row in fresh):
             self.unread_changed.emit(len(self._unread))
-        return True
+        return len(fresh)
+
+    def expose_all(self) -> None:
+        """Make every held event visible to views (a filter or search must see the whole history)."""
+        if self._exposed < len(self._events):
+            self.beginInsertRows(QModelIndex(), self._exposed, len(self._events) - 1)
+            self._exposed = len(self._events)
+            self.endInsertRows()
 
     def _append(self, received: ReceivedEvent, unread: bool) -> None:
         self._position[received.id] = len(self._events)
@@ -207,7 +231,7 @@ class HistoryModel(QAbstractTableModel):
         return 0 if parent.isValid() else self._exposed
 
     def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(Column)
+        return 0 if parent.isValid() else _COLUMNS
 
     def canFetchMore(self, parent: ModelIndex) -> bool:
         return not parent.isValid() and self._exposed < len(self._events)
@@ -228,8 +252,8 @@ class HistoryModel(QAbstractTableModel):
         return None
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < self._exposed:
-            return None
+        if role not in _ROLES or not index.isValid() or not 0 <= index.row() < self._exposed:
+            return None  # the delegate asks for ~10 roles per cell while painting: answer the rest fast
         received = self.received(index.row())
         event = received.event
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
@@ -283,27 +307,29 @@ class HistoryFilterProxy(QSortFilterProxyModel):
         assert isinstance(model, HistoryModel)
         return model
 
+    def _change(self, **values: Any) -> None:
+        self.beginFilterChange()
+        for name, value in values.items():
+            setattr(self, name, value)
+        if self.active:  # a filter or search looks at the whole history, not only the rows shown so far
+            self._history().expose_all()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
     def set_keys(self, keys: Iterable[str] | None) -> None:
         """Show only these notify keys; ``None`` shows every kind."""
         new = None if keys is None else frozenset(keys)
         if new != self._keys:
-            self.beginFilterChange()
-            self._keys = new
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+            self._change(_keys=new)
 
     def set_text(self, text: str) -> None:
         """Show only rows whose case, contact, title, text, channel, agent or kind contains ``text``."""
         needle = text.strip().casefold()
         if needle != self._needle:
-            self.beginFilterChange()
-            self._needle = needle
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+            self._change(_needle=needle)
 
     def set_unread_only(self, unread_only: bool) -> None:
         if unread_only != self._unread_only:
-            self.beginFilterChange()
-            self._unread_only = unread_only
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+            self._change(_unread_only=unread_only)
 
     @property
     def active(self) -> bool:

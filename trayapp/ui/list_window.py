@@ -6,7 +6,7 @@ import html
 from collections.abc import Callable
 from typing import ClassVar
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal, Slot
+from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -31,6 +31,8 @@ from trayapp.ui.describe import NOTIFY_KEYS
 from trayapp.ui.list_model import EVENT_ID_ROLE, RECEIVED_ROLE, Column, HistoryFilterProxy, HistoryModel
 
 LinkBuilder = Callable[[ReceivedEvent], str | None]
+
+SEARCH_DELAY_MS = 200
 
 #: Filter choices: label -> notify keys (``None`` = everything).
 FILTERS: dict[str, frozenset[str] | None] = {
@@ -141,7 +143,11 @@ class ListWindow(QMainWindow):
         self.search.setPlaceholderText("Search case, contact, title…  (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
         self.search.setAccessibleName("Search events")
-        self.search.textChanged.connect(self.proxy.set_text)
+        self._search_timer = QTimer(self)  # type-ahead: search once typing pauses (the whole history is searched)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self.apply_search)
+        self.search.textChanged.connect(self._search_timer.start)
         self.unread_only = QCheckBox("&Unread only", central)
         self.unread_only.toggled.connect(self.proxy.set_unread_only)
         self.mark_all_button = QPushButton("Mark &all read", central)
@@ -337,6 +343,12 @@ class ListWindow(QMainWindow):
         ids = [i for i in self.selected_ids() if self._model.is_unread(i)]
         if ids:
             self.mark_read_requested.emit(ids)
+
+    @Slot()
+    def apply_search(self) -> None:
+        """Filter by the search text now (normally a short pause after typing)."""
+        self._search_timer.stop()
+        self.proxy.set_text(self.search.text())
 
     @Slot()
     def _focus_search(self) -> None:
