@@ -13,7 +13,7 @@ import pytest
 
 from tests.redis_support import RedisServer, redis_server, wait_for
 from tests.unit.test_store_contract import make_item
-from trayapp.bridge.errors import StoreUnavailable
+from trayapp.bridge.errors import ConfigError, StoreUnavailable
 from trayapp.bridge.ingest import FrameSigner
 from trayapp.bridge.store import StoredEvent
 from trayapp.bridge.store_factory import make_store
@@ -199,3 +199,9 @@ def _pings(store: RedisStore) -> Callable[[], Awaitable[bool]]:
         return True
 
     return check
+
+
+async def test_bad_urls_are_config_errors(tmp_path: Path) -> None:
+    for url in ("redis://127.0.0.1:6379/0?protocol=3", "http://127.0.0.1:6379/0"):
+        with pytest.raises(ConfigError):
+            await make_store(data_dir=tmp_path, redis_url=url).open()

@@ -216,6 +216,8 @@ class RedisStore(Store):
             socket_timeout=socket_timeout, socket_connect_timeout=self.timeout,
             retry=Retry(NoBackoff(), 0), retry_on_error=[], health_check_interval=0,
         )
+        if str(pool.connection_kwargs.get("protocol") or 2) != "2":
+            raise ValueError("the bridge speaks RESP2 to Redis: drop ?protocol= from the URL")
         return aioredis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
 
     async def open(self, frame_builder: FrameBuilder | None = None) -> None:
