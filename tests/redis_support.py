@@ -134,3 +134,74 @@ async def wait_for(condition: Callable[[], bool | Awaitable[bool]], timeout: flo
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+# A bridge process on a Redis store, started without the CLI's --redis-url (which the lead wires into cli.py):
+# the real server (uvicorn, hub, ingest) with make_store(redis_url=...). Prints the CLI's one ready line.
+BRIDGE_LAUNCHER = """
+import sys
+from pathlib import Path
+from trayapp.bridge import config as cfg
+from trayapp.bridge.server import make_server
+from trayapp.bridge.store_factory import make_store
+data_dir, url, secret = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+config = cfg.BridgeConfig(data_dir=data_dir, secrets=(secret,), port=0)
+sys.setswitchinterval(0.001)
+server = make_server(config, store=make_store(data_dir=data_dir, redis_url=url),
+                     on_ready=lambda u: print(f"trayapp-bridge listening on {u}", flush=True))
+server.run()
+sys.exit(0 if server.started else 1)
+"""
+
+
+class BridgeOnRedis:
+    def __init__(self, data_dir: Path, redis_url: str, secret: str) -> None:
+        self.data_dir = data_dir
+        self.redis_url = redis_url
+        self.secret = secret
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+        self.log = data_dir.parent / f"{data_dir.name}.stderr.log"
+
+    def spawn(self) -> BridgeOnRedis:
+        import sys
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "w") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", BRIDGE_LAUNCHER, str(self.data_dir), self.redis_url, self.secret],
+                stdout=subprocess.PIPE, stderr=err, text=True,
+            )
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> BridgeOnRedis:
+        assert self.proc is not None and self.proc.stdout is not None
+        import selectors
+
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            if not sel.select(timeout):
+                raise AssertionError(f"bridge did not start: {self.log.read_text()}")
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("trayapp-bridge listening on "):
+            raise AssertionError(f"bridge did not start ({line!r}): {self.log.read_text()}")
+        self.url = line.rsplit(" ", 1)[1]
+        return self
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/v1/stream"
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        return self.proc.returncode

@@ -5,13 +5,14 @@ several instances (= bridge processes) on one Redis, outages (SIGKILL / SIGSTOP 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.redis_support import RedisServer, redis_server, wait_for
+from tests.redis_support import BridgeOnRedis, RedisServer, redis_server, wait_for
 from tests.unit.test_store_contract import make_item
 from trayapp.bridge.errors import ConfigError, StoreUnavailable
 from trayapp.bridge.ingest import FrameSigner
@@ -19,9 +20,12 @@ from trayapp.bridge.store import StoredEvent
 from trayapp.bridge.store_factory import make_store
 from trayapp.bridge.store_redis import RedisStore
 from trayapp.bridge.store_sqlite import SQLiteStore
+from trayapp.bridge.tokens import new_token, token_hash
 from trayapp.core import wire
+from trayapp.core.signature import hmac_hex
 
 pytestmark = pytest.mark.redis
+SECRET = "whsec_test_0123456789abcdef"
 
 
 class Node:
@@ -205,3 +209,107 @@ async def test_bad_urls_are_config_errors(tmp_path: Path) -> None:
     for url in ("redis://127.0.0.1:6379/0?protocol=3", "http://127.0.0.1:6379/0"):
         with pytest.raises(ConfigError):
             await make_store(data_dir=tmp_path, redis_url=url).open()
+
+
+class StreamClient:
+    """A WebSocket client of one bridge process that records every event frame and the close code."""
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+        self.frames: list[str] = []
+        self.code: int | None = None
+        self.hello = asyncio.Event()
+
+    async def run(self, ws_url: str, token: str) -> None:
+        import websockets
+
+        async with websockets.connect(ws_url + "?since=0",
+                                      additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+            try:
+                async for message in ws:
+                    data = json.loads(message)
+                    if data["type"] == "caught_up":
+                        self.hello.set()
+                    elif data["type"] == "event":
+                        assert isinstance(message, str)
+                        self.seqs.append(data["seq"])
+                        self.frames.append(message)
+            except websockets.ConnectionClosed:
+                pass
+            self.code = ws.close_code
+
+
+def signed_post(n: int) -> tuple[str, dict[str, str]]:
+    body = json.dumps({"event": "case.new", "account_id": "acc", "data": {"case": {"id": str(n)}}})
+    return body, {"content-type": "application/json", "x-acquire-signature": hmac_hex(SECRET, body)}
+
+
+async def test_three_bridge_processes_on_one_redis(server: RedisServer, tmp_path: Path) -> None:
+    """Webhooks round-robin over 3 real bridge processes; a client on each gets every event once, in the same
+    order; a duplicate on another process is stored once; a Redis outage answers 503 quickly and everything
+    recovers by itself; a revocation closes the sockets on every process."""
+    import httpx
+
+    bridges = [BridgeOnRedis(tmp_path / f"bridge{i}", server.url, SECRET).spawn() for i in range(3)]
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for bridge in bridges:
+            bridge.wait_ready()
+        admin = RedisStore(server.url)
+        await admin.open()
+        token = new_token()
+        await admin.add_token("agent", token_hash(token))
+        async with httpx.AsyncClient(timeout=10) as http:
+            keys = {(await http.get(b.url + "/v1/key")).json()["key"] for b in bridges}
+            assert len(keys) == 1
+            clients = [StreamClient() for _ in bridges]
+            tasks = [asyncio.create_task(c.run(b.ws_url, token)) for c, b in zip(clients, bridges, strict=True)]
+            for c in clients:
+                await asyncio.wait_for(c.hello.wait(), 10)
+
+            async def post(n: int, bridge: BridgeOnRedis) -> httpx.Response:
+                body, headers = signed_post(n)
+                return await http.post(bridge.url + "/webhooks/acquire", content=body, headers=headers)
+
+            answers = await asyncio.gather(*(post(n, bridges[n % 3]) for n in range(60)))
+            assert [a.status_code for a in answers] == [200] * 60
+            assert sorted(a.json()["seq"] for a in answers) == list(range(1, 61))
+            again = [(await post(7, b)).json() for b in bridges]  # the same delivery, retried on every process
+            assert {a["seq"] for a in again} == {next(a.json()["seq"] for a in answers if a.request.content ==
+                                                      signed_post(7)[0].encode())}
+            assert all(a["duplicate"] for a in again)
+            await wait_for(lambda: all(len(c.seqs) >= 60 for c in clients), what="60 events on every client")
+            for c in clients:
+                assert c.seqs == list(range(1, 61))
+                assert c.frames == clients[0].frames
+
+            server.kill()
+            started = time.monotonic()
+            down = await post(100, bridges[1])
+            assert down.status_code == 503 and time.monotonic() - started < 1.5
+            assert (await http.get(bridges[2].url + "/readyz")).status_code == 503
+            server.start()
+
+            async def all_ready() -> bool:
+                codes = [(await http.get(b.url + "/readyz")).status_code for b in bridges]
+                return codes == [200, 200, 200]
+
+            await wait_for(all_ready, what="every bridge ready again")
+            assert (await post(100, bridges[0])).json() == {"seq": 61, "duplicate": False}
+            await wait_for(lambda: all(len(c.seqs) >= 61 for c in clients), timeout=15,
+                           what="live fan-out on every process after the outage")
+            for c in clients:
+                assert c.seqs == list(range(1, 62))
+
+            assert await admin.revoke_token("agent")
+            started = time.monotonic()
+            await asyncio.wait_for(asyncio.gather(*tasks), 5)
+            assert [c.code for c in clients] == [4001, 4001, 4001]
+            assert time.monotonic() - started < 1.5
+        await admin.close()
+    finally:
+        for task in tasks:
+            task.cancel()
+        for bridge in bridges:
+            bridge.stop()
+    assert [b.proc.returncode for b in bridges if b.proc] == [0, 0, 0]

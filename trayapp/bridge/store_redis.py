@@ -67,6 +67,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from .errors import BadRequest, ConfigError, StoreClosed, StoreUnavailable
@@ -211,14 +212,18 @@ class RedisStore(Store):
 
     # -- lifecycle -------------------------------------------------------------------------------
     def _client(self, socket_timeout: float, max_connections: int) -> aioredis.Redis:
+        # One immediate retry on a broken connection (a pooled connection that a Redis restart closed fails once;
+        # a dead Redis refuses the retry at once), none on a timeout (a hanging Redis must answer 503 within about
+        # `timeout`). A retried append that did run is answered by its dedupe key: same seq, never a second event.
+        retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
         pool = aioredis.BlockingConnectionPool.from_url(
             self.url, max_connections=max_connections, timeout=self.timeout,
             socket_timeout=socket_timeout, socket_connect_timeout=self.timeout,
-            retry=Retry(NoBackoff(), 0), retry_on_error=[], health_check_interval=0,
+            retry=retry, retry_on_error=[], health_check_interval=0,
         )
         if str(pool.connection_kwargs.get("protocol") or 2) != "2":
             raise ValueError("the bridge speaks RESP2 to Redis: drop ?protocol= from the URL")
-        return aioredis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
+        return aioredis.Redis(connection_pool=pool, retry=retry)
 
     async def open(self, frame_builder: FrameBuilder | None = None) -> None:
         if not self._closed:
