@@ -40,7 +40,8 @@ Fan-out: a background task per process ``XREAD BLOCK``s from the last id it saw 
 every new event in seq order -- events appended by any process, this one included, each exactly once per
 process. It survives outages: on an error it retries with a short backoff and resumes from the same id.
 
-Failures: short socket timeouts and no client-side retries, so an unreachable or hanging Redis raises
+Failures: short socket timeouts, no retry on a timeout and one immediate retry on a broken connection (what a
+pooled connection does once after a Redis restart), so an unreachable or hanging Redis raises
 :class:`~trayapp.bridge.errors.StoreUnavailable` within about ``timeout`` seconds (503; Acquire retries). A batch
 whose reply did not arrive may or may not have been stored; it is never acknowledged, and a retry of the delivery
 finds the dedupe key and answers the original seq. Each batch checks the epoch key: a Redis that lost its data (no
