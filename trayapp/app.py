@@ -139,6 +139,7 @@ class TrayApp(QObject):
         client.event_received.connect(self._on_event)
         client.caught_up.connect(presenter.on_caught_up)
         client.gap.connect(window.show_gap)
+        client.gap.connect(presenter.on_gap)
         client.verification_failed.connect(self._on_verification_failed)
         client.read_changed.connect(self._on_read_changed)
 

@@ -104,6 +104,8 @@ def test_state_gap_and_verification_are_shown(app: TrayApp) -> None:
     assert "retrying in 8 s" in app.tray.tooltip()
     client(app).gap.emit(Gap(3, 9, "retention"))
     assert "could not be recovered" in app.window.warning_banner.label.text()
+    assert notifier(app).shown[-1].title == "Some alerts could not be recovered"
+    assert notifier(app).shown[-1].target == LIST_TARGET
     client(app).verification_failed.emit("bad signature")
     assert "failed verification" in app.window.warning_banner.label.text()
     assert "1 alert failed verification" in app.tray.tooltip()

@@ -293,7 +293,10 @@ class HistoryModel(QAbstractTableModel):
 
 class HistoryFilterProxy(QSortFilterProxyModel):
     """Filters the list by notify key(s), free text and unread state. It does not sort: the
-    source is already newest first."""
+    source is already newest first. While a filter is active the whole history is exposed.
+
+    Signals: only those of ``QSortFilterProxyModel``.
+    """
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -346,9 +349,10 @@ class HistoryFilterProxy(QSortFilterProxyModel):
         if self._keys is not None and event_key(event) not in self._keys:
             return False
         if self._needle:
-            haystack = " ".join(
-                p for p in (event.case_id, event.contact_name, event.title, event.text, event.channel,
-                            event.agent_name, kind_label(event)) if p
-            ).casefold()
-            return self._needle in haystack
+            needle = self._needle
+            for part in (event.case_id, event.contact_name, event.title, event.text, event.channel,
+                         event.agent_name):
+                if part and needle in part.casefold():
+                    return True
+            return needle in kind_label(event).casefold()
         return True

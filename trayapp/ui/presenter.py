@@ -20,6 +20,7 @@ from trayapp.ui.notify.base import LIST_TARGET, Notification, Urgency
 log = logging.getLogger(__name__)
 
 CATCH_UP_KEY = "summary:catch-up"
+GAP_KEY = "warning:gap"
 _MAX_TIMER_MS = 24 * 3600 * 1000
 
 
@@ -181,5 +182,19 @@ class Presenter(QObject):
                 target=LIST_TARGET,
                 category="im.received",
                 extra_hints={"x-trayapp-newest": newest.id},
+            )
+        )
+
+    @Slot(object)
+    def on_gap(self, gap: object = None) -> None:
+        """Some events could not be recovered: say so once (also during do-not-disturb: it is about missed
+        customers), the click opens the list."""
+        self.notify.emit(
+            Notification(
+                key=GAP_KEY,
+                title="Some alerts could not be recovered",
+                body="The connection was interrupted for too long. Check Acquire for cases that arrived meanwhile.",
+                target=LIST_TARGET,
+                urgency=Urgency.CRITICAL,
             )
         )
