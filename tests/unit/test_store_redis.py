@@ -313,3 +313,6 @@ async def test_three_bridge_processes_on_one_redis(server: RedisServer, tmp_path
         for bridge in bridges:
             bridge.stop()
     assert [b.proc.returncode for b in bridges if b.proc] == [0, 0, 0]
+    for bridge in bridges:
+        log = bridge.log.read_text()
+        assert "Traceback" not in log and " ERROR " not in log, log
