@@ -162,7 +162,7 @@ def _qapp() -> Any:
     app.setApplicationDisplayName("trayapp")
     app.setOrganizationName("trayapp")
     app.setApplicationVersion(__version__)
-    app.setDesktopFileName("trayapp")
+    app.setDesktopFileName("io.acquire.trayapp")  # packaging/linux/io.acquire.trayapp.desktop
     app.setQuitOnLastWindowClosed(False)
     from trayapp.ui.icons import app_icon
 

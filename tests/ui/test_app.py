@@ -225,3 +225,15 @@ def test_a_backlog_reaches_the_list_in_one_insertion(app: TrayApp, qtbot) -> Non
     assert app.model.index(0, 0).data(Qt.ItemDataRole.UserRole + 1) == "evt-200"
     client(app).caught_up.emit(200)
     assert [n.title for n in notifier(app).shown] == ["200 alerts while you were away"]
+
+
+def test_demo_links_open_the_bridges_own_page(qtbot) -> None:
+    settings = Settings(bridge_url="http://127.0.0.1:8787", key="ed25519:x", account_id="demo",
+                        url_template="http://127.0.0.1:8787/demo/case/{case_id}")
+    tray_app = TrayApp(FakeClient(), settings, use_tray=False, notifier=RecordingNotifier(),
+                       save_settings=lambda _s: None, demo=True)
+    qtbot.addWidget(tray_app.window)
+    assert tray_app.link_for(make_row(5121, case_id="5121").event) == "http://127.0.0.1:8787/demo/case/5121"
+    evil = make_row(1, case_id="1@evil.example.com/x").event
+    url = tray_app.link_for(evil)
+    assert url is None or url.startswith("http://127.0.0.1:8787/")

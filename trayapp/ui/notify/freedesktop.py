@@ -28,6 +28,8 @@ from trayapp.ui.notify.base import Notification, Notifier
 log = logging.getLogger(__name__)
 
 APP_NAME = "trayapp"
+#: The installed desktop entry (packaging/linux/io.acquire.trayapp.desktop), without ".desktop".
+DESKTOP_ENTRY = "io.acquire.trayapp"
 DEFAULT_ACTION = "default"
 _CALL_TIMEOUT = 5.0
 
@@ -167,7 +169,10 @@ class FreedesktopNotifier(Notifier):
 
     def _notify(self, n: Notification, caps: frozenset[str]) -> None:
         body = escape(n.body, quote=False) if "body-markup" in caps else n.body
-        hints: dict[str, tuple[str, Any]] = {"urgency": ("y", int(n.urgency)), "desktop-entry": ("s", APP_NAME)}
+        hints: dict[str, tuple[str, Any]] = {
+            "urgency": ("y", int(n.urgency)),
+            "desktop-entry": ("s", DESKTOP_ENTRY),
+        }
         if n.category:
             hints["category"] = ("s", n.category)
         for name, value in n.extra_hints.items():
