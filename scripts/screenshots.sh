@@ -15,6 +15,7 @@ if [ "${1:-}" != "--inside" ]; then
 fi
 
 PY=${PYTHON:-$ROOT/.venv/bin/python}
+export BROWSER=true   # a clicked popup "opens" its conversation without starting a browser in the session
 TRAYAPP=("$PY" -c "import sys; from trayapp.cli import main; sys.exit(main())")
 wait_for() {  # wait_for SECONDS CMD...: poll until CMD succeeds
   local end=$((SECONDS + $1)); shift
@@ -50,6 +51,8 @@ xdotool key Escape
 xdotool mousemove 700 700   # away from the icon: its tooltip would cover the windows below
 
 # 3. The list: what a left click on the icon does (Activate on the StatusNotifierItem, as the panel calls it).
+dunstctl action 0          # click one popup: its conversation opens and its row turns read
+sleep 5                    # a few more events for the list
 dunstctl set-paused true   # popups of newer events would cover the windows (there is no window manager)
 dunstctl close-all
 ITEM=$(sni_item); NAME=${ITEM%%/*}; OBJ=/${ITEM#*/}; [ "$OBJ" = "/$ITEM" ] && OBJ=/StatusNotifierItem
