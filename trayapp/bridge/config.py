@@ -48,7 +48,7 @@ class BridgeConfig:
     queue_size: int = 1024  # frames buffered per WebSocket before "slow consumer" (4008)
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
-    revocation_poll: float = 0.5
+    revocation_poll: float = 0.25
     prune_interval: float = 3600.0
     demo: bool = False
     access_log: bool = False
