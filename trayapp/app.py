@@ -131,7 +131,8 @@ class TrayApp(QObject):
     # --- wiring ------------------------------------------------------------------------------
 
     def _connect_signals(self) -> None:
-        """Every signal of the app is connected here, and only here."""
+        """Every signal of the app's long-lived objects is connected here, and only here. (Dialogs exist only
+        while open: :meth:`show_settings` and :meth:`show_first_run` wire them as they create them.)"""
         client, model, window, tray, presenter = self.client, self.model, self.window, self.tray, self.presenter
 
         client.state_changed.connect(self._on_state)
