@@ -113,12 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _GLOBAL_FLAGS = frozenset({"--debug", "--settings", "--list"})
+_COMMANDS = frozenset({"demo", "listen", "connect"})
 
 
 def _normalise(argv: list[str]) -> list[str]:
     """``trayapp trayapp://connect?...`` (the URL-scheme handler) means ``trayapp connect LINK``."""
+    if any(a in _COMMANDS for a in argv):
+        return argv  # a command was given: its own arguments may be links (``listen --link LINK``)
     links = [a for a in argv if a.startswith("trayapp://")]
-    if links and "connect" not in argv:
+    if links:
         rest = [a for a in argv if not a.startswith("trayapp://")]
         return [*rest, "connect", links[-1]]
     return argv

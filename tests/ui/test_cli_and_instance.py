@@ -27,6 +27,7 @@ def test_version_and_listen_do_not_import_qt() -> None:
 def test_a_bare_link_means_connect() -> None:
     assert _normalise(["trayapp://connect?url=x"]) == ["connect", "trayapp://connect?url=x"]
     assert _normalise(["--debug", "demo"]) == ["--debug", "demo"]
+    assert _normalise(["listen", "--link", "trayapp://connect?url=x"]) == ["listen", "--link", "trayapp://connect?url=x"]
 
 
 def test_logs_never_carry_tokens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
