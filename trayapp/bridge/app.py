@@ -33,11 +33,12 @@ from trayapp.core import wire
 
 from .config import BridgeConfig
 from .errors import BridgeError
+from .hub import Hub
 from .ingest import FrameSigner, IngestEndpoint, send_json
 from .metrics import Metrics
 from .store import Store
 from .store_sqlite import SQLiteStore
-from .stream import EventsEndpoint, Hub, StreamEndpoint
+from .stream import EventsEndpoint, StreamEndpoint
 
 log = logging.getLogger("trayapp.bridge")
 

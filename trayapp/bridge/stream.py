@@ -1,26 +1,20 @@
-"""``GET /v1/stream`` (WebSocket), ``GET /v1/events`` and the fan-out hub.
+"""``GET /v1/stream`` (WebSocket) and ``GET /v1/events``; the fan-out itself is :mod:`.hub`.
 
 Per connection: authenticate (HTTP 401 / 403 denial response, never an upgrade), **subscribe to the hub**, accept,
 send ``hello``, replay the backlog from the store (``gap`` frames where events are no longer retained or the epoch
 changed), ``caught_up``, then live frames from the subscription queue, skipping every seq already sent. So no seq
 is skipped, repeated or reordered, also for events that arrive during the replay.
 
-The hub is a store listener: after each durable commit it appends the new (pre-encoded) frames to every
-subscriber's bounded queue. A subscriber whose queue is full is closed with 4008 "slow consumer"; it resumes with
-``since`` and loses nothing. Every ``revocation_poll`` seconds the hub reads the store's token generation; when it
-changed, sockets whose token is no longer active are closed with 4001 "token revoked".
+Each socket runs two tasks: the pump (the sequence above, then its queue) and a reader that notices the client
+going away; a close requested by the hub (4001, 4008, 1001) cancels the pump and sends the close frame.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
-import struct
-import time
-from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -29,179 +23,15 @@ from starlette.types import Receive, Scope, Send
 from trayapp.core import wire
 
 from .errors import BridgeError
+from .hub import Hub, Subscriber
 from .ingest import send_json
-from .metrics import Metrics
-from .store import Store, StoredEvent
+from .store import Store
 from .tokens import bearer, token_hash
 
 log = logging.getLogger("trayapp.bridge.stream")
 
 PAGE = 500
 FAST_SEND = "trayapp.fast_send"  # ASGI extension of server.BridgeWebSocketProtocol
-CLOSE_GOING_AWAY = wire.CLOSE_GOING_AWAY
-CLOSE_REVOKED = wire.CLOSE_REVOKED
-CLOSE_SLOW_CONSUMER = wire.CLOSE_SLOW_CONSUMER
-
-
-def ws_text_frame(payload: bytes) -> bytes:
-    """One unmasked, unfragmented, uncompressed server-to-client text frame (RFC 6455 5.2)."""
-    n = len(payload)
-    if n < 126:
-        return bytes((0x81, n)) + payload
-    if n < 65536:
-        return struct.pack("!BBH", 0x81, 126, n) + payload
-    return struct.pack("!BBQ", 0x81, 127, n) + payload
-
-
-class Subscriber:
-    """One open stream. ``last`` is the last seq written to it. While ``idle`` (live, nothing pending, the pump
-    waiting) the hub writes new frames straight to the socket with ``direct``; otherwise it queues them in
-    ``pending`` for the pump, which sends them in order."""
-
-    __slots__ = ("close_code", "close_reason", "closed", "direct", "idle", "last", "limit", "name", "pending",
-                 "token_hash", "wake")
-
-    def __init__(self, token_hash: str, name: str, limit: int, direct: Callable[[bytes], bool] | None) -> None:
-        self.token_hash = token_hash
-        self.name = name
-        self.limit = limit
-        self.direct = direct
-        self.idle = False
-        self.last = 0
-        self.pending: list[StoredEvent] = []
-        self.wake = asyncio.Event()
-        self.closed = asyncio.Event()
-        self.close_code = 0
-        self.close_reason = ""
-
-    def push(self, events: Sequence[StoredEvent]) -> bool:
-        """Queue frames; False (and a close request) when the queue would overflow."""
-        if self.close_code:
-            return True
-        if len(self.pending) + len(events) > self.limit:
-            self.request_close(CLOSE_SLOW_CONSUMER, "slow consumer")
-            return False
-        self.pending.extend(events)
-        self.wake.set()
-        return True
-
-    def request_close(self, code: int, reason: str) -> None:
-        if not self.close_code:
-            self.close_code = code
-            self.close_reason = reason
-            self.closed.set()
-            self.wake.set()
-
-
-class Hub:
-    def __init__(self, store: Store, metrics: Metrics, queue_size: int, revocation_poll: float) -> None:
-        self.store = store
-        self.metrics = metrics
-        self.queue_size = queue_size
-        self.revocation_poll = revocation_poll
-        self.subscribers: set[Subscriber] = set()
-        self._gone = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._outbox: list[StoredEvent] = []
-        self._flush_scheduled = False
-        self.accepting = True
-
-    def start(self) -> None:
-        self.store.add_listener(self.on_events)
-        self._task = asyncio.get_running_loop().create_task(self._watch_revocations())
-
-    async def stop(self) -> None:
-        self.store.remove_listener(self.on_events)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    def on_events(self, events: Sequence[StoredEvent]) -> None:
-        """Store listener (loop thread, right after a commit): collect, and flush on the next loop turn. Events
-        committed while a fan-out is running are thus written together -- one write per socket for several
-        frames -- so the fan-out catches up instead of queueing when the loop falls behind."""
-        self._outbox.extend(events)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        """Fan-out: encode each frame once; write the run of frames a socket is missing straight to every idle,
-        live socket that can take it (one write); queue them for the others (their pump sends in order)."""
-        events, self._outbox, self._flush_scheduled = self._outbox, [], False
-        if not events:
-            return
-        started = time.perf_counter()
-        packets: list[bytes] | None = None
-        joined: dict[int, bytes] = {}
-        contiguous = all(b.seq == a.seq + 1 for a, b in itertools.pairwise(events))
-        first, last = events[0].seq, events[-1].seq
-        written = 0
-        for sub in self.subscribers:
-            rest: Sequence[StoredEvent] = events
-            if (contiguous and sub.idle and sub.direct is not None and not sub.pending and not sub.close_code
-                    and first <= sub.last + 1 <= last):
-                start = sub.last + 1 - first
-                data = joined.get(start)
-                if data is None:
-                    if packets is None:
-                        packets = [ws_text_frame(ev.frame.encode()) for ev in events]
-                    data = joined[start] = b"".join(packets[start:])
-                if sub.direct(data):
-                    written += last - sub.last
-                    sub.last = last
-                    rest = ()
-            elif sub.last >= last and sub.idle:
-                rest = ()  # already has them all
-            if rest and not sub.push(rest):
-                self.metrics.slow_consumer_closes.inc()
-        if written:
-            self.metrics.events_sent.inc(written)
-        self.metrics.fanout_seconds.observe(time.perf_counter() - started)
-
-    def subscribe(self, token_hash: str, name: str, direct: Callable[[bytes], bool] | None = None) -> Subscriber:
-        sub = Subscriber(token_hash, name, self.queue_size, direct)
-        self.subscribers.add(sub)
-        self.metrics.clients.set(len(self.subscribers))
-        return sub
-
-    def unsubscribe(self, sub: Subscriber) -> None:
-        self.subscribers.discard(sub)
-        self.metrics.clients.set(len(self.subscribers))
-        if not self.subscribers:
-            self._gone.set()
-
-    async def close_all(self, code: int, reason: str, timeout: float = 2.0) -> None:
-        """Ask every socket to close with ``code``; wait (bounded) until their handlers are done."""
-        self.accepting = False
-        if not self.subscribers:
-            return
-        self._gone.clear()
-        for sub in list(self.subscribers):
-            sub.request_close(code, reason)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._gone.wait(), timeout)
-
-    async def _watch_revocations(self) -> None:
-        generation: int | None = None
-        while True:
-            try:
-                current = await self.store.token_generation()
-                if generation is not None and current != generation:
-                    await self._close_revoked()
-                generation = current
-            except BridgeError as exc:
-                log.warning("revocation check failed: %s", exc.reason)
-            await asyncio.sleep(self.revocation_poll)
-
-    async def _close_revoked(self) -> None:
-        for hashed in {sub.token_hash for sub in self.subscribers}:
-            info = await self.store.lookup_token(hashed)
-            if info is None or not info.active:
-                for sub in [s for s in self.subscribers if s.token_hash == hashed]:
-                    sub.request_close(CLOSE_REVOKED, "token revoked")
-                    self.metrics.revoked_closes.inc()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
