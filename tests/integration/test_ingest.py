@@ -178,3 +178,26 @@ async def test_413_while_the_body_streams(bridge_factory: Any, chunked: bool) ->
         status_line = await asyncio.wait_for(reader.readline(), 5)
     assert status_line.startswith(b"HTTP/1.1 413"), status_line
     writer.close()
+
+
+async def test_admin_event_table_extension(bridge_factory: Any, tmp_path: Any) -> None:
+    table = tmp_path / "events.json"
+    table.write_text(json.dumps({"ticket.created": "case.new", "case.reopened": "chat.status/pending"}))
+    bp: BridgeProcess = bridge_factory("--event-table", str(table))
+    ws = await connect(bp, bp.token())
+    await recv_until_caught_up(ws)
+    async with httpx.AsyncClient(base_url=bp.url) as http:
+        for name in ("TICKET_CREATED", "case-reopened", "something.else"):
+            assert (await post(http, case_payload(1, event=name))).status_code == 200
+    kinds = []
+    for _ in range(3):
+        frame = await recv_frame(ws)
+        assert isinstance(frame, wire.EventFrame)
+        kinds.append((frame.event["kind"], frame.event["status"], frame.event["case_id"]))
+    assert kinds == [("case.new", "pending", "1"), ("chat.status", "pending", "1"), ("other", None, "1")]
+    await ws.close()
+    table.write_text(json.dumps({"x": "no.such.kind"}))
+    bad = bridge_factory("--event-table", str(table), start=False)
+    with pytest.raises(AssertionError, match="exited"):
+        bad.start()
+    assert "unknown kind" in bad.stderr()
