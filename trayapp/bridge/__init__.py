@@ -1,7 +1,7 @@
 """trayapp-bridge: verified Acquire webhooks in, a durable, signed, resumable event stream out.
 
 Modules: ``config`` (settings), ``errors``, ``store`` (backend interface) / ``store_sqlite``, ``keys``, ``tokens``,
-``ingest`` (POST route) with ``fastverify``, ``stream`` (WebSocket route) and ``hub`` (fan-out), ``app``
+``ingest`` (POST route), ``stream`` (WebSocket route) and ``hub`` (fan-out), ``app``
 (Starlette), ``server`` (uvicorn), ``cli``,
 ``metrics``, ``embedded`` (in-process bridge for the desktop demo), ``simulator``, ``bench``.
 """

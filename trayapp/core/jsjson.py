@@ -23,6 +23,7 @@ from .errors import BadPayload
 MAX_DEPTH: Final = 512
 
 _ARRAY_INDEX_MAX: Final = 2**32 - 2
+_SURROGATE_RE: Final = re.compile("\\\\u[dD][89a-fA-F]|[\ud800-\udfff]")
 _ESCAPE_RE: Final = re.compile('[\\x00-\\x1f"\\\\\ud800-\udfff]')
 _SHORT_ESCAPES: Final = {
     '"': '\\"',
@@ -189,6 +190,58 @@ _CLOSE_ARRAY: Final = _Token("]")
 _COMMA: Final = _Token(",")
 
 
+class _Unusual(Exception):
+    """A body the C ``json`` module would not serialise as JavaScript does."""
+
+
+def _unusual(_text: str) -> Any:
+    raise _Unusual
+
+
+def _plain_int(text: str) -> int:
+    if len(text.lstrip("-")) > 15:  # past 2**53 JavaScript rounds
+        raise _Unusual
+    return int(text)
+
+
+def _plain_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    for key, _ in pairs:
+        if key.isdigit():  # possibly an array index, which JavaScript orders first
+            raise _Unusual
+    return dict(pairs)
+
+
+def _fast_canonical(text: str, max_depth: int) -> tuple[Any, str] | None:
+    """The common case in C: no floats, no integers past 2**53, no digit-only keys, no surrogates.
+
+    For exactly such text, ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` writes what
+    JavaScript writes (same escapes, integers in decimal, a repeated key at its first place with its
+    last value). Anything else answers ``None`` and takes the exact path.
+    """
+    if text.count("{") + text.count("[") > max_depth or _SURROGATE_RE.search(text):
+        return None
+    try:
+        value = json.loads(
+            text, parse_float=_unusual, parse_int=_plain_int, parse_constant=_unusual, object_pairs_hook=_plain_object
+        )
+    except (_Unusual, ValueError, RecursionError):
+        return None
+    return value, json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def parse_canonical(text: str, max_depth: int = MAX_DEPTH) -> tuple[Any, str]:
+    """``(JSON.parse(text), JSON.stringify(JSON.parse(text)))``, taking the fast C path when it is exact.
+
+    Numbers in the value are ``int`` on the fast path and ``float`` on the exact one. Raises
+    :class:`BadPayload` like :func:`parse`.
+    """
+    fast = _fast_canonical(text, max_depth)
+    if fast is not None:
+        return fast
+    value = parse(text, max_depth)
+    return value, stringify(value)
+
+
 def decode_utf8(body: bytes) -> str:
     """The body as text; :class:`BadPayload` if it is not valid UTF-8."""
     try:
@@ -199,4 +252,4 @@ def decode_utf8(body: bytes) -> str:
 
 def canonical(body: bytes, max_depth: int = MAX_DEPTH) -> str:
     """``JSON.stringify(JSON.parse(body))``: the form Acquire's signature covers."""
-    return stringify(parse(decode_utf8(body), max_depth))
+    return parse_canonical(decode_utf8(body), max_depth)[1]

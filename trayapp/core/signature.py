@@ -79,8 +79,7 @@ def verify_webhook(
     payload: Any = None
     try:
         text = jsjson.decode_utf8(body)
-        payload = jsjson.parse(text, max_depth)
-        canonical = jsjson.stringify(payload)
+        payload, canonical = jsjson.parse_canonical(text, max_depth)
     except BadPayload as exc:
         parse_error = exc
     stringify_ok = canonical is not None and _matches_any(signature, keys, canonical.encode())
