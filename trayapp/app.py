@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, QSignalBlocker, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication
 
@@ -20,6 +20,7 @@ from trayapp.core.event import ReceivedEvent
 from trayapp.core.link import Link, parse_link
 from trayapp.core.urls import conversation_url
 from trayapp.settings import Settings
+from trayapp.ui.alerts import CATCH_UP_TARGET
 from trayapp.ui.describe import notification_text
 from trayapp.ui.first_run import FirstRunDialog
 from trayapp.ui.icons import app_icon, app_icon_path
@@ -29,7 +30,8 @@ from trayapp.ui.notify import LIST_TARGET, Notifier, create_notifier
 from trayapp.ui.notify.tray import TrayMessageNotifier
 from trayapp.ui.presenter import Presenter
 from trayapp.ui.settings_dialog import SettingsDialog, SettingsValues
-from trayapp.ui.tray import Connection, DndChoice, TrayController
+from trayapp.ui.sound import SoundPlayer
+from trayapp.ui.tray import Connection, DndChoice, TrayController, until_words
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,8 @@ class TrayApp(QObject):
         tester: Callable[[str | None], str] = probe_connection,
         demo: bool = False,
         instance: QObject | None = None,
+        sound: SoundPlayer | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__()
         self.client = client
@@ -122,7 +126,9 @@ class TrayApp(QObject):
         self.tray = TrayController(self, use_tray=use_tray)
         self.window.add_app_menu(self.tray.menu)
         self.notifier = notifier or create_notifier(self.tray.icon, app_icon_path(), app_icon())
-        self.presenter = Presenter(settings.notify, parent=self)
+        self.sound = sound or SoundPlayer(self)
+        self.presenter = (Presenter(settings=settings, parent=self) if clock is None
+                          else Presenter(settings=settings, clock=clock, parent=self))
         self._connect_signals()
         self._restore_dnd()
         log.info("notifications via %s; system tray %s", self.notifier.name,
@@ -136,6 +142,7 @@ class TrayApp(QObject):
         client, model, window, tray, presenter = self.client, self.model, self.window, self.tray, self.presenter
 
         client.state_changed.connect(self._on_state)
+        client.state_changed.connect(presenter.on_state)
         client.history_loaded.connect(self._on_history)
         client.event_received.connect(self._on_event)
         client.caught_up.connect(presenter.on_caught_up)
@@ -147,9 +154,12 @@ class TrayApp(QObject):
         self._flush_timer.timeout.connect(self.flush_rows)
         model.unread_changed.connect(tray.set_unread)
 
-        presenter.dnd_changed.connect(tray.set_dnd)
+        presenter.dnd_changed.connect(tray.set_manual_dnd)
         presenter.dnd_changed.connect(self._store_dnd)
-        presenter.dnd_changed.connect(self._show_state)
+        presenter.quiet_changed.connect(tray.set_quiet)
+        presenter.quiet_changed.connect(self._show_state)
+        presenter.offline_alarm.connect(tray.set_offline_alarm)
+        presenter.play_sound.connect(self.sound.play)
         self._connect_notifier()
 
         tray.open_list_requested.connect(self.show_list)
@@ -173,6 +183,7 @@ class TrayApp(QObject):
         self.presenter.notify.connect(self.notifier.show)
         self.presenter.withdraw.connect(self.notifier.withdraw)
         self.notifier.activated.connect(self.open_target)
+        self.notifier.dismissed.connect(self.presenter.on_dismissed)
         self.notifier.failed.connect(self._on_notifier_failed)
 
     # --- start / stop ------------------------------------------------------------------------
@@ -268,9 +279,11 @@ class TrayApp(QObject):
     @Slot()
     def _show_state(self) -> None:
         text = self.tray.state_text()
-        until = self.presenter.dnd_until
+        until = self.presenter.quiet_until
         if until is not None:
-            text += f" · Do not disturb until {until.strftime('%H:%M')}"
+            working = self.presenter.quiet_reason == "outside working hours"
+            quiet = "Outside working hours: quiet" if working else "Do not disturb"
+            text += f" · {quiet} {until_words(until)}"
         self.window.set_state_text(text, self.tray.look.name.lower())
         if self._settings_dialog is not None:
             self._settings_dialog.set_state_text(text)
@@ -316,6 +329,7 @@ class TrayApp(QObject):
         old = self.notifier
         self.presenter.notify.disconnect(old.show)
         self.presenter.withdraw.disconnect(old.withdraw)
+        old.dismissed.disconnect(self.presenter.on_dismissed)
         old.shutdown()
         self.notifier = TrayMessageNotifier(self.tray.icon, app_icon())
         self._connect_notifier()
@@ -329,7 +343,12 @@ class TrayApp(QObject):
     @Slot(str)
     def open_target(self, target: str) -> None:
         """A notification was clicked."""
-        if target == LIST_TARGET:
+        if target == CATCH_UP_TARGET:
+            self.flush_rows()
+            ids = self.presenter.catch_up_ids
+            self.window.show_only(ids, f"the {len(ids)} events that arrived while you were away")
+            self.show_list()
+        elif target == LIST_TARGET or target.startswith("list"):
             self.show_list()
         else:
             self.open_event(target)
@@ -344,6 +363,7 @@ class TrayApp(QObject):
             self.show_list()
             return
         url = self.link_for(received)
+        self.presenter.acknowledge([received])  # the case stops calling, its popup goes
         if self.model.is_unread(event_id):
             self._mark_read([event_id])
         if url is None:
@@ -359,12 +379,14 @@ class TrayApp(QObject):
     @Slot(list)
     def _mark_read(self, ids: list[str]) -> None:
         self.flush_rows()
+        self.presenter.acknowledge([r for r in map(self.model.find, ids) if r is not None])
         self.model.set_read(ids, True)  # at once; the client confirms with read_changed
         self.client.mark_read(ids)
 
     @Slot()
     def _mark_all_read(self) -> None:
         self.flush_rows()
+        self.presenter.acknowledge_all()
         self.model.set_all_read()
         self.client.mark_all_read()
 
@@ -376,6 +398,8 @@ class TrayApp(QObject):
             self.presenter.dnd_for(timedelta(hours=1))
         elif choice is DndChoice.TOMORROW:
             self.presenter.dnd_until_tomorrow()
+        elif choice is DndChoice.UNTIL_OFF:
+            self.presenter.dnd_until_off()
         else:
             self.presenter.set_dnd_until(None)
 
@@ -386,10 +410,8 @@ class TrayApp(QObject):
             except ValueError:
                 return
             if until.tzinfo is not None:
-                blocker = QSignalBlocker(self.presenter)
-                self.presenter.set_dnd_until(until)
-                del blocker
-                self.tray.set_dnd(self.presenter.dnd_until)
+                self.presenter.set_dnd_until(until)  # saving it again is a no-op (same settings)
+        self.presenter.refresh()  # working hours: quiet from the start
 
     @Slot(object)
     def _store_dnd(self, until: datetime | None) -> None:
@@ -401,7 +423,7 @@ class TrayApp(QObject):
         if new == self.settings:
             return
         old, self.settings = self.settings, new
-        self.presenter.set_enabled(new.notify)
+        self.presenter.apply_settings(new)
         if new.log_level != old.log_level:
             logging.getLogger().setLevel(new.log_level)
         try:

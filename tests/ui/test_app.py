@@ -14,6 +14,7 @@ from trayapp.client.state import ConnectionState, ConnectionStatus
 from trayapp.core.link import Link
 from trayapp.core.wire import Gap
 from trayapp.settings import Settings
+from trayapp.ui.alerts import CATCH_UP_TARGET
 from trayapp.ui.notify import LIST_TARGET
 from trayapp.ui.tray import DndChoice
 
@@ -117,8 +118,16 @@ def test_backlog_becomes_one_summary(app: TrayApp) -> None:
         client(app).event_received.emit(make_row(seq), True)
     assert notifier(app).shown == []
     client(app).caught_up.emit(5)
-    assert [n.title for n in notifier(app).shown] == ["5 alerts while you were away"]
-    assert notifier(app).shown[0].target == LIST_TARGET
+    assert [n.title for n in notifier(app).shown] == ["5 events while you were away"]
+    assert notifier(app).shown[0].target == CATCH_UP_TARGET
+    client(app).event_received.emit(make_row(6), False)  # a live one arrives after the summary
+    app.flush_rows()
+    notifier(app).activated.emit(CATCH_UP_TARGET)  # the click shows the list filtered to the backlog
+    assert app.window.isVisible()
+    assert app.window.proxy.rowCount() == 5
+    assert "5 events that arrived while you were away" in app.window.only_label.text()
+    app.window.show_all_button.click()
+    assert app.window.proxy.rowCount() == 6
 
 
 def test_dnd_silences_and_is_saved(app: TrayApp, qtbot) -> None:
@@ -224,7 +233,7 @@ def test_a_backlog_reaches_the_list_in_one_insertion(app: TrayApp, qtbot) -> Non
     assert inserts == [(0, 199)]
     assert app.model.index(0, 0).data(Qt.ItemDataRole.UserRole + 1) == "evt-200"
     client(app).caught_up.emit(200)
-    assert [n.title for n in notifier(app).shown] == ["200 alerts while you were away"]
+    assert [n.title for n in notifier(app).shown] == ["200 events while you were away"]
 
 
 def test_demo_links_open_the_bridges_own_page(qtbot) -> None:

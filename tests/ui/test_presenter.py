@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from tests.ui.conftest import make_event, make_row
-from trayapp.ui.notify import LIST_TARGET, Urgency
+from trayapp.ui.alerts import CATCH_UP_TARGET
+from trayapp.ui.notify import Urgency
 from trayapp.ui.presenter import Presenter, tomorrow_morning
 
 
@@ -16,11 +17,13 @@ class Clock:
 
 
 def test_defaults_route_the_right_kinds(qtbot) -> None:
-    presenter = Presenter()
+    clock = Clock()
+    presenter = Presenter(clock=clock)
     shown = []
     presenter.notify.connect(shown.append)
     presenter.on_event(make_row(1, kind="case.new", status="pending"), False)
     for seq, status in enumerate(("pending", "queue", "active", "closed"), start=2):
+        clock.now += timedelta(seconds=11)  # apart: no burst summary
         presenter.on_event(make_row(seq, kind="chat.status", status=status), False)
     presenter.on_event(make_row(10, kind="chat.message", status=None), False)
     presenter.on_event(make_row(11, kind="agent.status", status="available"), False)
@@ -62,8 +65,9 @@ def test_catch_up_is_one_popup(qtbot) -> None:
     presenter.on_event(make_row(7, kind="chat.message", status=None), True)  # not enabled: not counted
     presenter.on_caught_up(6)
     summary = shown[-1]
-    assert summary.title == "5 alerts while you were away"
-    assert summary.target == LIST_TARGET
+    assert summary.title == "5 events while you were away"
+    assert summary.target == CATCH_UP_TARGET
+    assert presenter.catch_up_ids == [f"evt-{seq}" for seq in range(2, 7)]
     assert summary.body.splitlines()[0] == "New case #5006 — Contact 6"
     assert summary.body.splitlines()[-1] == "and 2 more"
     presenter.on_caught_up(0)

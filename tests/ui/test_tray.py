@@ -16,7 +16,8 @@ def test_offscreen_has_no_tray_but_a_menu(qtbot) -> None:
     assert tray.icon is None
     labels = [a.text() for a in tray.menu.actions() if a.text()]
     assert labels == ["&Open list", "&Do not disturb", "&Settings…", "&Reconnect now", "&Quit"]
-    assert [a.text() for a in tray.dnd_menu.actions()] == ["For 1 &hour", "Until &tomorrow (08:00)", "O&ff"]
+    assert [a.text() for a in tray.dnd_menu.actions()] == ["For 1 &hour", "Until &tomorrow (08:00)",
+                                                         "&Until I turn it off", "O&ff"]
 
 
 def test_state_machine_looks_and_words(qtbot) -> None:

@@ -303,6 +303,7 @@ class HistoryFilterProxy(QSortFilterProxyModel):
         self._keys: frozenset[str] | None = None
         self._needle = ""
         self._unread_only = False
+        self._ids: frozenset[str] | None = None
         self.setDynamicSortFilter(False)
 
     def _history(self) -> HistoryModel:
@@ -334,9 +335,19 @@ class HistoryFilterProxy(QSortFilterProxyModel):
         if unread_only != self._unread_only:
             self._change(_unread_only=unread_only)
 
+    def set_ids(self, ids: Iterable[str] | None) -> None:
+        """Show only these event ids (e.g. the catch-up summary's events); ``None``: no such restriction."""
+        new = None if ids is None else frozenset(ids)
+        if new != self._ids:
+            self._change(_ids=new)
+
+    @property
+    def ids(self) -> frozenset[str] | None:
+        return self._ids
+
     @property
     def active(self) -> bool:
-        return self._keys is not None or bool(self._needle) or self._unread_only
+        return self._keys is not None or bool(self._needle) or self._unread_only or self._ids is not None
 
     def filterAcceptsRow(self, source_row: int, source_parent: ModelIndex) -> bool:
         if not self.active:
@@ -345,6 +356,8 @@ class HistoryFilterProxy(QSortFilterProxyModel):
         received = model.received(source_row)
         event = received.event
         if self._unread_only and not model.is_unread(received.id):
+            return False
+        if self._ids is not None and received.id not in self._ids:
             return False
         if self._keys is not None and event_key(event) not in self._keys:
             return False

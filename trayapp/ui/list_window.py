@@ -128,6 +128,18 @@ class ListWindow(QMainWindow):
         self.warning_banner.dismissed.connect(self._reset_warnings)
         layout.addWidget(self.no_tray_banner)
         layout.addWidget(self.warning_banner)
+        self.only_bar = QWidget(central)  # "Showing only …  [Show all]" (the catch-up summary's click)
+        only_layout = QHBoxLayout(self.only_bar)
+        only_layout.setContentsMargins(0, 0, 0, 0)
+        self.only_label = QLabel(self.only_bar)
+        self.only_label.setAccessibleName("List restriction")
+        self.show_all_button = QPushButton("Show a&ll events", self.only_bar)
+        self.show_all_button.setAccessibleName("Show all events")
+        self.show_all_button.clicked.connect(self.show_all)
+        only_layout.addWidget(self.only_label, 1)
+        only_layout.addWidget(self.show_all_button)
+        self.only_bar.hide()
+        layout.addWidget(self.only_bar)
 
         self.state_label = QLabel(central)
         self.state_label.setAccessibleName("Connection state")
@@ -149,6 +161,7 @@ class ListWindow(QMainWindow):
         self._search_timer.timeout.connect(self.apply_search)
         self.search.textChanged.connect(self._search_timer.start)
         self.unread_only = QCheckBox("&Unread only", central)
+        self.unread_only.setAccessibleName("Show unread events only")
         self.unread_only.toggled.connect(self.proxy.set_unread_only)
         self.mark_all_button = QPushButton("Mark &all read", central)
         self.mark_all_button.setAccessibleName("Mark all events read")
@@ -343,6 +356,17 @@ class ListWindow(QMainWindow):
         ids = [i for i in self.selected_ids() if self._model.is_unread(i)]
         if ids:
             self.mark_read_requested.emit(ids)
+
+    def show_only(self, ids: list[str], words: str) -> None:
+        """Restrict the list to these events (the catch-up summary), saying so, with a way back."""
+        self.proxy.set_ids(ids)
+        self.only_label.setText(f"Showing {words}.")
+        self.only_bar.show()
+
+    @Slot()
+    def show_all(self) -> None:
+        self.proxy.set_ids(None)
+        self.only_bar.hide()
 
     @Slot()
     def apply_search(self) -> None:

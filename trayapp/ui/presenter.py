@@ -1,7 +1,8 @@
-"""The notification router: which events pop up, with which words, and do-not-disturb.
+"""The notification router: the Qt adapter of the alert policy (:mod:`trayapp.ui.alerts`).
 
-It knows nothing about the back-end: it emits :class:`~trayapp.ui.notify.Notification` values
-that the composition root hands to the notifier.
+It feeds the policy with events, connection states and clock ticks (one single-shot ``QTimer`` armed for the
+policy's next deadline) and turns the policy's decisions into signals. It knows nothing about the back-end:
+it emits :class:`~trayapp.ui.notify.Notification` values that the composition root hands to the notifier.
 """
 
 from __future__ import annotations
@@ -13,13 +14,25 @@ from datetime import datetime, timedelta
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from trayapp.core.event import Event, ReceivedEvent
-from trayapp.settings import notify_key
-from trayapp.ui.describe import DEFAULT_NOTIFY, event_key, notification_text
+from trayapp.settings import Settings
+from trayapp.ui.alerts import (
+    CATCH_UP_KEY,
+    CATCH_UP_TARGET,
+    FOREVER,
+    Action,
+    AlertConfig,
+    AlertPolicy,
+    Show,
+    notification_key,
+)
+from trayapp.ui.describe import DEFAULT_NOTIFY
 from trayapp.ui.notify.base import LIST_TARGET, Notification, Urgency
 
 log = logging.getLogger(__name__)
 
-CATCH_UP_KEY = "summary:catch-up"
+__all__ = ["CATCH_UP_KEY", "CATCH_UP_TARGET", "FOREVER", "GAP_KEY", "Presenter", "notification_key",
+           "tomorrow_morning"]
+
 GAP_KEY = "warning:gap"
 _MAX_TIMER_MS = 24 * 3600 * 1000
 
@@ -28,88 +41,126 @@ def _now() -> datetime:
     return datetime.now().astimezone()
 
 
-def notification_key(event: Event, event_id: str) -> str:
-    """One popup per case: later events of a case replace its popup."""
-    return f"case:{event.case_id}" if event.case_id else f"event:{event_id}"
-
-
 def tomorrow_morning(now: datetime, hour: int = 8) -> datetime:
     """``hour`` o'clock on the next day, in ``now``'s time zone (the end of "until tomorrow")."""
-    nxt = (now + timedelta(days=1)).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return nxt
+    return (now + timedelta(days=1)).replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
+def _received(row: object) -> ReceivedEvent:
+    return row if isinstance(row, ReceivedEvent) else row.event  # type: ignore[attr-defined]
 
 
 class Presenter(QObject):
-    """Decides which events notify and formats them.
+    """Decides which events notify (through :class:`AlertPolicy`) and formats them.
 
-    Feed it with :meth:`on_event` (the client's ``event_received``) and :meth:`on_caught_up`.
-    Events replayed from the backlog are not popped one by one: after ``caught_up`` one
-    notification names the single event, or a summary opens the list.
+    Feed it with :meth:`on_event` (the client's ``event_received``), :meth:`on_caught_up`, :meth:`on_state`,
+    :meth:`acknowledge` (the agent opened or marked events read) and :meth:`on_dismissed`.
 
     Signals:
-        notify(object): a :class:`Notification` to show.
+        notify(object): a :class:`Notification` to show (same key: replaces the one on screen).
         withdraw(str): the key of a notification to take away.
-        dnd_changed(object): do-not-disturb now ends at this aware ``datetime``, or ``None`` (off).
+        dnd_changed(object): manual do-not-disturb now ends at this aware ``datetime``, or ``None`` (off).
+        quiet_changed(object, str): the effective quiet time (manual DND or outside working hours) ends at this
+            ``datetime`` (``None``: alerts pop); the reason in words.
+        offline_alarm(object): the connection has been down too long since this ``datetime``; ``None``: over.
+        play_sound(int): play the alert sound at this volume (0-100).
     """
 
     notify = Signal(object)
     withdraw = Signal(str)
     dnd_changed = Signal(object)
+    quiet_changed = Signal(object, str)
+    offline_alarm = Signal(object)
+    play_sound = Signal(int)
 
     def __init__(
         self,
         enabled: Iterable[str] = DEFAULT_NOTIFY,
         clock: Callable[[], datetime] = _now,
         parent: QObject | None = None,
+        settings: Settings | None = None,
     ) -> None:
         super().__init__(parent)
         self._clock = clock
-        self._enabled = frozenset(enabled)
-        self._dnd_until: datetime | None = None
+        if settings is not None:
+            config = AlertConfig.from_settings(settings)
+        else:
+            config = AlertConfig(**{**_fields(AlertConfig()), "notify": frozenset(enabled)})  # type: ignore[arg-type]
+        self.policy = AlertPolicy(config)
         self._backlog: list[ReceivedEvent] = []
+        self._quiet: tuple[datetime | None, str] = (None, "")
+        self._alarm = False
         self._dnd_timer = QTimer(self)
         self._dnd_timer.setSingleShot(True)
         self._dnd_timer.timeout.connect(self._check_dnd)
+        #: The policy's clock: armed for its next deadline; tests advance their clock and call :meth:`tick`.
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.timeout.connect(self.tick)
 
     # --- settings ----------------------------------------------------------------------------
 
     @property
     def enabled(self) -> frozenset[str]:
-        return self._enabled
+        return self.policy.config.notify
 
     def set_enabled(self, keys: Iterable[str]) -> None:
         """The notify keys (``Settings.notify``) that pop up."""
-        self._enabled = frozenset(keys)
+        self.policy.config = AlertConfig(**{**_fields(self.policy.config), "notify": frozenset(keys)})  # type: ignore[arg-type]
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Every alert setting at once (the settings dialog's OK)."""
+        self.policy.config = AlertConfig.from_settings(settings)
+        self._after()
 
     def wants(self, event: Event) -> bool:
         """Whether this event's kind/status notifies (ignoring do-not-disturb): a whole kind
         (``"chat.message"``) or one status of it (``"chat.status/pending"``) is enabled."""
-        enabled = self._enabled
-        return event.kind in enabled or event_key(event) in enabled or notify_key(event) in enabled
+        return self.policy.wants(event)
+
+    @property
+    def catch_up_ids(self) -> list[str]:
+        """The events the last catch-up summary counted (its click shows the list filtered to them)."""
+        return list(self.policy.catch_up_ids)
 
     # --- do not disturb ----------------------------------------------------------------------
 
     @property
     def dnd_until(self) -> datetime | None:
-        """When do-not-disturb ends, or ``None`` when it is off."""
+        """When manual do-not-disturb ends, or ``None`` when it is off."""
         self._check_dnd()
-        return self._dnd_until
+        return self.policy.manual_until
 
     @property
     def dnd_active(self) -> bool:
         return self.dnd_until is not None
 
+    @property
+    def quiet_until(self) -> datetime | None:
+        """When the current quiet time (manual or working hours) ends; ``None``: alerts pop."""
+        return self.policy.quiet_until(self._clock())
+
+    @property
+    def quiet_reason(self) -> str:
+        """``"do not disturb"``, ``"outside working hours"`` or ``""``."""
+        return self.policy.quiet_reason(self._clock())
+
+    def refresh(self) -> None:
+        """Publish the current quiet state and offline alarm, and arm the timer (e.g. once at start)."""
+        self._after()
+
     @Slot(object)
     def set_dnd_until(self, until: datetime | None) -> None:
-        """Turn do-not-disturb on until ``until`` (aware), or off with ``None``."""
+        """Turn do-not-disturb on until ``until`` (aware; :data:`FOREVER` = until turned off), or off."""
         if until is not None and until <= self._clock():
             until = None
-        self._dnd_until = until
+        self.policy.manual_until = until
         self._dnd_timer.stop()
         if until is not None:
             ms = int((until - self._clock()).total_seconds() * 1000) + 50
             self._dnd_timer.start(min(ms, _MAX_TIMER_MS))
         self.dnd_changed.emit(until)
+        self._after()
 
     def dnd_for(self, duration: timedelta) -> None:
         self.set_dnd_until(self._clock() + duration)
@@ -117,73 +168,46 @@ class Presenter(QObject):
     def dnd_until_tomorrow(self) -> None:
         self.set_dnd_until(tomorrow_morning(self._clock()))
 
+    def dnd_until_off(self) -> None:
+        self.set_dnd_until(FOREVER)
+
     @Slot()
     def _check_dnd(self) -> None:
-        if self._dnd_until is None:
+        until = self.policy.manual_until
+        if until is None:
             return
         now = self._clock()
-        if self._dnd_until <= now:
-            self._dnd_until = None
+        if until <= now:
+            self.policy.manual_until = None
             self._dnd_timer.stop()
             self.dnd_changed.emit(None)
+            self._after()
         elif not self._dnd_timer.isActive():  # timers are capped at a day: re-arm
-            ms = int((self._dnd_until - now).total_seconds() * 1000) + 50
+            ms = int((until - now).total_seconds() * 1000) + 50
             self._dnd_timer.start(min(ms, _MAX_TIMER_MS))
 
     # --- events ------------------------------------------------------------------------------
 
     def build(self, received: ReceivedEvent) -> Notification:
         """The notification for one event."""
-        event = received.event
-        title, body = notification_text(event)
-        urgency = Urgency.LOW if event_key(event) in ("chat.status/closed", "agent.status", "other") else Urgency.NORMAL
-        category = "im.received" if event.kind in ("case.new", "chat.status", "chat.message") else None
-        return Notification(
-            key=notification_key(event, received.id),
-            title=title,
-            body=body,
-            target=received.id,
-            urgency=urgency,
-            category=category,
-        )
+        return self.policy.build(received)
 
     @Slot(object, bool)
     def on_event(self, row: object, replaying: bool) -> None:
         """A stored event (a ``HistoryRow`` or a bare ``ReceivedEvent``) arrived."""
-        received = row.event if not isinstance(row, ReceivedEvent) else row  # type: ignore[attr-defined]
-        if getattr(row, "read", False) or not self.wants(received.event):
+        received = _received(row)
+        if getattr(row, "read", False):
             return
         if replaying:
             self._backlog.append(received)
             return
-        if self.dnd_active:
-            log.debug("do not disturb: not showing %s", received.id)
-            return
-        self.notify.emit(self.build(received))
+        self._run(self.policy.on_event(received, self._clock()))
 
     @Slot(int)
     def on_caught_up(self, count: int) -> None:
         """The backlog replay ended: one popup for what came in while we were away."""
         backlog, self._backlog = self._backlog, []
-        if not backlog or self.dnd_active:
-            return
-        if len(backlog) == 1:
-            self.notify.emit(self.build(backlog[0]))
-            return
-        newest = backlog[-1]
-        lines = [notification_text(r.event)[0] for r in reversed(backlog[-3:])]
-        if len(backlog) > 3:
-            lines.append(f"and {len(backlog) - 3} more")
-        self.notify.emit(
-            Notification(
-                key=CATCH_UP_KEY,
-                title=f"{len(backlog)} alerts while you were away",
-                body="\n".join(lines),
-                target=LIST_TARGET,
-                category="im.received",
-                extra_hints={"x-trayapp-newest": newest.id},
-            )
-        )
+        self._run(self.policy.on_backlog(backlog, self._clock()))
 
     @Slot(object)
     def on_gap(self, gap: object = None) -> None:
@@ -198,3 +222,61 @@ class Presenter(QObject):
                 urgency=Urgency.CRITICAL,
             )
         )
+
+    def acknowledge(self, events: Iterable[object]) -> None:
+        """The agent opened or marked these events (``ReceivedEvent`` or rows) read: their cases stop calling."""
+        self._run(self.policy.acknowledge([_received(e) for e in events]))
+
+    def acknowledge_all(self) -> None:
+        self._run(self.policy.acknowledge_all())
+
+    @Slot(str)
+    def on_dismissed(self, key: str) -> None:
+        """The notifier says a popup went away (expired, closed by the user, replaced by the server)."""
+        self.policy.dismissed(key)
+
+    @Slot(object)
+    def on_state(self, status: object) -> None:
+        """The client's ``ConnectionStatus`` (``state``, ``since``)."""
+        state = getattr(status, "state", status)
+        name = str(getattr(state, "name", state))
+        self._run(self.policy.connection(name, getattr(status, "since", None), self._clock()))
+
+    # --- the clock -----------------------------------------------------------------------------
+
+    @Slot()
+    def tick(self) -> None:
+        """Let the policy look at the clock (the timer calls this; tests call it after moving their clock)."""
+        self._run(self.policy.tick(self._clock()))
+
+    def _run(self, actions: list[Action]) -> None:
+        volume = self.policy.config.sound_volume
+        for action in actions:
+            if isinstance(action, Show):
+                if action.sound:
+                    self.play_sound.emit(volume)
+                self.notify.emit(action.notification)
+            else:
+                self.withdraw.emit(action.key)
+        self._after()
+
+    def _after(self) -> None:
+        """Publish state derived from the policy and arm the timer for its next deadline."""
+        now = self._clock()
+        quiet = (self.policy.quiet_until(now), self.policy.quiet_reason(now))
+        if quiet != self._quiet:
+            self._quiet = quiet
+            self.quiet_changed.emit(*quiet)
+        if self.policy.offline_alarm != self._alarm:
+            self._alarm = self.policy.offline_alarm
+            self.offline_alarm.emit(self.policy.down_since if self._alarm else None)
+        deadline = self.policy.next_deadline(now)
+        if deadline is None:
+            self.timer.stop()
+        else:
+            ms = max(0, int((deadline - now).total_seconds() * 1000)) + 20
+            self.timer.start(min(ms, _MAX_TIMER_MS))
+
+
+def _fields(config: AlertConfig) -> dict[str, object]:
+    return {name: getattr(config, name) for name in AlertConfig.__dataclass_fields__}

@@ -42,12 +42,18 @@ _WORDS = {  # (head, what it means for the agent)
 class DndChoice(enum.Enum):
     HOUR = "hour"
     TOMORROW = "tomorrow"
+    UNTIL_OFF = "until_off"
     OFF = "off"
 
 
 def _clock(value: datetime) -> str:
     now = datetime.now(value.tzinfo)
     return value.strftime("%H:%M") if value.date() == now.date() else value.strftime("%a %H:%M")
+
+
+def until_words(value: datetime) -> str:
+    """``until 17:00``, ``until Mon 09:00`` or ``until turned off``."""
+    return "until turned off" if value.year >= 9999 else f"until {_clock(value)}"
 
 
 class TrayController(QObject):
@@ -78,6 +84,8 @@ class TrayController(QObject):
         self._detail = ""
         self._unread = 0
         self._dnd_until: datetime | None = None
+        self._dnd_reason = ""
+        self._offline_since: datetime | None = None
         self._warning = ""
 
         self.menu = QMenu("&trayapp")
@@ -91,7 +99,7 @@ class TrayController(QObject):
         self._dnd_group = QActionGroup(self)
         self.dnd_actions: dict[DndChoice, QAction] = {}
         for choice, label in ((DndChoice.HOUR, "For 1 &hour"), (DndChoice.TOMORROW, "Until &tomorrow (08:00)"),
-                              (DndChoice.OFF, "O&ff")):
+                              (DndChoice.UNTIL_OFF, "&Until I turn it off"), (DndChoice.OFF, "O&ff")):
             action = self.dnd_menu.addAction(label)
             action.setCheckable(True)
             self._dnd_group.addAction(action)
@@ -142,10 +150,30 @@ class TrayController(QObject):
         self._refresh()
 
     @Slot(object)
-    def set_dnd(self, until: datetime | None) -> None:
+    def set_dnd(self, until: datetime | None, reason: str = "") -> None:
+        """Quiet time (manual do-not-disturb or outside working hours) until ``until``; ``None``: off."""
         self._dnd_until = until
+        self._dnd_reason = reason
         if until is None:
             self.dnd_actions[DndChoice.OFF].setChecked(True)
+        self._refresh()
+
+    @Slot(object, str)
+    def set_quiet(self, until: datetime | None, reason: str) -> None:
+        self.set_dnd(until, reason)
+
+    @Slot(object)
+    def set_manual_dnd(self, until: datetime | None) -> None:
+        """Tick the menu entry of the manual do-not-disturb (``None``: *Off*)."""
+        if until is None:
+            self.dnd_actions[DndChoice.OFF].setChecked(True)
+        elif until.year >= 9999:
+            self.dnd_actions[DndChoice.UNTIL_OFF].setChecked(True)
+
+    @Slot(object)
+    def set_offline_alarm(self, since: datetime | None) -> None:
+        """The connection has been down too long since ``since`` (``None``: alerts flow again)."""
+        self._offline_since = since
         self._refresh()
 
     @Slot(str)
@@ -161,7 +189,13 @@ class TrayController(QObject):
         return self._state
 
     @property
+    def offline_since(self) -> datetime | None:
+        return self._offline_since
+
+    @property
     def look(self) -> TrayLook:
+        if self._offline_since is not None:  # the alarm beats do-not-disturb: no alerts are arriving at all
+            return TrayLook.OFFLINE
         if self._dnd_until is not None:
             return TrayLook.DND
         if self._state is Connection.CONNECTED:
@@ -185,10 +219,13 @@ class TrayController(QObject):
 
     def tooltip(self) -> str:
         lines = ["trayapp", self.state_text()]
+        if self._offline_since is not None:
+            lines.append(f"Not receiving case alerts since {_clock(self._offline_since)}")
         if self._unread:
             lines.append(f"{self._unread} unread alert{'s' if self._unread != 1 else ''}")
         if self._dnd_until is not None:
-            lines.append(f"Do not disturb until {_clock(self._dnd_until)}")
+            words = "Outside working hours: quiet" if self._dnd_reason == "outside working hours" else "Do not disturb"
+            lines.append(f"{words} {until_words(self._dnd_until)}")
         if self._warning:
             lines.append(f"Warning: {self._warning}")
         return "\n".join(lines)
