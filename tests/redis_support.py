@@ -136,25 +136,9 @@ async def wait_for(condition: Callable[[], bool | Awaitable[bool]], timeout: flo
         await asyncio.sleep(0.01)
 
 
-# A bridge process on a Redis store, started without the CLI's --redis-url (which the lead wires into cli.py):
-# the real server (uvicorn, hub, ingest) with make_store(redis_url=...). Prints the CLI's one ready line.
-BRIDGE_LAUNCHER = """
-import sys
-from pathlib import Path
-from trayapp.bridge import config as cfg
-from trayapp.bridge.server import make_server
-from trayapp.bridge.store_factory import make_store
-data_dir, url, secret = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
-config = cfg.BridgeConfig(data_dir=data_dir, secrets=(secret,), port=0)
-sys.setswitchinterval(0.001)
-server = make_server(config, store=make_store(data_dir=data_dir, redis_url=url),
-                     on_ready=lambda u: print(f"trayapp-bridge listening on {u}", flush=True))
-server.run()
-sys.exit(0 if server.started else 1)
-"""
-
-
 class BridgeOnRedis:
+    """A real ``trayapp-bridge serve --redis-url URL --port 0`` process (its stderr in ``.log``)."""
+
     def __init__(self, data_dir: Path, redis_url: str, secret: str) -> None:
         self.data_dir = data_dir
         self.redis_url = redis_url
@@ -167,10 +151,13 @@ class BridgeOnRedis:
         import sys
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        binary = Path(sys.executable).parent / "trayapp-bridge"
+        env = {**os.environ, "ACQUIRE_WEBHOOK_SECRET": self.secret}
+        env.pop("TRAYAPP_REDIS_URL", None)
         with open(self.log, "w") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", BRIDGE_LAUNCHER, str(self.data_dir), self.redis_url, self.secret],
-                stdout=subprocess.PIPE, stderr=err, text=True,
+                [str(binary), "serve", "--port", "0", "--data-dir", str(self.data_dir), "--redis-url", self.redis_url],
+                stdout=subprocess.PIPE, stderr=err, text=True, env=env,
             )
         return self
 

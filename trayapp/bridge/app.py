@@ -1,8 +1,8 @@
 """The Starlette application of the bridge and its lifespan.
 
 ``create_app(config, store=None)`` builds the ASGI app; ``app.state.bridge`` is the :class:`Bridge` (store, hub,
-metrics) once the lifespan started. The store defaults to SQLite in ``config.data_dir``; a Redis backend is passed as
-``store=``. Routes:
+metrics) once the lifespan started. The store defaults to what the config says (:func:`.store_factory.make_store`:
+Redis with ``config.redis_url``, else SQLite in ``config.data_dir``); tests may pass their own as ``store=``. Routes:
 
 - ``POST /webhooks/acquire`` (:mod:`.ingest`), ``GET /v1/stream`` WebSocket and ``GET /v1/events`` (:mod:`.stream`);
 - ``GET /v1/key`` → ``{"key": "ed25519:<base64>"}``; ``GET /healthz``; ``GET /readyz`` (503 if the store does not
@@ -37,7 +37,7 @@ from .hub import Hub
 from .ingest import FrameSigner, IngestEndpoint, send_json
 from .metrics import Metrics
 from .store import Store
-from .store_sqlite import SQLiteStore
+from .store_factory import make_store
 from .stream import EventsEndpoint, StreamEndpoint
 
 log = logging.getLogger("trayapp.bridge")
@@ -48,7 +48,7 @@ class Bridge:
 
     def __init__(self, config: BridgeConfig, store: Store | None = None) -> None:
         self.config = config
-        self.store = store if store is not None else SQLiteStore(config.data_dir)
+        self.store = store if store is not None else make_store(data_dir=config.data_dir, redis_url=config.redis_url)
         self.metrics = Metrics()
         self.signer = FrameSigner()
         self.hub = Hub(self.store, self.metrics, config.queue_size, config.revocation_poll)

@@ -2,10 +2,13 @@
 
     trayapp-bridge serve [--host H] [--port P] [--data-dir D] [--max-body B] [--retention-days N]
                          [--secret-file F] [--event-table F] [--tls-cert F --tls-key F] [--demo]
-                         [--queue-size 1024] [--ping-interval 20] [--ping-timeout 20]
-    trayapp-bridge token add NAME [--data-dir D] [--url URL] [--json]
-    trayapp-bridge token list [--data-dir D] [--json]
-    trayapp-bridge token revoke NAME [--data-dir D]
+                         [--queue-size 1024] [--ping-interval 20] [--ping-timeout 20] [--redis-url URL]
+    trayapp-bridge token add NAME [--data-dir D | --redis-url URL] [--url URL] [--json]
+    trayapp-bridge token list [--data-dir D | --redis-url URL] [--json]
+    trayapp-bridge token revoke NAME [--data-dir D | --redis-url URL]
+
+``--redis-url`` (or ``$TRAYAPP_REDIS_URL``) selects the shared Redis store instead of SQLite in the data dir.
+``serve`` waits for an unreachable Redis (see :mod:`.server`); the ``token`` commands exit 2 with a clear message.
     trayapp-bridge simulate --url URL --secret S [--interval 3] [--count N]
     trayapp-bridge bench [--clients 1000] [--rate 50] [--duration 20] [--burst 4000]
 """
@@ -27,7 +30,8 @@ from trayapp.core.link import build_link
 from . import config as cfg
 from .errors import BridgeError
 from .server import read_url_file
-from .store_sqlite import SQLiteStore
+from .store import Store
+from .store_factory import REDIS_URL_ENV, make_store, redis_url_from
 from .tokens import new_token, token_hash, valid_name
 
 DEFAULT_URL = "http://127.0.0.1:8787"
@@ -53,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--demo", action="store_true", help="also serve /demo/case/{id} pages")
     s.add_argument("--access-log", action="store_true", help="log every request to stderr")
     s.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    redis_help = f"store everything in Redis (several bridges share it; also ${REDIS_URL_ENV})"
+    s.add_argument("--redis-url", help=redis_help)
 
     t = sub.add_parser("token", help="manage client tokens").add_subparsers(dest="token_command", required=True)
     ta = t.add_parser("add", help="create a token; prints it once with a connection link")
@@ -63,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("name")
     for q in (ta, tl, tr):
         q.add_argument("--data-dir")
+        q.add_argument("--redis-url", help=redis_help)
         q.add_argument("--json", action="store_true")
 
     sim = sub.add_parser("simulate", help="post realistic signed Acquire webhooks to a bridge")
@@ -80,8 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _with_store(data_dir: Path, fn: Any) -> Any:
-    store = SQLiteStore(data_dir)
+async def _with_store(data_dir: Path, redis_url: str | None, fn: Any) -> Any:
+    store = make_store(data_dir=data_dir, redis_url=redis_url)
     await store.open()
     try:
         return await fn(store)
@@ -91,16 +98,17 @@ async def _with_store(data_dir: Path, fn: Any) -> Any:
 
 def _token(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).expanduser() if args.data_dir else cfg.default_data_dir()
+    redis_url = redis_url_from(args.redis_url)
     if args.token_command == "add":
         if not valid_name(args.name):
             raise BridgeError("token names are 1-100 letters, digits, spaces or . _ @ + -")
         token = new_token()
 
-        async def add(store: SQLiteStore) -> str:
+        async def add(store: Store) -> str:
             await store.add_token(args.name, token_hash(token))
             return wire.key_to_text((await store.signing_key()).public_key())
 
-        key = asyncio.run(_with_store(data_dir, add))
+        key = asyncio.run(_with_store(data_dir, redis_url, add))
         url = args.url or read_url_file(data_dir) or DEFAULT_URL
         link = build_link(url, token, key)
         if args.json:
@@ -110,7 +118,7 @@ def _token(args: argparse.Namespace) -> int:
             print(f"connection link: {link}")
         return 0
     if args.token_command == "list":
-        rows = asyncio.run(_with_store(data_dir, lambda s: s.list_tokens()))
+        rows = asyncio.run(_with_store(data_dir, redis_url, lambda s: s.list_tokens()))
         if args.json:
             print(json.dumps([{"name": r.name, "created_at": r.created_at, "revoked_at": r.revoked_at}
                               for r in rows]))
@@ -121,7 +129,7 @@ def _token(args: argparse.Namespace) -> int:
                 state = f"revoked {r.revoked_at}" if r.revoked_at else "active"
                 print(f"{r.name}\tcreated {r.created_at}\t{state}")
         return 0
-    revoked = asyncio.run(_with_store(data_dir, lambda s: s.revoke_token(args.name)))
+    revoked = asyncio.run(_with_store(data_dir, redis_url, lambda s: s.revoke_token(args.name)))
     if args.json:
         print(json.dumps({"name": args.name, "revoked": revoked}))
     elif revoked:
@@ -142,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 host=args.host, port=args.port, max_body=args.max_body, retention_days=args.retention_days,
                 tls_cert=args.tls_cert, tls_key=args.tls_key, demo=args.demo, access_log=args.access_log,
                 log_level=args.log_level, queue_size=args.queue_size, ping_interval=args.ping_interval,
-                ping_timeout=args.ping_timeout,
+                ping_timeout=args.ping_timeout, redis_url=redis_url_from(args.redis_url),
             )
             config.require_secret()
             return run(config)

@@ -3,7 +3,8 @@
 Sources: ``--data-dir`` / ``TRAYAPP_BRIDGE_DATA`` (default: the platformdirs user data dir of ``trayapp-bridge``);
 webhook secrets from ``ACQUIRE_WEBHOOK_SECRET`` (several, comma-separated, for rotation) and/or ``--secret-file``
 (one secret per line, ``#`` comments); ``--event-table FILE``: a JSON object that extends the event-name table
-(``{"case.reopened": "chat.status/pending", "ticket.created": {"kind": "case.new"}}``).
+(``{"case.reopened": "chat.status/pending", "ticket.created": {"kind": "case.new"}}``); ``--redis-url`` /
+``TRAYAPP_REDIS_URL``: the Redis store (``None``: SQLite in the data dir).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class BridgeConfig:
     demo: bool = False
     access_log: bool = False
     log_level: str = "warning"
+    redis_url: str | None = None  # --redis-url / TRAYAPP_REDIS_URL: the shared Redis store instead of SQLite
 
     @property
     def scheme(self) -> str:

@@ -10,14 +10,21 @@
   ``trayapp-bridge listening on http://HOST:PORT`` (the real port with ``--port 0``), printed and flushed once the
   socket is bound and the store is open. The same URL is written to ``<data-dir>/bridge.url``.
 
+- Redis down at start (``--redis-url``): ``run`` waits for it before it binds the port, logging one WARNING line
+  per attempt (``waiting for Redis at URL: ...; retrying in N s``, backoff 0.5 s to 5 s), so bridges started
+  before Redis (compose, boot order) come up by themselves, and a load balancer sees no port until the bridge can
+  serve. SIGTERM / SIGINT during the wait exit 0; a URL the store refuses exits 2 at once.
+
 ``run(config)`` blocks until shutdown; ``BridgeServer`` is reused by :mod:`.embedded` in a thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import logging
+import logging.config
 import os
 import signal
 import sys
@@ -34,6 +41,7 @@ from trayapp.core import wire
 
 from .app import BridgeApp, create_app
 from .config import BridgeConfig
+from .errors import StoreUnavailable
 from .store import Store
 from .stream import FAST_SEND
 
@@ -187,11 +195,51 @@ def make_server(config: BridgeConfig, store: Store | None = None,
     return BridgeServer(uv_config, config, on_ready)
 
 
+async def _wait_for_redis(url: str, max_delay: float = 5.0) -> bool:
+    """Ping Redis until it answers (True) or SIGTERM / SIGINT arrives (False). ConfigError propagates."""
+    from .store_redis import probe, redact_url
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        delay = 0.5
+        waited = False
+        while True:
+            try:
+                await probe(url)
+            except StoreUnavailable as exc:
+                log.warning("waiting for Redis at %s: %s; retrying in %.1f s (the bridge listens once Redis "
+                            "answers)", redact_url(url), exc.reason, delay)
+                waited = True
+            else:
+                if waited:
+                    log.warning("Redis at %s answers: starting", redact_url(url))
+                return True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+                log.warning("stopped while waiting for Redis")
+                return False
+            delay = min(delay * 2, max_delay)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
 def run(config: BridgeConfig) -> int:
     """Serve until SIGTERM / SIGINT; 0 on a clean stop."""
 
     def ready(url: str) -> None:
         print(f"trayapp-bridge listening on {url}", flush=True)
+
+    if config.redis_url:
+        from .store_factory import make_store
+
+        make_store(data_dir=config.data_dir, redis_url=config.redis_url)  # a URL it refuses: ConfigError (exit 2)
+        logging.config.dictConfig(log_config(config.log_level))
+        if not asyncio.run(_wait_for_redis(config.redis_url)):
+            return 0
 
     # The store's writer thread and the event loop share the GIL: hand it over after 1 ms instead of 5 ms, so a
     # commit (or a fan-out) is not kept waiting behind the other thread's Python work.

@@ -1,7 +1,8 @@
 """The storage interface of the bridge: everything the HTTP and WebSocket code needs from a backend.
 
-The SQLite backend (:mod:`trayapp.bridge.store_sqlite`) is the embedded default; a Redis Streams backend fits beside
-it by implementing the same :class:`Store` methods. The HTTP / WebSocket code only ever sees this module.
+The SQLite backend (:mod:`trayapp.bridge.store_sqlite`) is the embedded default; the Redis Streams backend
+(:mod:`trayapp.bridge.store_redis`, ``--redis-url``) implements the same :class:`Store` methods, and
+:func:`trayapp.bridge.store_factory.make_store` picks one. The HTTP / WebSocket code only ever sees this module.
 
 Contract (every backend):
 
@@ -12,7 +13,13 @@ Contract (every backend):
   original ``seq`` with ``duplicate=True`` and stores nothing.
 - after every durable append the store calls its listeners (``add_listener``) **in the event loop**, with the new
   events in ``seq`` order. A multi-process backend calls them for events appended by any process. The stream hub
-  is such a listener.
+  is such a listener. Listeners may be called **after** ``append`` returned (Redis: the fan-out task reads the
+  stream back, so a webhook's 200 can precede its fan-out in this very process), and a listener must not assume it
+  sees an event before a ``read`` can return it: the hub subscribes first and skips what it already sent.
+- the :class:`FrameBuilder` is not only called inside ``append``: a backend may call it again later, for the same
+  ``(seq, item)``, in **every** process (Redis stores the event's parts and builds the frame when a process first
+  reads or fans it out). It must therefore be deterministic and side-effect free -- Ed25519 signatures are
+  deterministic, and the frame id is ``<epoch>-<seq>``, so every process builds byte-identical frames.
 - ``read(since, limit)`` returns retained events with ``seq > since`` in order; ``bounds()`` gives the first retained
   seq and the head (the last seq ever assigned, 0 for none).
 - tokens are stored as SHA-256 hashes only; ``token_generation()`` changes whenever a token is revoked (by any
