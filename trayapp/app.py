@@ -241,6 +241,7 @@ class TrayApp(QObject):
         dialog.set_state_text(self.tray.state_text())
         dialog.values_accepted.connect(self.apply_values)
         dialog.test_requested.connect(self.test_connection)
+        dialog.sound_test_requested.connect(self.sound.play)
         dialog.finished.connect(self._settings_closed)
         self._settings_dialog = dialog
         dialog.show()

@@ -157,7 +157,10 @@ class AlertPolicy:
             return True
         return bool(event.department and event.department.casefold() in departments)
 
-    def sounds_for(self, event: Event) -> bool:
+    def sounds_for(self, event: Event, now: datetime | None = None) -> bool:
+        """Whether an alert for this event plays the sound (never during quiet time, when ``now`` is given)."""
+        if now is not None and self.quiet_until(now) is not None:
+            return False
         cfg = self.config
         kinds = cfg.sound_kinds
         return cfg.sound_enabled and cfg.sound_volume > 0 and (
@@ -246,11 +249,13 @@ class AlertPolicy:
         key = notification_key(event, received.id)
         window = timedelta(seconds=self.config.burst_window_s)
         self._recent = [r for r in self._recent if now - r[0] < window]
+        if not self._recent:
+            self._burst = None
         limit = self.config.burst_size
         if self._burst is None and (limit <= 0 or len(self._recent) < limit):
             self._recent.append((now, key, event))
             self._live.add(key)
-            return [Show(self.build(received), self.sounds_for(event))]
+            return [Show(self.build(received), self.sounds_for(event, now))]
         actions: list[Action] = []
         first = self._burst is None
         if first:
@@ -271,7 +276,7 @@ class AlertPolicy:
         title = f"{n} new cases" if burst.all_new_cases else f"{n} new alerts"
         summary = Notification(key=BURST_KEY, title=title, body="\n".join(lines), target=LIST_TARGET,
                                category="im.received")
-        actions.append(Show(summary, first and any(self.sounds_for(e) for _, _, e in self._recent)))
+        actions.append(Show(summary, first and any(self.sounds_for(e, now) for _, _, e in self._recent)))
         return actions
 
     def acknowledge(self, events: Iterable[ReceivedEvent]) -> list[Action]:
@@ -330,7 +335,7 @@ class AlertPolicy:
         if len(relevant_keys) == 1:  # one case: its own popup (its newest state)
             (only,) = relevant_keys
             self._live.add(only)
-            return [Show(self.build(latest[only]), self.sounds_for(latest[only].event))]
+            return [Show(self.build(latest[only]), self.sounds_for(latest[only].event, now))]
         self.catch_up_ids = [r.id for r in relevant]
         n = len(relevant)
         lines = [notification_text(r.event)[0] for r in reversed(relevant[-3:])]
@@ -339,7 +344,7 @@ class AlertPolicy:
         summary = Notification(key=CATCH_UP_KEY, title=f"{n} events while you were away", body="\n".join(lines),
                                target=CATCH_UP_TARGET, category="im.received",
                                extra_hints={"x-trayapp-newest": relevant[-1].id})
-        return [Show(summary, any(self.sounds_for(r.event) for r in relevant))]
+        return [Show(summary, any(self.sounds_for(r.event, now) for r in relevant))]
 
     # --- the connection ---------------------------------------------------------------------------
 
@@ -399,7 +404,7 @@ class AlertPolicy:
             waiting.count += 1
             self._live.add(key)
             actions.append(Show(self.build(waiting.received, now - waiting.first_seen),
-                                self.sounds_for(waiting.received.event)))
+                                self.sounds_for(waiting.received.event, now)))
             if waiting.count >= self.config.realert_max:
                 del self._waiting[key]
             else:
@@ -410,7 +415,7 @@ class AlertPolicy:
     def next_deadline(self, now: datetime) -> datetime | None:
         """When :meth:`tick` has something to do next (``None``: nothing is pending)."""
         times = [w.next_at for w in self._waiting.values()]
-        if self._recent:
+        if self._burst is not None and self._recent:
             times.append(self._recent[-1][0] + timedelta(seconds=self.config.burst_window_s))
         if self._down_since is not None and not self.offline_alarm:
             times.append(self._down_since + timedelta(seconds=self.config.offline_alarm_s))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTime, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -17,7 +17,10 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSlider,
     QSpinBox,
+    QTabWidget,
+    QTimeEdit,
     QVBoxLayout,
     QWidget,
 )
@@ -30,6 +33,8 @@ from trayapp.settings import DEFAULT_NOTIFY, Settings
 from trayapp.ui.describe import NOTIFY_KEYS
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_DEFAULTS = Settings()
 
 
 @dataclass
@@ -43,13 +48,30 @@ class SettingsValues:
     retention_days: int = 30
     log_level: str = "INFO"
     start_at_login: bool = False
+    # --- the Alerts tab (defaults: those of Settings) ---
+    realert_interval_s: int = _DEFAULTS.realert_interval_s
+    realert_max: int = _DEFAULTS.realert_max
+    burst_size: int = _DEFAULTS.burst_size
+    burst_window_s: int = _DEFAULTS.burst_window_s
+    catch_up_summary: bool = _DEFAULTS.catch_up_summary
+    working_hours_enabled: bool = _DEFAULTS.working_hours_enabled
+    working_days: tuple[int, ...] = _DEFAULTS.working_days
+    working_start: str = _DEFAULTS.working_start
+    working_end: str = _DEFAULTS.working_end
+    dnd_allow_new_cases: bool = _DEFAULTS.dnd_allow_new_cases
+    sound_enabled: bool = _DEFAULTS.sound_enabled
+    sound_kinds: frozenset[str] = field(default_factory=lambda: _DEFAULTS.sound_kinds)
+    sound_volume: int = _DEFAULTS.sound_volume
+    only_mine: bool = _DEFAULTS.only_mine
+    my_agent_id: str = _DEFAULTS.my_agent_id
+    my_departments: tuple[str, ...] = _DEFAULTS.my_departments
+    offline_alarm_s: int = _DEFAULTS.offline_alarm_s
     link: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SettingsValues:
-        return cls(notify=frozenset(settings.notify), url_template=settings.url_template,
-                   account_id=settings.account_id, retention_days=settings.retention_days,
-                   log_level=settings.log_level, start_at_login=settings.start_at_login)
+        names = [f.name for f in fields(cls) if f.name != "link"]
+        return cls(**{name: getattr(settings, name) for name in names})
 
     def changes(self) -> dict[str, object]:
         """The settings fields to ``Settings.replace`` with (everything but ``link``)."""
@@ -57,15 +79,18 @@ class SettingsValues:
 
 
 class SettingsDialog(QDialog):
-    """Connection, notifications, conversation links, history, start-up, logging.
+    """Two pages: *General* (connection, notifications, conversation links, history, start-up, logging) and
+    *Alerts* (re-alerts, grouping, catch-up, quiet hours, sound, only what concerns me, offline warning).
 
     Signals:
         values_accepted(object): OK was pressed; a :class:`SettingsValues`.
         test_requested(str): *Test connection*; the pasted link, or ``""`` for the current connection.
+        sound_test_requested(int): *Play* on the Alerts page; the volume to play the alert sound at.
     """
 
     values_accepted = Signal(object)
     test_requested = Signal(str)
+    sound_test_requested = Signal(int)
 
     def __init__(self, values: SettingsValues, bridge_url: str = "", login_problem: str | None = None,
                  parent: QWidget | None = None) -> None:
@@ -73,9 +98,16 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("trayapp settings")
         self.setObjectName("SettingsDialog")
-        self.setMinimumWidth(620)
+        self.setMinimumWidth(720)
         self._original = values
-        layout = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        self.tabs = QTabWidget(self)
+        self.tabs.setAccessibleName("Settings pages")
+        outer.addWidget(self.tabs)
+        general = QWidget(self.tabs)
+        general.setAccessibleName("General settings")
+        layout = QVBoxLayout(general)
+        self.tabs.addTab(general, "&General")
 
         # Connection
         conn = QGroupBox("Connection", self)
@@ -95,6 +127,7 @@ class SettingsDialog(QDialog):
         conn_form.addRow("New link:", self.link_edit)
         test_row = QHBoxLayout()
         self.test_button = QPushButton("&Test connection", conn)
+        self.test_button.setAccessibleName("Test connection")
         self.test_button.clicked.connect(self._on_test)
         self.test_result = QLabel("", conn)
         self.test_result.setWordWrap(True)
@@ -163,16 +196,187 @@ class SettingsDialog(QDialog):
         self.log_combo.setAccessibleName("Log level")
         app_form.addRow("Log level:", self.log_combo)
         layout.addWidget(app)
+        layout.addStretch(1)
+
+        self.alerts_page = self._build_alerts_page(values)
+        self.tabs.addTab(self.alerts_page, "&Alerts")
 
         self.error_label = QLabel("", self)
         self.error_label.setStyleSheet("color:#c42b1c;")
         self.error_label.setWordWrap(True)
-        layout.addWidget(self.error_label)
+        outer.addWidget(self.error_label)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setAccessibleName("OK: save the settings")
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setAccessibleName("Cancel: discard changes")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
-        layout.addWidget(self.buttons)
+        outer.addWidget(self.buttons)
+        self._validate()
+        self._update_enabled()
+
+    # --- the Alerts page ---------------------------------------------------------------------
+
+    def _spin(self, parent: QWidget, low: int, high: int, value: int, suffix: str, name: str,
+              special: str = "") -> QSpinBox:
+        spin = QSpinBox(parent)
+        spin.setRange(low, high)
+        spin.setSuffix(suffix)
+        if special:
+            spin.setSpecialValueText(special)
+        spin.setValue(value)
+        spin.setAccessibleName(name)
+        return spin
+
+    def _build_alerts_page(self, values: SettingsValues) -> QWidget:
+        page = QWidget(self.tabs)
+        page.setAccessibleName("Alert settings")
+        grid = QGridLayout(page)
+        left, right = QVBoxLayout(), QVBoxLayout()
+        grid.addLayout(left, 0, 0)
+        grid.addLayout(right, 0, 1)
+
+        waiting = QGroupBox("Waiting customers", page)
+        form = QFormLayout(waiting)
+        self.realert_spin = self._spin(waiting, 0, 3600, values.realert_interval_s, " s",
+                                       "Re-alert a waiting customer every seconds", "never")
+        self.realert_spin.setToolTip("A new case or a pending/queued chat pops up again until it is active, "
+                                     "closed or opened.")
+        form.addRow("Alert again every:", self.realert_spin)
+        self.realert_max_spin = self._spin(waiting, 1, 50, values.realert_max, " times",
+                                           "Re-alert at most this many times")
+        form.addRow("At most:", self.realert_max_spin)
+        self.offline_spin = self._spin(waiting, 10, 3600, values.offline_alarm_s, " s",
+                                       "Warn when the connection is down for seconds")
+        form.addRow("Warn when offline for:", self.offline_spin)
+        left.addWidget(waiting)
+
+        grouping = QGroupBox("Fewer popups", page)
+        form = QFormLayout(grouping)
+        self.burst_size_spin = self._spin(grouping, 0, 50, values.burst_size, " alerts",
+                                          "Group when more than this many alerts arrive", "never")
+        form.addRow("Group more than:", self.burst_size_spin)
+        self.burst_window_spin = self._spin(grouping, 1, 300, values.burst_window_s, " s",
+                                            "Group alerts arriving within seconds")
+        form.addRow("Arriving within:", self.burst_window_spin)
+        self.catch_up_box = QCheckBox("Summarise what came in while I was away", grouping)
+        self.catch_up_box.setChecked(values.catch_up_summary)
+        self.catch_up_box.setAccessibleName("One summary for what came in while I was away")
+        form.addRow(self.catch_up_box)
+        left.addWidget(grouping)
+
+        mine = QGroupBox("Only what concerns me", page)
+        form = QFormLayout(mine)
+        self.only_mine_box = QCheckBox("Only my chats and departments", mine)
+        self.only_mine_box.setChecked(values.only_mine)
+        self.only_mine_box.setAccessibleName("Only pop up for my chats and departments")
+        self.only_mine_box.toggled.connect(self._update_enabled)
+        form.addRow(self.only_mine_box)
+        self.agent_edit = QLineEdit(values.my_agent_id, mine)
+        self.agent_edit.setPlaceholderText("agent id or name in Acquire")
+        self.agent_edit.setAccessibleName("My agent id or name")
+        form.addRow("My agent id:", self.agent_edit)
+        self.departments_edit = QLineEdit(", ".join(values.my_departments), mine)
+        self.departments_edit.setPlaceholderText("e.g. Sales, Billing")
+        self.departments_edit.setAccessibleName("My departments, separated by commas")
+        form.addRow("My departments:", self.departments_edit)
+        note = QLabel("New unassigned cases and waiting chats are always shown.", mine)
+        note.setWordWrap(True)
+        note.setEnabled(False)
+        form.addRow(note)
+        left.addWidget(mine)
+        left.addStretch(1)
+
+        quiet = QGroupBox("Quiet hours", page)
+        form = QFormLayout(quiet)
+        self.working_box = QCheckBox("Pop up only in working hours", quiet)
+        self.working_box.setChecked(values.working_hours_enabled)
+        self.working_box.setAccessibleName("Pop up only during working hours")
+        self.working_box.toggled.connect(self._update_enabled)
+        form.addRow(self.working_box)
+        days = QGridLayout()
+        days.setHorizontalSpacing(6)
+        self.day_boxes: list[QCheckBox] = []
+        for i, name in enumerate(DAY_NAMES):
+            box = QCheckBox(name, quiet)
+            box.setChecked(i in values.working_days)
+            box.setAccessibleName(f"Working day {name}")
+            box.toggled.connect(self._validate)
+            self.day_boxes.append(box)
+            days.addWidget(box, i // 4, i % 4)
+        form.addRow(days)
+        times = QHBoxLayout()
+        self.start_edit = QTimeEdit(QTime.fromString(values.working_start, "HH:mm"), quiet)
+        self.start_edit.setDisplayFormat("HH:mm")
+        self.start_edit.setAccessibleName("Working hours start")
+        self.end_edit = QTimeEdit(QTime.fromString(values.working_end, "HH:mm"), quiet)
+        self.end_edit.setDisplayFormat("HH:mm")
+        self.end_edit.setAccessibleName("Working hours end")
+        self.start_edit.timeChanged.connect(self._validate)
+        self.end_edit.timeChanged.connect(self._validate)
+        to = QLabel("to", quiet)
+        times.addWidget(self.start_edit)
+        times.addWidget(to)
+        times.addWidget(self.end_edit)
+        times.addStretch(1)
+        hours_label = QLabel("From:", quiet)
+        hours_label.setBuddy(self.start_edit)
+        form.addRow(hours_label, times)
+        self.allow_new_box = QCheckBox("Still alert for new cases when quiet", quiet)
+        self.allow_new_box.setChecked(values.dnd_allow_new_cases)
+        self.allow_new_box.setAccessibleName("Still alert for new cases during do not disturb")
+        form.addRow(self.allow_new_box)
+        right.addWidget(quiet)
+
+        sound = QGroupBox("Sound", page)
+        form = QFormLayout(sound)
+        self.sound_box = QCheckBox("Play a sound (never when quiet)", sound)
+        self.sound_box.setChecked(values.sound_enabled)
+        self.sound_box.setAccessibleName("Play a sound with alerts")
+        self.sound_box.toggled.connect(self._update_enabled)
+        form.addRow(self.sound_box)
+        volume_row = QHBoxLayout()
+        self.volume_slider = QSlider(Qt.Orientation.Horizontal, sound)
+        self.volume_slider.setRange(0, 100)
+        self.volume_slider.setPageStep(10)
+        self.volume_slider.setValue(values.sound_volume)
+        self.volume_slider.setAccessibleName("Sound volume")
+        self.volume_label = QLabel(f"{values.sound_volume} %", sound)
+        self.volume_label.setMinimumWidth(40)
+        self.volume_slider.valueChanged.connect(lambda v: self.volume_label.setText(f"{v} %"))
+        self.sound_test_button = QPushButton("&Play", sound)
+        self.sound_test_button.setAccessibleName("Play the alert sound")
+        self.sound_test_button.clicked.connect(lambda: self.sound_test_requested.emit(self.volume_slider.value()))
+        volume_row.addWidget(self.volume_slider, 1)
+        volume_row.addWidget(self.volume_label)
+        volume_row.addWidget(self.sound_test_button)
+        volume_label = QLabel("&Volume:", sound)
+        volume_label.setBuddy(self.volume_slider)
+        form.addRow(volume_label, volume_row)
+        kinds = QGridLayout()
+        self.sound_boxes: dict[str, QCheckBox] = {}
+        for i, (key, label) in enumerate(NOTIFY_KEYS.items()):
+            box = QCheckBox(label, sound)
+            box.setChecked(key in values.sound_kinds)
+            box.setAccessibleName(f"Sound for {label}")
+            self.sound_boxes[key] = box
+            kinds.addWidget(box, i // 2, i % 2)
+        form.addRow(kinds)
+        right.addWidget(sound)
+        right.addStretch(1)
+        return page
+
+    @Slot()
+    def _update_enabled(self) -> None:
+        working = self.working_box.isChecked()
+        for widget in (*self.day_boxes, self.start_edit, self.end_edit):
+            widget.setEnabled(working)
+        sound = self.sound_box.isChecked()
+        for widget in (self.volume_slider, self.sound_test_button, *self.sound_boxes.values()):
+            widget.setEnabled(sound)
+        mine = self.only_mine_box.isChecked()
+        self.agent_edit.setEnabled(mine)
+        self.departments_edit.setEnabled(mine)
         self._validate()
 
     # --- state from outside ------------------------------------------------------------------
@@ -197,6 +401,24 @@ class SettingsDialog(QDialog):
             retention_days=self.retention_spin.value(),
             log_level=self.log_combo.currentText(),
             start_at_login=self.login_box.isChecked(),
+            realert_interval_s=self.realert_spin.value(),
+            realert_max=self.realert_max_spin.value(),
+            burst_size=self.burst_size_spin.value(),
+            burst_window_s=self.burst_window_spin.value(),
+            catch_up_summary=self.catch_up_box.isChecked(),
+            working_hours_enabled=self.working_box.isChecked(),
+            working_days=tuple(i for i, box in enumerate(self.day_boxes) if box.isChecked()),
+            working_start=self.start_edit.time().toString("HH:mm"),
+            working_end=self.end_edit.time().toString("HH:mm"),
+            dnd_allow_new_cases=self.allow_new_box.isChecked(),
+            sound_enabled=self.sound_box.isChecked(),
+            sound_kinds=frozenset(k for k, box in self.sound_boxes.items() if box.isChecked())
+            | (self._original.sound_kinds - self.sound_boxes.keys()),
+            sound_volume=self.volume_slider.value(),
+            only_mine=self.only_mine_box.isChecked(),
+            my_agent_id=self.agent_edit.text().strip(),
+            my_departments=tuple(d.strip() for d in self.departments_edit.text().split(",") if d.strip()),
+            offline_alarm_s=self.offline_spin.value(),
             link=self.link_edit.text().strip(),
         )
 
@@ -217,6 +439,11 @@ class SettingsDialog(QDialog):
         problem = template_problem(self.template_edit.text().strip())
         if problem:
             found.append(f"Conversation address: {problem}")
+        if hasattr(self, "working_box") and self.working_box.isChecked():
+            if not any(box.isChecked() for box in self.day_boxes):
+                found.append("Working hours: tick at least one working day.")
+            if self.start_edit.time() == self.end_edit.time():
+                found.append("Working hours: the start and the end are the same time.")
         return found
 
     @Slot()
