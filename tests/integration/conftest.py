@@ -3,10 +3,16 @@
 ``bridge_factory(**flags)`` starts a bridge in a fresh data dir (or a given one) and waits for its one stdout line
 ``trayapp-bridge listening on http://HOST:PORT`` -- no sleeps. ``bridge`` is one started with the fixtures' secret.
 Every process is stopped (SIGTERM, then SIGKILL) at the end of the test.
+
+Backends: the ``backend`` fixture is ``"sqlite"`` unless a test is parametrised with :data:`BOTH_BACKENDS` (indirect):
+then it also runs with ``"redis"`` -- one real ``redis-server`` per test (``tests/redis_support.py``; skipped, or
+failed under ``TRAYAPP_REQUIRE_SERVICES=1``, without the binary), every bridge of the test started with
+``--redis-url`` on it, and ``bp.cli(...)`` / ``bp.token()`` run the token commands against the same store.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -38,15 +44,24 @@ def load_fixtures() -> list[dict[str, Any]]:
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(FIXTURES.glob("*.json"))]
 
 
-def cli(*args: str, data_dir: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN), *args, "--data-dir", str(data_dir)], capture_output=True, text=True,
-                          check=check, timeout=60, env={**os.environ, "ACQUIRE_WEBHOOK_SECRET": SECRET})
+BOTH_BACKENDS = pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)], indirect=True)
+
+
+def cli(*args: str, data_dir: Path, check: bool = True, redis_url: str | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ACQUIRE_WEBHOOK_SECRET": SECRET}
+    env.pop("TRAYAPP_REDIS_URL", None)
+    extra = ["--redis-url", redis_url] if redis_url else []
+    return subprocess.run([str(BIN), *args, "--data-dir", str(data_dir), *extra], capture_output=True, text=True,
+                          check=check, timeout=60, env=env)
 
 
 class BridgeProcess:
-    def __init__(self, data_dir: Path, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, data_dir: Path, args: list[str], env: dict[str, str], redis_url: str | None = None) -> None:
         self.data_dir = data_dir
-        self.args = args
+        self.redis_url = redis_url
+        self.args = args + (["--redis-url", redis_url] if redis_url else [])
         self.env = env
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
@@ -125,26 +140,45 @@ class BridgeProcess:
         self.proc.wait()
         self._stderr.close()
 
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """A ``trayapp-bridge`` command on this bridge's store (its data dir, or its Redis)."""
+        return cli(*args, data_dir=self.data_dir, check=check, redis_url=self.redis_url)
+
     def token(self, name: str = "agent") -> str:
-        out = cli("token", "add", name, "--json", data_dir=self.data_dir)
+        out = self.cli("token", "add", name, "--json")
         return str(json.loads(out.stdout)["token"])
 
 
 @pytest.fixture
-def bridge_factory(tmp_path: Path) -> Iterator[Any]:
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def bridge_factory(tmp_path: Path, backend: str) -> Iterator[Any]:
     started: list[BridgeProcess] = []
     counter = iter(range(1000))
+    with contextlib.ExitStack() as stack:
+        redis_url: str | None = None
+        if backend == "redis":
+            from tests.redis_support import redis_server
 
-    def make(*args: str, data_dir: Path | None = None, secret: str = SECRET, start: bool = True) -> BridgeProcess:
-        env = {**os.environ, "ACQUIRE_WEBHOOK_SECRET": secret}
-        env.pop("TRAYAPP_BRIDGE_DATA", None)
-        bp = BridgeProcess(data_dir or tmp_path / f"bridge{next(counter)}", list(args), env)
-        started.append(bp)
-        return bp.start() if start else bp
+            redis_url = stack.enter_context(redis_server(tmp_path)).url
 
-    yield make
-    for bp in started:
-        bp.stop()
+        def make(*args: str, data_dir: Path | None = None, secret: str = SECRET, start: bool = True
+                 ) -> BridgeProcess:
+            env = {**os.environ, "ACQUIRE_WEBHOOK_SECRET": secret}
+            env.pop("TRAYAPP_BRIDGE_DATA", None)
+            env.pop("TRAYAPP_REDIS_URL", None)
+            bp = BridgeProcess(data_dir or tmp_path / f"bridge{next(counter)}", list(args), env, redis_url)
+            started.append(bp)
+            return bp.start() if start else bp
+
+        try:
+            yield make
+        finally:
+            for bp in started:
+                bp.stop()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import pytest
 from trayapp.core import wire
 
 from .conftest import (
+    BOTH_BACKENDS,
     SECRET,
     BridgeProcess,
     case_payload,
@@ -27,6 +28,7 @@ from .conftest import (
 FIXTURES = load_fixtures()
 
 
+@BOTH_BACKENDS
 async def test_every_fixture_gives_expected_status_and_event(bridge: BridgeProcess, http: httpx.AsyncClient) -> None:
     key = wire.key_from_text((await http.get("/v1/key")).json()["key"])
     ws = await connect(bridge, bridge.token())
@@ -56,6 +58,7 @@ async def test_every_fixture_gives_expected_status_and_event(bridge: BridgeProce
     assert accepted >= 10
 
 
+@BOTH_BACKENDS
 async def test_five_retries_store_one_event(bridge: BridgeProcess, http: httpx.AsyncClient) -> None:
     ws = await connect(bridge, bridge.token())
     await recv_until_caught_up(ws)
@@ -106,6 +109,7 @@ async def test_check_order_and_json_errors(bridge_factory: Any) -> None:
         assert resp.status_code == 426 and "error" in resp.json()
 
 
+@BOTH_BACKENDS
 async def test_hostile_input_gets_4xx_never_5xx(bridge_factory: Any) -> None:
     bp: BridgeProcess = bridge_factory()
     raw_body = b'{"event":"case.new","name":"\xff\xfe"}'

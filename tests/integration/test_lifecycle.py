@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from trayapp.core import wire
 from trayapp.core.link import parse_link
 
-from .conftest import BIN, BridgeProcess, case_payload, cli, connect, post, recv_until_caught_up
+from .conftest import BIN, BOTH_BACKENDS, BridgeProcess, case_payload, cli, connect, post, recv_until_caught_up
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -37,6 +37,7 @@ async def test_signal_closes_sockets_1001_and_exits_0(bridge: BridgeProcess, sig
     assert "ERROR" not in log and "Traceback" not in log
 
 
+@BOTH_BACKENDS
 async def test_kill9_after_acknowledged_deliveries_loses_nothing(bridge_factory: Any) -> None:
     bp: BridgeProcess = bridge_factory()
     acked: dict[int, int] = {}  # case number -> seq

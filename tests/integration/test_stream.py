@@ -20,14 +20,16 @@ from websockets.uri import parse_uri
 from trayapp.core import wire
 
 from .conftest import (
+    BOTH_BACKENDS,
     BridgeProcess,
     case_payload,
-    cli,
     connect,
     post,
     recv_frame,
     recv_until_caught_up,
 )
+
+pytestmark = BOTH_BACKENDS  # every protocol test runs on SQLite and on Redis
 
 
 async def post_many(http: httpx.AsyncClient, start: int, count: int, parallel: int = 16, pad: int = 0) -> list[int]:
@@ -137,7 +139,7 @@ async def test_auth_refusals_are_http_responses(bridge: BridgeProcess) -> None:
         await connect(bridge, "tb_" + "x" * 43)
     assert info.value.response.status_code == 401
     assert b"unknown token" in info.value.response.body
-    cli("token", "revoke", "bob", data_dir=bridge.data_dir)
+    bridge.cli("token", "revoke", "bob")
     with pytest.raises(InvalidStatus) as info:
         await connect(bridge, token)
     assert info.value.response.status_code == 403
@@ -154,7 +156,7 @@ async def test_revoked_token_is_cut_off_within_a_second(bridge: BridgeProcess) -
     ws_other = await connect(bridge, other)
     await recv_until_caught_up(ws)
     await recv_until_caught_up(ws_other)
-    cli("token", "revoke", "dave", data_dir=bridge.data_dir)  # another process
+    bridge.cli("token", "revoke", "dave")  # another process
     revoked_at = time.monotonic()
     with pytest.raises(ConnectionClosed) as info:
         await asyncio.wait_for(ws.recv(), 5)
@@ -163,7 +165,7 @@ async def test_revoked_token_is_cut_off_within_a_second(bridge: BridgeProcess) -
     assert elapsed < 1.0, elapsed
     assert ws_other.state is State.OPEN  # the other agent is untouched
     await ws_other.close()
-    listing = cli("token", "list", "--json", data_dir=bridge.data_dir).stdout
+    listing = bridge.cli("token", "list", "--json").stdout
     assert '"revoked_at": null' in listing and "dave" in listing
 
 
@@ -196,7 +198,7 @@ class RawClient:
         return [e.data.decode() for e in self.events if e.opcode is Opcode.TEXT]
 
 
-async def test_slow_consumer_is_closed_4008_with_bounded_memory(bridge_factory: Any) -> None:
+async def test_slow_consumer_is_closed_4008_with_bounded_memory(bridge_factory: Any, backend: str) -> None:
     bp: BridgeProcess = bridge_factory("--queue-size", "20")
     token = bp.token()
     slow = RawClient(bp, token)  # never reads until the end
@@ -209,7 +211,10 @@ async def test_slow_consumer_is_closed_4008_with_bounded_memory(bridge_factory: 
         rss_after = proc.memory_info().rss
         metrics = (await http.get("/metrics")).text
     assert "trayapp_bridge_slow_consumer_closes_total 1.0" in metrics
-    assert rss_after - rss_before < 16 * 2**20, (rss_before, rss_after)
+    # Redis: each process also keeps a frame cache of up to 64 MiB (store_redis.FRAME_CACHE_BYTES) that the fan-out
+    # fills, so the 22 MB posted meanwhile are expected there; what must stay bounded is the rest
+    cached = 220 * 100_000 if backend == "redis" else 0
+    assert rss_after - rss_before < 16 * 2**20 + cached, (rss_before, rss_after)
     # the slow client finally reads: what was buffered, then the 4008 close
     texts = await asyncio.to_thread(slow.read_to_close)
     assert slow.proto.close_rcvd is not None
