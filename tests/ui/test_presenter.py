@@ -112,3 +112,26 @@ def test_dnd_in_the_past_is_off_and_tomorrow_is_8am(qtbot) -> None:
     presenter.dnd_until_tomorrow()
     assert presenter.dnd_until == datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
     assert tomorrow_morning(datetime(2026, 12, 31, 23, 0, tzinfo=UTC)) == datetime(2027, 1, 1, 8, 0, tzinfo=UTC)
+
+
+def test_presenter_arms_its_timer_for_the_policys_next_deadline(qtbot) -> None:
+    clock = Clock()
+    presenter = Presenter(clock=clock)
+    shown, sounds, quiet = [], [], []
+    presenter.notify.connect(shown.append)
+    presenter.play_sound.connect(sounds.append)
+    presenter.quiet_changed.connect(lambda until, reason: quiet.append((until, reason)))
+    assert not presenter.timer.isActive()
+    presenter.on_event(make_row(1, kind="chat.status", status="queue", case_id="3"), False)
+    assert presenter.timer.isActive() and abs(presenter.timer.interval() - 60_000) <= 100
+    assert sounds == [70]
+    clock.now += timedelta(seconds=60)
+    presenter.timer.timeout.emit()  # the interval is up
+    assert [n.key for n in shown] == ["case:3", "case:3"]
+    presenter.dnd_until_off()
+    assert quiet[-1][1] == "do not disturb" and quiet[-1][0].year == 9999
+    clock.now += timedelta(seconds=60)
+    presenter.tick()
+    assert len(shown) == 2 and sounds == [70, 70]  # quiet: the waiting case does not call
+    presenter.set_dnd_until(None)
+    assert quiet[-1] == (None, "")

@@ -67,6 +67,7 @@ class Banner(QFrame):
         self.label = QLabel(self)
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label.setAccessibleName(f"{level} message text")
         layout.addWidget(self.label, 1)
         if closable:
             close = QToolButton(self)
