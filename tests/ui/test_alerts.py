@@ -161,6 +161,13 @@ def test_catch_up_summary_skips_closed_cases() -> None:
     assert "case:99" not in policy.waiting_keys and "case:5001" in policy.waiting_keys  # still waiting: calls
 
 
+def test_a_case_closed_while_away_takes_its_popup_away() -> None:
+    policy = AlertPolicy()
+    policy.on_event(chat(1, "pending"), T0)
+    assert policy.on_backlog([chat(2, "closed")], T0 + 90 * S) == [Withdraw("case:7")]
+    assert policy.waiting_keys == []
+
+
 def test_catch_up_of_one_case_or_only_stale_ones() -> None:
     policy = AlertPolicy()
     assert shown(policy.on_backlog([chat(1, "pending"), chat(2, "queue")], T0)) == [

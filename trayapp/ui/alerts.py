@@ -318,6 +318,14 @@ class AlertPolicy:
         for received in backlog:  # the newest state of each case decides whether it keeps calling
             if not is_waiting(received.event):
                 self._waiting.pop(notification_key(received.event, received.id), None)
+        gone: list[Action] = []  # cases closed while we were away: their popups still on screen go
+        for key in sorted(closed & self._live):
+            self._live.discard(key)
+            gone.append(Withdraw(key))
+        return gone + self._catch_up(latest, relevant, now)
+
+    def _catch_up(self, latest: dict[str, ReceivedEvent],
+                  relevant: list[ReceivedEvent], now: datetime) -> list[Action]:
         if not relevant:
             return []
         relevant_keys = {notification_key(r.event, r.id) for r in relevant}
