@@ -3,12 +3,14 @@ client (events injected) and a fake clock (the re-alert timer is fired by the te
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QCoreApplication, QEvent
 
 from tests.e2e.conftest import displayed, dunstctl, history
 from tests.ui.fakes import FakeClient
@@ -60,6 +62,12 @@ def running(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         yield app, clock
     finally:
         app.quit()
+        # Destroy the Qt objects here, in the GUI thread: left to the garbage collector they may be collected in
+        # a worker thread of a later test (QtDBus/timer objects destroyed off their thread crash the process).
+        for obj in (app.window, app.tray, app):
+            obj.deleteLater()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        gc.collect()
 
 
 def test_a_realert_replaces_the_same_popup(running: tuple, qtbot) -> None:
