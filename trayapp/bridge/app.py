@@ -35,6 +35,7 @@ from .config import BridgeConfig
 from .errors import BridgeError
 from .hub import Hub
 from .ingest import FrameSigner, IngestEndpoint, send_json
+from .limits import TokenBuckets
 from .metrics import Metrics
 from .store import Store
 from .store_factory import make_store
@@ -151,8 +152,9 @@ def create_app(config: BridgeConfig, store: Store | None = None) -> BridgeApp:
         await bridge.start()
         app.state.bridge = bridge
         app.state.ingest = IngestEndpoint(bridge.store, config.secrets, config.event_table, config.max_body,
-                                          bridge.metrics)
-        app.state.stream = StreamEndpoint(bridge.hub)
+                                          bridge.metrics,
+                                          TokenBuckets(config.bad_signature_rate, config.bad_signature_burst))
+        app.state.stream = StreamEndpoint(bridge.hub, config.max_sockets_per_token)
         app.state.events = EventsEndpoint(bridge.store)
         try:
             yield

@@ -250,7 +250,9 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
     data_dir = Path(tempfile.mkdtemp(prefix="trayapp-bench-"))
     secret = "whsec_" + secrets.token_hex(16)
     env = {**os.environ, "ACQUIRE_WEBHOOK_SECRET": secret}
-    proc = subprocess.Popen([str(BIN), "serve", "--port", "0", "--data-dir", str(data_dir)],
+    # every simulated client uses the one bench token: lift the per-token socket limit
+    proc = subprocess.Popen([str(BIN), "serve", "--port", "0", "--data-dir", str(data_dir),
+                             "--max-sockets-per-token", "0"],
                             stdout=subprocess.PIPE, env=env, text=True)
     try:
         assert proc.stdout is not None

@@ -3,6 +3,7 @@
     trayapp-bridge serve [--host H] [--port P] [--data-dir D] [--max-body B] [--retention-days N]
                          [--secret-file F] [--event-table F] [--tls-cert F --tls-key F] [--demo]
                          [--queue-size 1024] [--ping-interval 20] [--ping-timeout 20] [--redis-url URL]
+                         [--bad-signature-burst 20] [--bad-signature-rate 1] [--max-sockets-per-token 20]
     trayapp-bridge token add NAME [--data-dir D | --redis-url URL] [--url URL] [--json]
     trayapp-bridge token list [--data-dir D | --redis-url URL] [--json]
     trayapp-bridge token revoke NAME [--data-dir D | --redis-url URL]
@@ -57,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--demo", action="store_true", help="also serve /demo/case/{id} pages")
     s.add_argument("--access-log", action="store_true", help="log every request to stderr")
     s.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    s.add_argument("--bad-signature-burst", type=int, default=20,
+                   help="bad webhook signatures one address may send before it gets 429 (0: no limit)")
+    s.add_argument("--bad-signature-rate", type=float, default=1.0,
+                   help="... and how many more it may send per second after that")
+    s.add_argument("--max-sockets-per-token", type=int, default=20,
+                   help="open streams per token (and process); one more is refused with 429 (0: no limit)")
     redis_help = f"store everything in Redis (several bridges share it; also ${REDIS_URL_ENV})"
     s.add_argument("--redis-url", help=redis_help)
 
@@ -151,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tls_cert=args.tls_cert, tls_key=args.tls_key, demo=args.demo, access_log=args.access_log,
                 log_level=args.log_level, queue_size=args.queue_size, ping_interval=args.ping_interval,
                 ping_timeout=args.ping_timeout, redis_url=redis_url_from(args.redis_url),
+                bad_signature_burst=args.bad_signature_burst, bad_signature_rate=args.bad_signature_rate,
+                max_sockets_per_token=args.max_sockets_per_token,
             )
             config.require_secret()
             return run(config)

@@ -55,6 +55,9 @@ class BridgeConfig:
     access_log: bool = False
     log_level: str = "warning"
     redis_url: str | None = None  # --redis-url / TRAYAPP_REDIS_URL: the shared Redis store instead of SQLite
+    bad_signature_burst: int = 20  # limits.py: bad signatures per address before 429 (0: no limit)
+    bad_signature_rate: float = 1.0  # ... refilled per second
+    max_sockets_per_token: int = 20  # open /v1/stream sockets per token and process (0: no limit)
 
     @property
     def scheme(self) -> str:
@@ -119,6 +122,9 @@ def from_args(
                                            Path(secret_file) if secret_file else None)
     if options.get("max_body", 1) <= 0:
         raise ConfigError("--max-body must be positive")
+    for name in ("bad_signature_burst", "bad_signature_rate", "max_sockets_per_token"):
+        if options.get(name, 0) < 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
     if options.get("retention_days", 1) <= 0:
         raise ConfigError("--retention-days must be positive")
     return BridgeConfig(

@@ -88,6 +88,7 @@ class Hub:
         self.queue_size = queue_size
         self.revocation_poll = revocation_poll
         self.subscribers: set[Subscriber] = set()
+        self.per_token: dict[str, int] = {}  # open sockets per token hash (limits.py)
         self._gone = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._outbox: list[StoredEvent] = []
@@ -151,10 +152,17 @@ class Hub:
     def subscribe(self, token_hash: str, name: str, direct: Callable[[bytes], bool] | None = None) -> Subscriber:
         sub = Subscriber(token_hash, name, self.queue_size, direct)
         self.subscribers.add(sub)
+        self.per_token[token_hash] = self.per_token.get(token_hash, 0) + 1
         self.metrics.clients.set(len(self.subscribers))
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
+        if sub in self.subscribers:
+            left = self.per_token.get(sub.token_hash, 1) - 1
+            if left > 0:
+                self.per_token[sub.token_hash] = left
+            else:
+                self.per_token.pop(sub.token_hash, None)
         self.subscribers.discard(sub)
         self.metrics.clients.set(len(self.subscribers))
         if not self.subscribers:

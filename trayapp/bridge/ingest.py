@@ -1,7 +1,8 @@
 """``POST /webhooks/acquire``: verify, dedupe, store durably, answer.
 
 A raw ASGI endpoint (no framework body buffering) so the size limit is enforced while the body streams in.
-Checks, first failure answers: 405 (other methods), 413 (``Content-Length`` or the bytes read so far over
+Checks, first failure answers: 405 (other methods), 429 (this address sent too many bad signatures lately:
+:mod:`.limits`; ``Retry-After``; the body is not read), 413 (``Content-Length`` or the bytes read so far over
 ``max_body``), 401 (missing / wrong ``x-acquire-signature``), 400 (not UTF-8, not JSON, not an object, nested deeper
 than 512). 200 ``{"seq": N, "duplicate": false}`` only once the event is committed; a repeat within 24 h answers
 the original seq with ``"duplicate": true``. A store that fails answers 503 (Acquire retries). Every error body is
@@ -27,6 +28,7 @@ from trayapp.core.event import Event
 from trayapp.core.signature import HEADER, verify_webhook
 
 from .errors import BridgeError
+from .limits import TokenBuckets
 from .metrics import Metrics
 from .store import NewEvent, Store
 
@@ -118,7 +120,8 @@ def _event_of(payload: dict[str, Any], table: EventTable) -> dict[str, Any]:
 
 class IngestEndpoint:
     def __init__(self, store: Store, secrets: tuple[str, ...], table: EventTable, max_body: int,
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, bad_signatures: TokenBuckets | None = None) -> None:
+        self.bad_signature_buckets = bad_signatures if bad_signatures is not None else TokenBuckets(0, 0)
         self.store = store
         self.secrets = secrets
         self.table = table
@@ -134,6 +137,13 @@ class IngestEndpoint:
         started = time.perf_counter()
         if scope["method"] != "POST":
             await self._fail(send, 405, f"method {scope['method']} not allowed: use POST", [(b"allow", b"POST")])
+            return
+        client = scope.get("client")
+        address = str(client[0]) if client else ""
+        wait = self.bad_signature_buckets.retry_after(address)
+        if wait:
+            await self._fail(send, 429, f"too many bad signatures from {address}: retry in {wait} s",
+                             [(b"retry-after", b"%d" % wait)])
             return
         signature: str | None = None
         length: int | None = None
@@ -171,6 +181,7 @@ class IngestEndpoint:
                 verified = verify_webhook(body, signature, self.secrets)
         except BadSignature as exc:
             self.metrics.bad_signatures.labels(_signature_reason(signature, exc)).inc()
+            self.bad_signature_buckets.take(address)
             await self._fail(send, 401, str(exc))
             return
         except BadPayload as exc:

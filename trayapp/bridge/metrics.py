@@ -32,6 +32,9 @@ class Metrics:
             "trayapp_bridge_fanout_seconds", "Time to hand newly stored frames to every socket (one flush)",
             registry=r, buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25),
         )
+        self.rejected_streams = Counter("trayapp_bridge_streams_refused_too_many",
+                                        "Stream handshakes refused with 429 (too many sockets for one token)",
+                                        registry=r)
         self.head = Gauge("trayapp_bridge_head_seq", "Last seq stored", registry=r)
 
     def render(self) -> bytes:

@@ -4,6 +4,9 @@
   shutdown closes sockets with **1001** (stock: 1012), and so that a close frame is queued even when the peer stopped
   reading (stock: ``websocket.close`` waits for the write buffer to drain, so a slow consumer could never be closed),
   and so that a refused handshake (HTTP 401 / 403 denial response) is not logged as an ERROR.
+- HTTP: uvicorn's httptools protocol has no limit on the request head (a client could send megabytes of headers
+  that are all buffered); ``BridgeHttpProtocol`` answers **431** once the request line plus headers exceed
+  ``MAX_HEAD_BYTES`` (64 KiB), and closes a connection whose unfinished head has buffered over 1 MiB.
 - Signals: SIGTERM / SIGINT stop accepting, close every socket with 1001 and return; the signal is **not** re-raised
   (stock uvicorn re-raises it after shutdown, so the process would die with -15 instead of exiting 0).
 - Logs (and the access log, off unless asked for) go to stderr; stdout carries exactly one line,
@@ -36,6 +39,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State as WsState
 
 from trayapp.core import wire
 
@@ -49,6 +53,75 @@ URL_FILE = "bridge.url"
 log = logging.getLogger("trayapp.bridge")
 
 assert AutoWebSocketsProtocol is WebSocketsSansIOProtocol, "uvicorn ws='auto' should pick websockets (sans-I/O)"
+
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # pragma: no cover - no httptools: h11, which limits the head by itself (16 KiB)
+    HttpToolsProtocol = None  # type: ignore[assignment,misc]
+
+MAX_HEAD_BYTES = 64 * 1024
+MAX_RAW_HEAD_BYTES = 1024 * 1024
+
+
+class _HeadTooLarge(Exception):
+    pass
+
+
+if HttpToolsProtocol is not None:
+
+    class BridgeHttpProtocol(HttpToolsProtocol):
+        """uvicorn's httptools protocol with a bounded request head (431 Request Header Fields Too Large)."""
+
+        _head_bytes = 0
+        _raw_head_bytes = 0
+        _in_head = True
+        _head_too_large = False
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._head_bytes = 0
+            self._in_head = True
+
+        def on_url(self, url: bytes) -> None:
+            self._count(len(url))
+            super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._count(len(name) + len(value) + 4)
+            super().on_header(name, value)
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            self._raw_head_bytes = 0
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            self._in_head = True
+            super().on_message_complete()
+
+        def _count(self, n: int) -> None:
+            self._head_bytes += n
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._head_too_large = True
+                raise _HeadTooLarge  # httptools turns it into a parser error: uvicorn calls send_400_response
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self._in_head and not self.transport.is_closing():
+                self._raw_head_bytes += len(data)  # a head still unfinished after this chunk
+                if self._raw_head_bytes > MAX_RAW_HEAD_BYTES:
+                    self._head_too_large = True
+                    self.send_400_response("")
+
+        def send_400_response(self, msg: str) -> None:
+            if not self._head_too_large:
+                super().send_400_response(msg)
+                return
+            body = b'{"error":"request head over %d bytes"}' % MAX_HEAD_BYTES
+            self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+                                 b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
+            self.transport.close()
 
 
 class BridgeWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -70,6 +143,22 @@ class BridgeWebSocketProtocol(WebSocketsSansIOProtocol):
             return False
         self.transport.write(frame)
         return True
+
+    def send_receive_event_to_app(self) -> None:
+        # stock uvicorn logs invalid UTF-8 in a client's text message as an ERROR with a traceback; it is the
+        # client's fault: close 1007 (invalid payload) quietly
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            try:
+                b"".join(self.frames).decode()
+            except UnicodeDecodeError:
+                self.frames = []
+                self.logger.info("invalid UTF-8 in a text message from a client: closing with 1007")
+                if self.conn.state is WsState.OPEN:  # (stock uvicorn raises here when a close came in the same read)
+                    self.conn.send_close(1007)
+                if self.conn.close_sent is not None:
+                    self.handle_parser_exception()
+                return
+        super().send_receive_event_to_app()
 
     def shutdown(self) -> None:
         if self.handshake_complete and not self.close_sent and self.initial_response is None:
@@ -177,7 +266,7 @@ def make_server(config: BridgeConfig, store: Store | None = None,
         host=config.host,
         port=config.port,
         ws=BridgeWebSocketProtocol,
-        http="auto",
+        http=BridgeHttpProtocol if HttpToolsProtocol is not None else "h11",
         loop="auto",
         lifespan="on",
         access_log=config.access_log,

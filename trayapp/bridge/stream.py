@@ -1,6 +1,7 @@
 """``GET /v1/stream`` (WebSocket) and ``GET /v1/events``; the fan-out itself is :mod:`.hub`.
 
-Per connection: authenticate (HTTP 401 / 403 denial response, never an upgrade), **subscribe to the hub**, accept,
+Per connection: authenticate (HTTP 401 / 403 denial response, never an upgrade; 429 with ``Retry-After`` when the
+token already holds ``max_per_token`` sockets in this process), **subscribe to the hub**, accept,
 send ``hello``, replay the backlog from the store (``gap`` frames where events are no longer retained or the epoch
 changed), ``caught_up``, then live frames from the subscription queue, skipping every seq already sent. So no seq
 is skipped, repeated or reordered, also for events that arrive during the replay.
@@ -79,14 +80,17 @@ async def authenticate(store: Store, scope: Scope) -> tuple[int, str, str]:
 class StreamEndpoint:
     """The ``/v1/stream`` WebSocket (raw ASGI)."""
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, max_per_token: int = 0) -> None:
         self.hub = hub
         self.store = hub.store
+        self.max_per_token = max_per_token
 
-    async def _deny(self, send: Send, status: int, reason: str) -> None:
+    async def _deny(self, send: Send, status: int, reason: str,
+                    headers: list[tuple[bytes, bytes]] | None = None) -> None:
         body = json.dumps({"error": reason}).encode()
         await send({"type": "websocket.http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                *(headers or [])]})
         await send({"type": "websocket.http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -110,6 +114,11 @@ class StreamEndpoint:
             return
         if status:
             await self._deny(send, status, hashed)
+            return
+        if self.max_per_token and self.hub.per_token.get(hashed, 0) >= self.max_per_token:
+            self.hub.metrics.rejected_streams.inc()
+            await self._deny(send, 429, f"too many open streams for this token (at most {self.max_per_token}); "
+                                        "close one or use a token per agent", [(b"retry-after", b"10")])
             return
         # subscribe before reading anything from the store: nothing can slip between backlog and live
         sub = self.hub.subscribe(hashed, name, scope.get("extensions", {}).get(FAST_SEND))
