@@ -5,6 +5,7 @@
 #   tray-menu.png       the tray icon's menu
 #   list.png            the event list
 #   settings.png        the settings dialog
+#   settings-alerts.png the settings dialog's Alerts page
 #   icons.png           every tray icon on a light and a dark panel, at 22 and 32 px
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -66,6 +67,12 @@ import -window "$(window 'trayapp —')" "$OUT/list.png"
 wait_for 15 has_window "trayapp settings"
 sleep 1
 import -window "$(window 'trayapp settings')" "$OUT/settings.png"
+# 4b. Its Alerts page: Alt+A (the tab's mnemonic), typed into the dialog as the agent would.
+SETTINGS=$(window 'trayapp settings')
+xdotool windowfocus --sync "$SETTINGS"
+xdotool key alt+a
+sleep 1
+import -window "$SETTINGS" "$OUT/settings-alerts.png"
 
 # 5. The icons on light and dark panels.
 "$PY" - "$OUT/icons.png" <<'PY'
