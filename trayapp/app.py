@@ -159,6 +159,7 @@ class TrayApp(QObject):
         presenter.quiet_changed.connect(tray.set_quiet)
         presenter.quiet_changed.connect(self._show_state)
         presenter.offline_alarm.connect(tray.set_offline_alarm)
+        presenter.offline_alarm.connect(self._show_state)
         presenter.play_sound.connect(self.sound.play)
         self._connect_notifier()
 
@@ -280,6 +281,9 @@ class TrayApp(QObject):
     @Slot()
     def _show_state(self) -> None:
         text = self.tray.state_text()
+        down = self.tray.offline_since
+        if down is not None:
+            text += f" · Not receiving case alerts since {down.astimezone():%H:%M}"
         until = self.presenter.quiet_until
         if until is not None:
             working = self.presenter.quiet_reason == "outside working hours"

@@ -204,6 +204,7 @@ def test_8_offline_for_a_minute_alarms_and_recovers(env: Env) -> None:
     assert env.titles() == ["Not receiving case alerts"]
     assert env.app.tray.offline_since == T0
     assert "Not receiving case alerts since" in env.app.tray.tooltip()
+    assert "Not receiving case alerts since" in env.app.window.state_label.text()
     env.app.tray.dnd_requested.emit(DndChoice.HOUR)
     assert env.app.tray.look is TrayLook.OFFLINE  # the alarm shows through do-not-disturb
     env.app.tray.dnd_requested.emit(DndChoice.OFF)
