@@ -79,3 +79,23 @@ def test_first_run_accepts_only_a_good_link(qtbot) -> None:
     with qtbot.waitSignal(dialog.link_accepted) as accepted:
         dialog.connect_button.click()
     assert accepted.args == [LINK]
+
+
+def test_settings_dialog_alerts_page_defaults_and_checks(qtbot) -> None:
+    dialog = SettingsDialog(SettingsValues.from_settings(Settings()))
+    qtbot.addWidget(dialog)
+    assert dialog.values().changes() == SettingsValues.from_settings(Settings()).changes()
+    assert not dialog.start_edit.isEnabled()  # working hours off: their fields are greyed
+    assert not dialog.agent_edit.isEnabled()
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    dialog.working_box.setChecked(True)
+    assert dialog.start_edit.isEnabled()
+    for box in dialog.day_boxes:
+        box.setChecked(False)
+    assert not ok.isEnabled() and "working day" in dialog.error_label.text()
+    dialog.day_boxes[0].setChecked(True)
+    assert ok.isEnabled()
+    dialog.end_edit.setTime(dialog.start_edit.time())
+    assert not ok.isEnabled()
+    dialog.sound_box.setChecked(False)
+    assert not dialog.volume_slider.isEnabled()

@@ -77,6 +77,16 @@ def scaled_wav(source: Path, volume: int, folder: Path) -> Path:
     return target
 
 
+def _cache_dir() -> Path:
+    """The user's own cache folder (not a shared /tmp folder another user could have planted files in)."""
+    try:
+        import platformdirs
+
+        return Path(platformdirs.user_cache_dir("trayapp", appauthor=False)) / "sounds"
+    except ImportError:  # pragma: no cover - platformdirs is a dependency
+        return Path(tempfile.mkdtemp(prefix="trayapp-sounds-"))
+
+
 def _start_detached(program: str, args: list[str]) -> bool:
     result = QProcess.startDetached(program, args)
     return bool(result[0] if isinstance(result, tuple) else result)
@@ -96,7 +106,7 @@ class SoundPlayer(QObject):
         self.method = method if method is not None else choose_method()
         self._starter = starter or _start_detached
         self._beeper = beeper or QApplication.beep
-        self._cache = cache_dir or Path(tempfile.gettempdir()) / "trayapp-sounds"
+        self._cache = cache_dir or _cache_dir()
         self._warned = False
         self.played: list[int] = []  # volumes played, for diagnostics and tests
 
