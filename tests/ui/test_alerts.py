@@ -140,6 +140,21 @@ def test_more_than_three_within_ten_seconds_become_one_summary() -> None:
         ("case:20", "Chat #20 is waiting — Contact 20")]
 
 
+def test_events_of_one_case_count_once_in_a_burst() -> None:
+    policy = AlertPolicy()
+    for i, status in enumerate(("pending", "queue", "active", "queue"), start=1):
+        assert len(shown(policy.on_event(chat(i, status, case="7"), T0 + i * S))) == 1  # replaces, no summary
+    policy.on_event(ev(10), T0 + 5 * S)
+    policy.on_event(ev(11), T0 + 6 * S)
+    actions = policy.on_event(chat(12, "active", case="7"), T0 + 7 * S)  # case 7 again: still 3 popups
+    assert shown(actions) == [("case:7", "Chat #7 is now active — Contact 12")]
+    actions = policy.on_event(ev(13), T0 + 8 * S)
+    assert shown(actions) == [(BURST_KEY, "4 new alerts")]
+    assert sorted(withdrawn(actions)) == ["case:5010", "case:5011", "case:7"]
+    actions = policy.on_event(chat(14, "closed", case="7"), T0 + 9 * S)  # its popup is already gone: summarised
+    assert shown(actions)[0][1] == "4 new alerts"
+
+
 def test_mixed_burst_says_alerts_and_burst_grouping_can_be_off() -> None:
     policy = AlertPolicy()
     for i in range(1, 4):

@@ -113,8 +113,8 @@ class _Waiting:
 
 @dataclass(slots=True)
 class _Burst:
-    titles: list[str] = field(default_factory=list)
-    all_new_cases: bool = True
+    titles: dict[str, str] = field(default_factory=dict)  # notification key -> its newest title, oldest first
+    kinds: set[str] = field(default_factory=set)
 
 
 class AlertPolicy:
@@ -244,11 +244,12 @@ class AlertPolicy:
         return actions + self._pop(received, now)
 
     def _pop(self, received: ReceivedEvent, now: datetime) -> list[Action]:
-        """One alert, or a burst summary when too many arrive at once."""
+        """One alert, or a burst summary when too many popups would appear at once. A later event of a case that
+        is already among the recent alerts replaces its popup: it does not count as one more."""
         event = received.event
         key = notification_key(event, received.id)
         window = timedelta(seconds=self.config.burst_window_s)
-        self._recent = [r for r in self._recent if now - r[0] < window]
+        self._recent = [r for r in self._recent if now - r[0] < window and r[1] != key]
         if not self._recent:
             self._burst = None
         limit = self.config.burst_size
@@ -261,19 +262,22 @@ class AlertPolicy:
         if first:
             self._burst = _Burst()
             for _, old_key, old_event in self._recent:  # the individual popups of the burst make way for one
-                self._burst.titles.append(notification_text(old_event)[0])
-                self._burst.all_new_cases &= old_event.kind == "case.new"
-                if old_key in self._live:
-                    self._live.discard(old_key)
-                    actions.append(Withdraw(old_key))
+                self._burst.titles[old_key] = notification_text(old_event)[0]
+                self._burst.kinds.add(old_event.kind)
         burst = self._burst
         assert burst is not None
         self._recent.append((now, key, event))
-        burst.titles.append(notification_text(event)[0])
-        burst.all_new_cases &= event.kind == "case.new"
-        n = len(burst.titles)
-        lines = list(reversed(burst.titles[-3:])) + ([f"and {n - 3} more"] if n > 3 else [])
-        title = f"{n} new cases" if burst.all_new_cases else f"{n} new alerts"
+        burst.titles.pop(key, None)
+        burst.titles[key] = notification_text(event)[0]
+        burst.kinds.add(event.kind)
+        for old_key in burst.titles:
+            if old_key in self._live:
+                self._live.discard(old_key)
+                actions.append(Withdraw(old_key))
+        titles = list(burst.titles.values())
+        n = len(titles)
+        lines = list(reversed(titles[-3:])) + ([f"and {n - 3} more"] if n > 3 else [])
+        title = f"{n} new cases" if burst.kinds == {"case.new"} else f"{n} new alerts"
         summary = Notification(key=BURST_KEY, title=title, body="\n".join(lines), target=LIST_TARGET,
                                category="im.received")
         actions.append(Show(summary, first and any(self.sounds_for(e, now) for _, _, e in self._recent)))
