@@ -24,6 +24,7 @@ from trayapp.ui.alerts import CATCH_UP_TARGET
 from trayapp.ui.describe import notification_text
 from trayapp.ui.first_run import FirstRunDialog
 from trayapp.ui.icons import app_icon, app_icon_path
+from trayapp.ui.link_events import LinkOpenFilter
 from trayapp.ui.list_model import HistoryModel
 from trayapp.ui.list_window import ListWindow
 from trayapp.ui.notify import LIST_TARGET, Notifier, create_notifier
@@ -129,6 +130,10 @@ class TrayApp(QObject):
         self.sound = sound or SoundPlayer(self)
         self.presenter = (Presenter(settings=settings, parent=self) if clock is None
                           else Presenter(settings=settings, clock=clock, parent=self))
+        self.link_events = LinkOpenFilter(self)
+        qapp = QApplication.instance()
+        if qapp is not None:
+            qapp.installEventFilter(self.link_events)
         self._connect_signals()
         self._restore_dnd()
         log.info("notifications via %s; system tray %s", self.notifier.name,
@@ -174,6 +179,7 @@ class TrayApp(QObject):
         window.mark_all_read_requested.connect(self._mark_all_read)
         window.quit_requested.connect(self.quit)
 
+        self.link_events.link_opened.connect(self.use_link)
         self.link_stored.connect(self._on_link_stored)
         self.link_failed.connect(self._on_link_failed)
         self.test_finished.connect(self._on_test_finished)

@@ -4,8 +4,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import QCoreApplication, Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QFileOpenEvent
+from PySide6.QtWidgets import QApplication
 
 from tests.ui.conftest import make_row
 from tests.ui.fakes import FakeClient, RecordingNotifier, UrlCatcher
@@ -186,6 +187,27 @@ def test_pasted_link_is_stored_off_the_gui_thread(qtbot) -> None:
     assert stored[0].token == "t0k"
     assert tray_app.settings.bridge_url == "https://b.example.com"
     assert client(tray_app).calls[-1] == ("apply_settings", tray_app.settings)
+    tray_app.quit()
+
+
+def test_link_opened_by_the_os_while_running_is_used(qtbot) -> None:
+    """macOS hands a clicked trayapp:// link to the running app as a QFileOpenEvent."""
+    stored: list[Link] = []
+
+    def saver(link: Link, current: Settings) -> Settings:
+        stored.append(link)
+        return current.replace(bridge_url=link.url, key=link.key)
+
+    tray_app = TrayApp(FakeClient(), Settings(), use_tray=False, notifier=RecordingNotifier(),
+                       save_settings=lambda _s: None, link_saver=saver)
+    qtbot.addWidget(tray_app.window)
+    key = "ed25519:" + "A" * 43 + "="
+    link = f"trayapp://connect?url=https%3A%2F%2Fb.example.com&token=t0k&key={key}"
+    with qtbot.waitSignal(tray_app.link_stored):
+        assert QCoreApplication.sendEvent(QApplication.instance(), QFileOpenEvent(QUrl(link)))
+    assert stored[0].token == "t0k"
+    other = QFileOpenEvent(QUrl("file:///tmp/report.pdf"))
+    assert not tray_app.link_events.eventFilter(tray_app, other)
     tray_app.quit()
 
 
