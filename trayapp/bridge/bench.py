@@ -10,6 +10,13 @@ Starts ``trayapp-bridge serve --port 0`` in a temporary data dir, then:
    written to the socket until the frame arrived at *every* client. Prints p50/p99/max of that, plus p50/p99
    over all single deliveries, and the bridge's peak RSS.
 
+Options: ``--redis`` (a scratch ``redis-server`` from PATH, AOF + ``appendfsync always``, in the temp dir) or
+``--redis-url URL`` (a Redis you provide: use a scratch one, the bench writes events and a token into it), and
+``--processes N`` bridge processes on that Redis (webhook connections and clients spread round-robin over them; RSS
+and CPU are summed); ``--catchup N``: after the burst, one client connects with ``since = head - N`` and the time
+until its ``caught_up`` is reported (needs ``burst >= N``). ``rss_kib_per_idle_client``: the bridges' RSS growth
+from connecting the clients, per client.
+
 Prints one JSON object. No assertions: targets are checked by reading the numbers (``docs/performance.md``).
 """
 
@@ -29,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +110,9 @@ class Deliveries:
 class WsClient(asyncio.Protocol):
     """Just enough WebSocket: the upgrade, unmasked server frames, pongs, and the seq of event frames."""
 
-    def __init__(self, token: str, host: str, port: int, deliveries: Deliveries) -> None:
+    def __init__(self, token: str, host: str, port: int, deliveries: Deliveries, since: int | None = None) -> None:
         self.token, self.host, self.port = token, host, port
+        self.since = since
         self.deliveries = deliveries
         self.buf = b""
         self.upgraded = asyncio.get_running_loop().create_future()
@@ -115,7 +124,8 @@ class WsClient(asyncio.Protocol):
         self.transport = transport
         key = base64.b64encode(os.urandom(16)).decode()
         transport.write(
-            f"GET /v1/stream HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
+            f"GET /v1/stream{'' if self.since is None else f'?since={self.since}'} HTTP/1.1\r\n"
+            f"Host: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
             f"Authorization: Bearer {self.token}\r\n\r\n".encode()
         )
@@ -245,30 +255,73 @@ def rss_mib(pid: int) -> float:
     return round(float(psutil.Process(pid).memory_info().rss) / 2**20, 1)
 
 
-async def _bench(clients: int, rate: float, duration: float, burst: int, concurrency: int) -> dict[str, Any]:
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A scratch ``redis-server`` (AOF, ``appendfsync always``: what docs/deploy.md asks for) in ``directory``."""
+    import socket
+
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    port = _free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
+                             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--logfile",
+                             str(directory / "redis.log")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            if sock.recv(16).startswith(b"+PONG"):
+                return proc, f"redis://127.0.0.1:{port}/0"
+        time.sleep(0.02)
+    proc.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+async def _bench(clients: int, rate: float, duration: float, burst: int, concurrency: int,
+                 redis_url: str | None = None, start_redis: bool = False, processes: int = 1,
+                 catchup: int = 0) -> dict[str, Any]:
     nofile = raise_nofile()
     data_dir = Path(tempfile.mkdtemp(prefix="trayapp-bench-"))
     secret = "whsec_" + secrets.token_hex(16)
     env = {**os.environ, "ACQUIRE_WEBHOOK_SECRET": secret}
+    env.pop("TRAYAPP_REDIS_URL", None)
+    redis_proc: subprocess.Popen[bytes] | None = None
+    if start_redis:
+        redis_proc, redis_url = _start_redis(data_dir)
+    if processes > 1 and not redis_url:
+        raise ValueError("--processes > 1 needs a shared store: --redis or --redis-url")
+    store_args = ["--redis-url", redis_url] if redis_url else []
     # every simulated client uses the one bench token: lift the per-token socket limit
-    proc = subprocess.Popen([str(BIN), "serve", "--port", "0", "--data-dir", str(data_dir),
-                             "--max-sockets-per-token", "0"],
-                            stdout=subprocess.PIPE, env=env, text=True)
+    procs = [subprocess.Popen([str(BIN), "serve", "--port", "0", "--data-dir", str(data_dir / f"p{i}"),
+                               "--max-sockets-per-token", "0", *store_args],
+                              stdout=subprocess.PIPE, env=env, text=True) for i in range(processes)]
+    pids = [p.pid for p in procs]
     try:
-        assert proc.stdout is not None
-        line = await asyncio.to_thread(proc.stdout.readline)
-        if not line.startswith("trayapp-bridge listening on http://"):
-            raise RuntimeError(f"bridge did not start: {line!r}")
-        host, port_text = line.strip().rsplit("/", 1)[1].rsplit(":", 1)
-        port = int(port_text)
-        token = json.loads(subprocess.run([str(BIN), "token", "add", "bench", "--json", "--data-dir", str(data_dir)],
+        addrs: list[tuple[str, int]] = []
+        for p in procs:
+            assert p.stdout is not None
+            line = await asyncio.to_thread(p.stdout.readline)
+            if not line.startswith("trayapp-bridge listening on http://"):
+                raise RuntimeError(f"bridge did not start: {line!r}")
+            h, port_text = line.strip().rsplit("/", 1)[1].rsplit(":", 1)
+            addrs.append((h, int(port_text)))
+        host, port = addrs[0]
+        token = json.loads(subprocess.run([str(BIN), "token", "add", "bench", "--json", "--data-dir",
+                                           str(data_dir / "p0"), *store_args],
                                           capture_output=True, text=True, check=True, env=env).stdout)["token"]
         result: dict[str, Any] = {
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                         "cpu": _cpu_model()},
             "params": {"clients": clients, "rate": rate, "duration": duration, "burst": burst,
-                       "concurrency": concurrency, "nofile": nofile},
-            "rss_mib_start": rss_mib(proc.pid),
+                       "concurrency": concurrency, "nofile": nofile, "store": "redis" if redis_url else "sqlite",
+                       "processes": processes},
+            "rss_mib_start": rss_mib_all(pids),
             "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         }
         if clients:
@@ -276,7 +329,7 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
         # 1. durable ingest throughput
         if burst:
             requests = [webhook(secret, 1_000_000 + i) for i in range(burst)]
-            conns = [await HttpConn.open(host, port) for _ in range(concurrency)]
+            conns = [await HttpConn.open(*addrs[i % processes]) for i in range(concurrency)]
             statuses: list[int] = []
             it = iter(requests)
 
@@ -284,12 +337,12 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
                 for raw in it:
                     statuses.append((await conn.request(raw))[0])
 
-            cpu0, own0, sys0 = _cpu_seconds(proc.pid), time.process_time(), _cpu_seconds(proc.pid, "system")
+            cpu0, own0, sys0 = _cpu_all(pids), time.process_time(), _cpu_all(pids, "system")
             started = time.perf_counter()
             await asyncio.gather(*(worker(c) for c in conns))
             elapsed = time.perf_counter() - started
-            cpu, own = _cpu_seconds(proc.pid) - cpu0, time.process_time() - own0
-            system = _cpu_seconds(proc.pid, "system") - sys0
+            cpu, own = _cpu_all(pids) - cpu0, time.process_time() - own0
+            system = _cpu_all(pids, "system") - sys0
             for c in conns:
                 c.close()
             result["ingest"] = {"webhooks": burst, "seconds": round(elapsed, 3),
@@ -299,23 +352,44 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
                                 "bridge_cpu_us_per_webhook": round(1e6 * cpu / burst),
                                 "bridge_kernel_us_per_webhook": round(1e6 * system / burst),
                                 "bench_cpu_percent": round(100 * own / elapsed)}
+        loop = asyncio.get_running_loop()
+        # 1b. catch-up: one client that missed the last `catchup` events
+        if catchup:
+            missed = Deliveries()
+            head = burst  # the burst stored 1..burst
+            since = max(0, head - catchup)
+            started = time.perf_counter()
+            _, late = await loop.create_connection(lambda: WsClient(token, host, port, missed, since), host, port)
+            await late.caught_up
+            took = time.perf_counter() - started
+            got = [seq for seq, _ in missed.arrivals]
+            result["catchup"] = {"events": len(got), "seconds": round(took, 3),
+                                 "complete": got == list(range(since + 1, head + 1))}
+            if late.transport is not None:
+                late.transport.close()
         # 2. clients
         deliveries = Deliveries()
-        loop = asyncio.get_running_loop()
+        rss_before_clients = rss_mib_all(pids)
         protos: list[WsClient] = []
         started = time.perf_counter()
         for i in range(0, clients, 100):
+            def client_of(a: tuple[str, int]) -> Callable[[], WsClient]:
+                return lambda: WsClient(token, a[0], a[1], deliveries)
+
             batch = await asyncio.gather(*(
-                loop.create_connection(lambda: WsClient(token, host, port, deliveries), host, port)
-                for _ in range(min(100, clients - i))
+                loop.create_connection(client_of(addrs[(i + j) % processes]), *addrs[(i + j) % processes])
+                for j in range(min(100, clients - i))
             ))
             protos.extend(p for _, p in batch)
             await asyncio.gather(*(p.upgraded for p in protos[-len(batch):]))
         await asyncio.gather(*(p.caught_up for p in protos))
         result["connect_seconds"] = round(time.perf_counter() - started, 2)
-        result["rss_mib_idle_clients"] = rss_mib(proc.pid)
+        result["rss_mib_idle_clients"] = rss_mib_all(pids)
+        if clients:
+            result["rss_kib_per_idle_client"] = round(
+                (result["rss_mib_idle_clients"] - rss_before_clients) * 1024 / clients, 1)
         # 3. latency at a steady rate
-        conns = [await HttpConn.open(host, port) for _ in range(8)]
+        conns = [await HttpConn.open(*addrs[i % processes]) for i in range(8)]
         free = asyncio.Queue[HttpConn]()
         for c in conns:
             free.put_nowait(c)
@@ -333,7 +407,7 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
             if status == 200:
                 sent_at[json.loads(body)["seq"]] = sent
 
-        bridge_cpu0 = _cpu_seconds(proc.pid)
+        bridge_cpu0 = _cpu_all(pids)
         bench_cpu0 = time.process_time()
         begin = time.perf_counter()
         for i in range(total):
@@ -342,9 +416,9 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(webhook(secret, 2_000_000 + i))))
             if i % max(1, int(rate)) == 0:
-                peak_rss = max(peak_rss, rss_mib(proc.pid))
+                peak_rss = max(peak_rss, rss_mib_all(pids))
         await asyncio.gather(*tasks)
-        bridge_cpu = _cpu_seconds(proc.pid) - bridge_cpu0
+        bridge_cpu = _cpu_all(pids) - bridge_cpu0
         bench_cpu = time.process_time() - bench_cpu0
         phase = time.perf_counter() - begin
         deadline = time.perf_counter() + 10
@@ -362,29 +436,42 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
             "each_delivery_ms": {"p50": _ms(percentile(each, 50)), "p99": _ms(percentile(each, 99))},
             "post_answer_ms": {"p50": _ms(percentile(answered, 50)), "p99": _ms(percentile(answered, 99))},
             "missing_deliveries": missing,
-            "bridge_cpu_percent": round(100 * bridge_cpu / phase),
-            "bench_cpu_percent": round(100 * bench_cpu / phase),
+            "bridge_cpu_percent": round(100 * bridge_cpu / phase) if phase else 0,
+            "bench_cpu_percent": round(100 * bench_cpu / phase) if phase else 0,
             "closed_clients": sum(1 for p in protos if p.closed_code is not None),
         }
-        result["rss_mib_peak"] = max(peak_rss, rss_mib(proc.pid))
-        result["bridge_fanout_ms_mean"] = await _metric_mean_ms(host, port, "trayapp_bridge_fanout_seconds")
-        result["bridge_ingest_ms_mean"] = await _metric_mean_ms(host, port, "trayapp_bridge_ingest_seconds")
+        result["rss_mib_peak"] = max(peak_rss, rss_mib_all(pids))
+        result["bridge_fanout_ms_mean"] = [await _metric_mean_ms(*a, "trayapp_bridge_fanout_seconds") for a in addrs]
+        result["bridge_ingest_ms_mean"] = [await _metric_mean_ms(*a, "trayapp_bridge_ingest_seconds") for a in addrs]
         result["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
         for c in conns:
             c.close()
-        for p in protos:
-            if p.transport is not None:
-                p.transport.close()
+        for client in protos:
+            if client.transport is not None:
+                client.transport.close()
         return result
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+            if p.stdout is not None:
+                p.stdout.close()
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait(15)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def rss_mib_all(pids: list[int]) -> float:
+    return round(sum(rss_mib(pid) for pid in pids), 1)
+
+
+def _cpu_all(pids: list[int], part: str = "") -> float:
+    return sum(_cpu_seconds(pid, part) for pid in pids)
 
 
 def _cpu_seconds(pid: int, part: str = "") -> float:
@@ -431,13 +518,14 @@ def _cpu_model() -> str:
 
 
 def run_bench(clients: int = 1000, rate: float = 50.0, duration: float = 20.0, burst: int = 4000,
-              concurrency: int = 128) -> int:
+              concurrency: int = 128, redis_url: str | None = None, start_redis: bool = False,
+              processes: int = 1, catchup: int = 0) -> int:
     try:
         import uvloop
 
         runner: Any = uvloop.run
     except ImportError:  # pragma: no cover
         runner = asyncio.run
-    result = runner(_bench(clients, rate, duration, burst, concurrency))
+    result = runner(_bench(clients, rate, duration, burst, concurrency, redis_url, start_redis, processes, catchup))
     print(json.dumps(result, indent=2))
     return 0

@@ -11,7 +11,8 @@
 ``--redis-url`` (or ``$TRAYAPP_REDIS_URL``) selects the shared Redis store instead of SQLite in the data dir.
 ``serve`` waits for an unreachable Redis (see :mod:`.server`); the ``token`` commands exit 2 with a clear message.
     trayapp-bridge simulate --url URL --secret S [--interval 3] [--count N]
-    trayapp-bridge bench [--clients 1000] [--rate 50] [--duration 20] [--burst 4000]
+    trayapp-bridge bench [--clients 1000] [--rate 50] [--duration 20] [--burst 4000] [--catchup N]
+                         [--redis | --redis-url URL] [--processes N]
 """
 
 from __future__ import annotations
@@ -91,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--duration", type=float, default=20.0, help="seconds of the latency phase")
     b.add_argument("--burst", type=int, default=4000, help="webhooks posted as fast as possible (throughput)")
     b.add_argument("--concurrency", type=int, default=128, help="parallel POST connections in the burst")
+    b.add_argument("--redis", action="store_true", help="run the bridges on a scratch redis-server (from PATH)")
+    b.add_argument("--redis-url", help="run the bridges on this (scratch!) Redis")
+    b.add_argument("--processes", type=int, default=1, help="bridge processes (Redis only)")
+    b.add_argument("--catchup", type=int, default=0, help="time one client catching up N missed events")
     return p
 
 
@@ -173,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .bench import run_bench
 
             return int(run_bench(clients=args.clients, rate=args.rate, duration=args.duration, burst=args.burst,
-                             concurrency=args.concurrency))
+                             concurrency=args.concurrency, redis_url=args.redis_url, start_redis=args.redis,
+                             processes=args.processes, catchup=args.catchup))
     except BridgeError as exc:
         print(f"trayapp-bridge: {exc.reason}", file=sys.stderr)
         return 2
