@@ -295,6 +295,21 @@ class DemoBridge:
             self._bridge.stop(timeout=5)
 
 
+def _simulate_once_connected(client: Any, bridge: DemoBridge, interval: float) -> None:
+    """Start the simulator when the app first reports CONNECTED: a fresh install starts live (it does not replay
+    the bridge's backlog), so a webhook posted before that would only reach the list of a later run."""
+    from trayapp.client.state import ConnectionState
+
+    started: list[bool] = []
+
+    def on_state(status: Any) -> None:
+        if status.state is ConnectionState.CONNECTED and not started:
+            started.append(True)
+            bridge.start_simulator(interval)
+
+    client.state_changed.connect(on_state)
+
+
 def run_demo(args: argparse.Namespace, argv: list[str]) -> int:
     """A bridge on 127.0.0.1:0 in a temporary dir, a simulator, and the tray connected to it; no prompts,
     nothing written to the user's settings or keyring."""
@@ -327,7 +342,7 @@ def run_demo(args: argparse.Namespace, argv: list[str]) -> int:
                   + ("no simulator" if args.no_simulator else f"a simulated webhook every {args.interval:g} s")
                   + ". Quit from the tray menu or with Ctrl+C.", file=sys.stderr, flush=True)
             if not args.no_simulator:
-                bridge.start_simulator(args.interval)
+                _simulate_once_connected(client, bridge, args.interval)
             rc = int(qapp.exec())
             del keep
         finally:

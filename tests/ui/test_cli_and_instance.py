@@ -84,3 +84,25 @@ def test_tray_message_fallback_opens_the_list(qtbot) -> None:
     with qtbot.waitSignal(notifier.activated) as activated:
         notifier._on_clicked()
     assert activated.args == [LIST_TARGET]
+
+
+def test_demo_simulator_starts_once_the_app_is_connected(qtbot) -> None:
+    """A fresh install starts live, so the demo's first webhook must wait for the connection (once)."""
+    from tests.ui.fakes import FakeClient
+    from trayapp.cli import _simulate_once_connected
+    from trayapp.client.state import ConnectionState, ConnectionStatus
+
+    class Bridge:
+        def __init__(self) -> None:
+            self.started: list[float] = []
+
+        def start_simulator(self, interval: float) -> None:
+            self.started.append(interval)
+
+    client, bridge = FakeClient(), Bridge()
+    _simulate_once_connected(client, bridge, 6.0)  # type: ignore[arg-type]
+    client.state_changed.emit(ConnectionStatus(ConnectionState.CONNECTING))
+    assert bridge.started == []
+    client.state_changed.emit(ConnectionStatus(ConnectionState.CONNECTED, detail="catching up"))
+    client.state_changed.emit(ConnectionStatus(ConnectionState.CONNECTED))
+    assert bridge.started == [6.0]
