@@ -199,9 +199,11 @@ class TrayApp(QObject):
         """Show the tray (or the window, without a tray) and start the client. Starts quietly."""
         if self.tray.available:
             self.tray.show()
+            log.info("tray visible")
         else:
             self.window.set_main_window_mode(NO_TRAY_REASON)
             self.window.show()
+            log.info("no tray: list window shown")
         self._show_state()
         self.client.start()
         if not self.settings.configured and not self.demo:
