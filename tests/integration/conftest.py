@@ -179,6 +179,8 @@ def bridge_factory(tmp_path: Path, backend: str) -> Iterator[Any]:
         finally:
             for bp in started:
                 bp.stop()
+                # shown by pytest only when the test failed: what the bridge logged
+                print(f"--- {bp.stderr_path.name}:\n{bp.stderr()[-4000:]}")
 
 
 @pytest.fixture
