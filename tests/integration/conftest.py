@@ -44,8 +44,18 @@ def load_fixtures() -> list[dict[str, Any]]:
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(FIXTURES.glob("*.json"))]
 
 
-BOTH_BACKENDS = pytest.mark.parametrize(
-    "backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)], indirect=True)
+# ``pytestmark = BOTH_BACKENDS_MARKS`` for a module, ``@BOTH_BACKENDS`` for one test. ``usefixtures`` puts ``backend``
+# into the test's fixtures, so ``bridge_factory`` need not depend on it (tests/client reuses these fixtures as is).
+BOTH_BACKENDS_MARKS = [
+    pytest.mark.usefixtures("backend"),
+    pytest.mark.parametrize("backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)], indirect=True),
+]
+
+
+def BOTH_BACKENDS(fn: Any) -> Any:  # used like a mark
+    for mark in reversed(BOTH_BACKENDS_MARKS):
+        fn = mark(fn)
+    return fn
 
 
 def cli(*args: str, data_dir: Path, check: bool = True, redis_url: str | None = None
@@ -155,7 +165,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def bridge_factory(tmp_path: Path, backend: str) -> Iterator[Any]:
+def bridge_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    backend = str(request.getfixturevalue("backend")) if "backend" in request.fixturenames else "sqlite"
     started: list[BridgeProcess] = []
     counter = iter(range(1000))
     with contextlib.ExitStack() as stack:

@@ -20,7 +20,7 @@ from websockets.uri import parse_uri
 from trayapp.core import wire
 
 from .conftest import (
-    BOTH_BACKENDS,
+    BOTH_BACKENDS_MARKS,
     BridgeProcess,
     case_payload,
     connect,
@@ -29,7 +29,7 @@ from .conftest import (
     recv_until_caught_up,
 )
 
-pytestmark = BOTH_BACKENDS  # every protocol test runs on SQLite and on Redis
+pytestmark = BOTH_BACKENDS_MARKS  # every protocol test runs on SQLite and on Redis
 
 
 async def post_many(http: httpx.AsyncClient, start: int, count: int, parallel: int = 16, pad: int = 0) -> list[int]:
@@ -235,3 +235,9 @@ async def test_slow_consumer_is_closed_4008_with_bounded_memory(bridge_factory: 
     assert got == list(range(1, 301))
     await again.close()
     await fast.close()
+
+
+async def test_the_bridge_runs_on_the_backend_asked_for(bridge: BridgeProcess, backend: str) -> None:
+    assert (bridge.redis_url is not None) == (backend == "redis")
+    assert ("--redis-url" in bridge.args) == (backend == "redis")
+    assert (bridge.data_dir / "bridge.sqlite3").exists() == (backend == "sqlite")
