@@ -148,6 +148,12 @@ def status_kib(pid: int) -> dict[str, int]:
         key, _, value = line.partition(":")
         if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem", "Threads"):
             out[key] = int(value.split()[0])
+    try:  # proportional set size: shared library pages divided among the processes that map them
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                out["Pss"] = int(line.split()[1])
+    except OSError:
+        pass
     return out
 
 
