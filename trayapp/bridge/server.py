@@ -278,6 +278,9 @@ def make_server(config: BridgeConfig, store: Store | None = None,
         ssl_certfile=str(config.tls_cert) if config.tls_cert else None,
         ssl_keyfile=str(config.tls_key) if config.tls_key else None,
         timeout_graceful_shutdown=3,
+        # Longer than common clients' idle pools (httpx: 5 s), so a client never reuses a connection at the very
+        # moment the server closes it (uvicorn's default is also 5 s: a race that loses the request).
+        timeout_keep_alive=30,
         server_header=False,
         backlog=4096,
     )
