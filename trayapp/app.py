@@ -49,6 +49,9 @@ class ClientLike(Protocol):
     gap: Any
     verification_failed: Any
     read_changed: Any
+    older_loaded: Any
+    counts_changed: Any
+    search_finished: Any
 
     def start(self) -> None: ...
     def stop(self) -> None: ...
@@ -56,6 +59,8 @@ class ClientLike(Protocol):
     def mark_read(self, ids: list[str]) -> None: ...
     def mark_all_read(self) -> None: ...
     def apply_settings(self, settings: Settings) -> None: ...
+    def load_older(self, before_id: str, limit: int) -> None: ...
+    def search(self, request: int, predicate: Callable[[Any], bool], limit: int) -> None: ...
 
 
 def store_link(link: Link, current: Settings) -> Settings:
@@ -155,6 +160,11 @@ class TrayApp(QObject):
         client.gap.connect(presenter.on_gap)
         client.verification_failed.connect(self._on_verification_failed)
         client.read_changed.connect(self._on_read_changed)
+        client.counts_changed.connect(self._on_counts)
+        client.older_loaded.connect(model.add_older)
+        client.search_finished.connect(self._on_search_finished)
+        model.older_requested.connect(client.load_older)
+        model.search_requested.connect(client.search)
 
         self._flush_timer.timeout.connect(self.flush_rows)
         model.unread_changed.connect(tray.set_unread)
@@ -322,6 +332,16 @@ class TrayApp(QObject):
     def _on_history(self, rows: list[Any]) -> None:
         self.flush_rows()
         self.model.set_rows(rows)
+
+    @Slot(int, int)
+    def _on_counts(self, total: int, unread: int) -> None:
+        self.flush_rows()  # the counts include the events queued for the list
+        self.model.set_counts(total, unread)
+
+    @Slot(int, list, bool)
+    def _on_search_finished(self, request: int, rows: list[Any], more: bool) -> None:
+        self.flush_rows()
+        self.model.add_search_results(request, rows, more)
 
     @Slot(list, bool)
     def _on_read_changed(self, ids: list[str], read: bool) -> None:

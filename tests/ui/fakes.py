@@ -16,6 +16,9 @@ class FakeClient(QObject):
     gap = Signal(object)
     verification_failed = Signal(str)
     read_changed = Signal(list, bool)
+    older_loaded = Signal(str, list)
+    counts_changed = Signal(int, int)
+    search_finished = Signal(int, list, bool)
 
     def __init__(self) -> None:
         super().__init__()
@@ -38,6 +41,12 @@ class FakeClient(QObject):
 
     def apply_settings(self, settings: Settings) -> None:
         self.calls.append(("apply_settings", settings))
+
+    def load_older(self, before_id: str, limit: int) -> None:
+        self.calls.append(("load_older", (before_id, limit)))
+
+    def search(self, request: int, predicate: object, limit: int) -> None:
+        self.calls.append(("search", (request, predicate, limit)))
 
 
 class RecordingNotifier(Notifier):

@@ -21,7 +21,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -77,6 +77,15 @@ class HistoryRow:
 class Cursor:
     epoch: str
     seq: int
+
+
+def sql_of(predicate: object) -> tuple[str, Sequence[Any]]:
+    """A search predicate's SQL pre-filter (its ``sql()`` method), or none."""
+    sql = getattr(predicate, "sql", None)
+    if sql is None:
+        return "", ()
+    where, params = sql()
+    return str(where), tuple(params)
 
 
 def _timestamp(received_at: str) -> float:
@@ -176,16 +185,22 @@ class History:
 
     # --- reading ---
 
-    def _rows(self, where: str, params: Sequence[Any], bodies: bool) -> list[HistoryRow]:
+    def _rows(self, where: str, params: Sequence[Any], bodies: bool, seen: list[int] | None = None) -> list[
+            HistoryRow]:
+        """Rows of ``SELECT … FROM events {where}``; ``seen`` (when given) gets ``[rows read, n of the last]``."""
         body_column = "body" if bodies else "''"
         sql = (
-            f"SELECT id, seq, received_at, {body_column}, read, extra, {', '.join(_EVENT_FIELDS)} FROM events {where}"
+            f"SELECT n, id, seq, received_at, {body_column}, read, extra, {', '.join(_EVENT_FIELDS)} "
+            f"FROM events {where}"
         )
         shared: dict[str, str] = {}
         share = shared.setdefault
         shared_at = [i for i, name in enumerate(_EVENT_FIELDS) if name in _SHARED_FIELDS]
         out = []
-        for id_, seq, received_at, body, read, extra, *fields in self._db.execute(sql, params):
+        read_rows = last_n = 0
+        for n, id_, seq, received_at, body, read, extra, *fields in self._db.execute(sql, params):
+            read_rows += 1
+            last_n = n
             for i in shared_at:
                 value = fields[i]
                 if value is not None:
@@ -196,6 +211,8 @@ class History:
                 log.warning("history: skipping unreadable row %s: %s", id_, exc)
                 continue
             out.append(HistoryRow(ReceivedEvent(seq, id_, received_at, body, event), bool(read)))
+        if seen is not None:
+            seen[:] = [read_rows, last_n]
         return out
 
     def recent(self, limit: int | None = None, *, bodies: bool = False) -> list[HistoryRow]:
@@ -211,6 +228,37 @@ class History:
         return self._rows(
             "WHERE n < (SELECT n FROM events WHERE id = ?) ORDER BY n DESC LIMIT ?", (than_id, limit), bodies
         )
+
+    def scan(self, before_n: int | None, limit: int, where: str = "", params: Sequence[Any] = ()) -> tuple[
+            list[HistoryRow], int | None]:
+        """One page of a newest-first walk over the whole history: up to ``limit`` rows (without bodies) stored
+        before the insertion counter ``before_n`` (``None``: from the newest) that pass the SQL condition ``where``
+        (over the columns of ``events``, with ``params``), and the counter to continue from (``None`` at the end)."""
+        start = before_n if before_n is not None else 2**62
+        cond = f"WHERE n < ? AND ({where})" if where else "WHERE n < ?"
+        args = (start, *params, limit)
+        seen: list[int] = []  # [rows read, last n]
+        rows = self._rows(f"{cond} ORDER BY n DESC LIMIT ?", args, False, seen)
+        return rows, (seen[1] if seen and seen[0] == limit else None)
+
+    def matching(self, predicate: Callable[[HistoryRow], bool], limit: int, *, chunk: int = 2000) -> tuple[
+            list[HistoryRow], bool]:
+        """The newest ``limit`` rows (without bodies) that ``predicate`` accepts, newest first, and whether there are
+        more. A predicate with an ``sql()`` method (-> ``(where, params)``: a condition every accepted row meets)
+        lets SQLite skip the rest. Walks the history in pages of ``chunk`` (:meth:`scan`); the client's worker
+        does the same in steps so the connection is served between pages."""
+        where, params = sql_of(predicate)
+        found: list[HistoryRow] = []
+        before: int | None = None
+        while True:
+            rows, before = self.scan(before, chunk, where, params)
+            for row in rows:
+                if predicate(row):
+                    if len(found) == limit:
+                        return found, True
+                    found.append(row)
+            if before is None:
+                return found, False
 
     def get(self, event_id: str) -> HistoryRow | None:
         """One row, with its signed body."""

@@ -5,13 +5,15 @@ loop owning the :class:`~trayapp.client.connection.Connection` and the :class:`~
 Methods only post work to that loop and return at once (``stop()`` waits at most ~2 s, at quit only). Signals are
 emitted from the worker thread, so Qt delivers them queued, in the GUI thread.
 
-Constructor: ``ClientService(settings, parent=None, *, data_dir=None, history_limit=100_000, token_loader=None,
+Constructor: ``ClientService(settings, parent=None, *, data_dir=None, history_limit=HISTORY_WINDOW, token_loader=None,
 connection_options=None)`` — ``data_dir`` holds ``history.sqlite3`` (default ``settings.data_dir()``),
 ``token_loader(url) -> token | None`` defaults to the keyring (``credentials.load_token``; the demo passes its own),
 ``connection_options`` are extra :class:`~trayapp.client.connection.ConnectionConfig` fields (tests).
 
-``history_loaded`` rows come without their signed body (``row.event.body == ""``, to keep 100k rows small); rows of
-``event_received`` carry it. Beyond the contract: ``mark_unread(ids)``, ``status`` (the last ConnectionStatus) and
+``history_loaded`` holds only the newest ``history_limit`` rows (the GUI's window; older ones are paged in with
+``load_older`` -> ``older_loaded``), without their signed body (``row.event.body == ""``); rows of ``event_received``
+carry it. ``counts_changed(total, unread)`` gives the whole history's counts; ``search`` finds matching rows anywhere in
+the history (``search_finished``). Beyond the contract: ``mark_unread(ids)``, ``status`` (the last ConnectionStatus) and
 ``verification_failures`` (a count).
 
 Reconnects at once on a network change (``QNetworkInformation`` when a back-end exists) and on wake from sleep
@@ -36,7 +38,7 @@ from ..settings import Settings
 from . import credentials
 from .connection import Connection, ConnectionConfig
 from .errors import ClientError, NotConfigured
-from .history import FILE_NAME, History, HistoryRow
+from .history import FILE_NAME, History, HistoryRow, sql_of
 from .state import ConnectionState, ConnectionStatus
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,11 @@ log = logging.getLogger(__name__)
 WAKE_CHECK_S: Final = 30.0
 WAKE_JUMP_S: Final = 15.0
 PRUNE_EVERY_S: Final = 3600.0
+#: Rows ``history_loaded`` delivers: the GUI holds this window of the newest events and pages older ones on demand
+#: (each held row costs ~760 B; 100k rows would put the app ~70 MiB over its memory target).
+HISTORY_WINDOW: Final = 3000
+#: Rows a search reads per step; the worker serves the connection between steps.
+SEARCH_CHUNK: Final = 2000
 
 
 def woke_from_sleep(last_wall: float, last_mono: float, wall: float, mono: float) -> bool:
@@ -71,6 +78,9 @@ class ClientService(QObject):
     gap = Signal(object)
     verification_failed = Signal(str)
     read_changed = Signal(list, bool)
+    older_loaded = Signal(str, list)
+    counts_changed = Signal(int, int)
+    search_finished = Signal(int, list, bool)
 
     def __init__(
         self,
@@ -78,7 +88,7 @@ class ClientService(QObject):
         parent: QObject | None = None,
         *,
         data_dir: Path | None = None,
-        history_limit: int | None = 100_000,
+        history_limit: int | None = HISTORY_WINDOW,
         token_loader: Callable[[str], str | None] | None = None,
         connection_options: dict[str, Any] | None = None,
     ) -> None:
@@ -100,6 +110,9 @@ class ClientService(QObject):
         self._conn_key: tuple[Any, ...] | None = None
         self._network: Any = None
         self._stuck: _Worker | None = None
+        self._counts = (0, 0)  # (total, unread) of the whole history; worker only
+        self._counts_due = False
+        self._search_task: asyncio.Task[None] | None = None
         # Read from the GUI thread for tests/diagnostics; written only by the worker.
         self.verification_failures = 0
 
@@ -143,6 +156,16 @@ class ClientService(QObject):
     def apply_settings(self, settings: Settings) -> None:
         self._post(lambda: self._do_apply(settings))
 
+    def load_older(self, before_id: str, limit: int) -> None:
+        """Up to ``limit`` rows stored before ``before_id`` -> ``older_loaded(before_id, rows)`` (newest first)."""
+        self._post(lambda: self._do_load_older(before_id, limit))
+
+    def search(self, request: int, predicate: Callable[[HistoryRow], bool], limit: int) -> None:
+        """The newest ``limit`` rows of the whole history that ``predicate`` accepts (called in the worker thread:
+        it must be pure; an ``sql()`` method narrows the rows first, see ``History.matching``) ->
+        ``search_finished(request, rows, more)``. A newer search cancels a running one."""
+        self._post(lambda: self._start_search(request, predicate, limit))
+
     # --- posting work to the worker loop ---
 
     def _post(self, fn: Callable[[], Any]) -> None:
@@ -176,8 +199,10 @@ class ClientService(QObject):
             self._history.prune(self._settings.retention_days)
             rows = self._history.recent(self._history_limit)
             self.history_loaded.emit(rows)
+            self._recount()
         else:
             self.history_loaded.emit([])
+        self.counts_changed.emit(*self._counts)
         with self._lock:
             self._loop = asyncio.get_running_loop()
             pending, self._pending = self._pending, []
@@ -189,6 +214,8 @@ class ClientService(QObject):
             await self._stopping.wait()
         finally:
             housekeeping.cancel()
+            if self._search_task is not None:
+                self._search_task.cancel()
             await self._stop_connection()
             with contextlib.suppress(asyncio.CancelledError):
                 await housekeeping
@@ -220,7 +247,7 @@ class ClientService(QObject):
 
     def _do_apply(self, settings: Settings, force: bool = False) -> None:
         if self._history is not None and settings.retention_days != self._settings.retention_days:
-            self._history.prune(settings.retention_days)
+            self._prune(settings.retention_days)
         self._settings = settings
         token: str | None = None
         problem: ClientError | None = None
@@ -286,12 +313,14 @@ class ClientService(QObject):
             changed = self._history.mark_read(ids, read)
             if changed:
                 self.read_changed.emit(changed, read)
+            self._counts_changed(unread=-len(changed) if read else len(changed))
 
     def _do_mark_all(self) -> None:
         if self._history is not None:
             changed = self._history.mark_all_read()
             if changed:
                 self.read_changed.emit(changed, True)
+            self._counts_changed(recount=True)
 
     async def _housekeeping(self) -> None:
         """Prune the history hourly; notice a wake from sleep (the wall clock jumps, the monotonic one does not)."""
@@ -305,7 +334,64 @@ class ClientService(QObject):
             last_wall, last_mono = wall, mono
             if mono - last_prune >= PRUNE_EVERY_S and self._history is not None:
                 last_prune = mono
-                self._history.prune(self._settings.retention_days)
+                self._prune(self._settings.retention_days)
+
+    # --- counts, paging and search (worker thread) ---
+
+    def _recount(self) -> None:
+        if self._history is not None:
+            self._counts = (self._history.count(), self._history.unread_count())
+
+    def _counts_changed(self, total: int = 0, unread: int = 0, *, recount: bool = False) -> None:
+        """Adjust (or recount) the whole history's counts; one ``counts_changed`` per turn of the loop (a backlog
+        of thousands of events emits a handful, not thousands)."""
+        if recount:
+            self._recount()
+        else:
+            self._counts = (self._counts[0] + total, max(0, self._counts[1] + unread))
+        if self._counts_due or self._loop is None:
+            return
+        self._counts_due = True
+
+        def emit() -> None:
+            self._counts_due = False
+            self.counts_changed.emit(*self._counts)
+
+        self._loop.call_soon(emit)
+
+    def _prune(self, retention_days: int) -> None:
+        if self._history is not None and self._history.prune(retention_days):
+            self._counts_changed(recount=True)
+
+    def _do_load_older(self, before_id: str, limit: int) -> None:
+        rows = self._history.older(before_id, limit) if self._history is not None else []
+        self.older_loaded.emit(before_id, rows)
+
+    def _start_search(self, request: int, predicate: Callable[[HistoryRow], bool], limit: int) -> None:
+        if self._search_task is not None:
+            self._search_task.cancel()
+        self._search_task = asyncio.get_running_loop().create_task(self._search(request, predicate, limit))
+
+    async def _search(self, request: int, predicate: Callable[[HistoryRow], bool], limit: int) -> None:
+        found: list[HistoryRow] = []
+        more = False
+        before: int | None = None
+        try:
+            where, params = sql_of(predicate)
+            while self._history is not None:
+                rows, before = self._history.scan(before, SEARCH_CHUNK, where, params)
+                for row in rows:
+                    if predicate(row):
+                        if len(found) == limit:
+                            more = True
+                            break
+                        found.append(row)
+                if more or before is None:
+                    break
+                await asyncio.sleep(0)  # let the connection deliver between pages
+        except Exception:  # a bug in the predicate: say "nothing found" rather than stall the list
+            log.exception("client: history search failed")
+        self.search_finished.emit(request, found, more)
 
     # --- connection callbacks (worker thread) ---
 
@@ -352,6 +438,7 @@ class _Relay:
 
     def on_event(self, row: HistoryRow, replay: bool) -> None:
         self._service.event_received.emit(row, replay)
+        self._service._counts_changed(1, 0 if row.read else 1)
 
     def on_caught_up(self, count: int) -> None:
         self._service.caught_up.emit(count)

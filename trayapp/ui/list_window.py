@@ -173,6 +173,12 @@ class ListWindow(QMainWindow):
         bar.addWidget(self.mark_all_button)
         layout.addLayout(bar)
 
+        self.search_hint = QLabel(central)  # "Searching the whole history…" / "Showing the newest N matches"
+        self.search_hint.setAccessibleName("Search status")
+        self.search_hint.setStyleSheet("color: palette(mid);")
+        self.search_hint.hide()
+        layout.addWidget(self.search_hint)
+
         self.empty_label = QLabel(
             "No alerts yet. New cases and chat status changes will appear here as they happen.", central)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -239,6 +245,8 @@ class ListWindow(QMainWindow):
         model.unread_changed.connect(self._update_counts)
         model.rowsInserted.connect(self._update_counts)
         model.modelReset.connect(self._update_counts)
+        model.counts_changed.connect(self._update_counts)
+        model.search_status_changed.connect(self._update_search_hint)
         self._update_counts()
 
     # --- configuration from the composition root ---------------------------------------------
@@ -314,6 +322,21 @@ class ListWindow(QMainWindow):
         self.mark_all_button.setEnabled(unread > 0)
         self.mark_all_action.setEnabled(unread > 0)
         self.empty_label.setVisible(total == 0)
+
+    @Slot()
+    def _update_search_hint(self) -> None:
+        results = self._model.results
+        if self._model.searching:
+            text = "Searching the whole history…"
+        elif results is not None and results[1]:
+            text = (f"Showing the newest {results[0]:,} matches from the whole history. "
+                    "Refine the search to find older ones.")
+        elif results is not None:
+            text = f"{results[0]:,} match{'es' if results[0] != 1 else ''} in the whole history."
+        else:
+            text = ""
+        self.search_hint.setText(text)
+        self.search_hint.setVisible(bool(text))
 
     # --- actions -----------------------------------------------------------------------------
 
