@@ -52,6 +52,7 @@ class ClientLike(Protocol):
     older_loaded: Any
     counts_changed: Any
     search_finished: Any
+    event_loaded: Any
 
     def start(self) -> None: ...
     def stop(self) -> None: ...
@@ -60,6 +61,7 @@ class ClientLike(Protocol):
     def mark_all_read(self) -> None: ...
     def apply_settings(self, settings: Settings) -> None: ...
     def load_older(self, before_id: str, limit: int) -> None: ...
+    def load_event(self, event_id: str) -> None: ...
     def search(self, request: int, predicate: Callable[[Any], bool], limit: int) -> None: ...
 
 
@@ -120,6 +122,7 @@ class TrayApp(QObject):
         self._first_run: FirstRunDialog | None = None
         self._quitting = False
         self._dropped = 0
+        self._loading: set[str] = set()  # events to open once the client has loaded them
 
         self._incoming: list[Any] = []
         self._flush_timer = QTimer(self)
@@ -163,6 +166,7 @@ class TrayApp(QObject):
         client.counts_changed.connect(self._on_counts)
         client.older_loaded.connect(model.add_older)
         client.search_finished.connect(self._on_search_finished)
+        client.event_loaded.connect(self._on_event_loaded)
         model.older_requested.connect(client.load_older)
         model.search_requested.connect(client.search)
 
@@ -391,13 +395,28 @@ class TrayApp(QObject):
         """Open an event's conversation in the browser and mark it read."""
         self.flush_rows()
         received = self.model.find(event_id)
-        if received is None:
+        if received is None:  # older than the rows the list holds: ask the history
+            self._loading.add(event_id)
+            self.client.load_event(event_id)
+            return
+        self._open(received)
+
+    @Slot(str, object)
+    def _on_event_loaded(self, event_id: str, row: Any) -> None:
+        if event_id not in self._loading:
+            return
+        self._loading.discard(event_id)
+        if row is None:
             log.warning("open: unknown event %s", event_id)
             self.show_list()
             return
+        self._open(row.event, unread=not row.read)
+
+    def _open(self, received: ReceivedEvent, unread: bool | None = None) -> None:
+        event_id = received.id
         url = self.link_for(received)
         self.presenter.acknowledge([received])  # the case stops calling, its popup goes
-        if self.model.is_unread(event_id):
+        if self.model.is_unread(event_id) if unread is None else unread:
             self._mark_read([event_id])
         if url is None:
             title, _ = notification_text(received.event)

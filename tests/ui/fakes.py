@@ -19,6 +19,7 @@ class FakeClient(QObject):
     older_loaded = Signal(str, list)
     counts_changed = Signal(int, int)
     search_finished = Signal(int, list, bool)
+    event_loaded = Signal(str, object)
 
     def __init__(self) -> None:
         super().__init__()
@@ -44,6 +45,9 @@ class FakeClient(QObject):
 
     def load_older(self, before_id: str, limit: int) -> None:
         self.calls.append(("load_older", (before_id, limit)))
+
+    def load_event(self, event_id: str) -> None:
+        self.calls.append(("load_event", event_id))
 
     def search(self, request: int, predicate: object, limit: int) -> None:
         self.calls.append(("search", (request, predicate, limit)))

@@ -81,6 +81,7 @@ class ClientService(QObject):
     older_loaded = Signal(str, list)
     counts_changed = Signal(int, int)
     search_finished = Signal(int, list, bool)
+    event_loaded = Signal(str, object)
 
     def __init__(
         self,
@@ -159,6 +160,11 @@ class ClientService(QObject):
     def load_older(self, before_id: str, limit: int) -> None:
         """Up to ``limit`` rows stored before ``before_id`` -> ``older_loaded(before_id, rows)`` (newest first)."""
         self._post(lambda: self._do_load_older(before_id, limit))
+
+    def load_event(self, event_id: str) -> None:
+        """One stored event with its signed body -> ``event_loaded(event_id, row or None)``."""
+        self._post(lambda: self.event_loaded.emit(
+            event_id, self._history.get(event_id) if self._history is not None else None))
 
     def search(self, request: int, predicate: Callable[[HistoryRow], bool], limit: int) -> None:
         """The newest ``limit`` rows of the whole history that ``predicate`` accepts (called in the worker thread:
