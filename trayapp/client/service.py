@@ -13,7 +13,7 @@ connection_options=None)`` — ``data_dir`` holds ``history.sqlite3`` (default `
 ``history_loaded`` holds only the newest ``history_limit`` rows (the GUI's window; older ones are paged in with
 ``load_older`` -> ``older_loaded``), without their signed body (``row.event.body == ""``); rows of ``event_received``
 carry it. ``counts_changed(total, unread)`` gives the whole history's counts; ``search`` finds matching rows anywhere in
-the history (``search_finished``). Beyond the contract: ``mark_unread(ids)``, ``status`` (the last ConnectionStatus) and
+the history (``search_finished``). Beyond the contract: ``status`` (the last ConnectionStatus) and
 ``verification_failures`` (a count).
 
 Reconnects at once on a network change (``QNetworkInformation`` when a back-end exists) and on wake from sleep

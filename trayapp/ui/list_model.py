@@ -307,11 +307,13 @@ class HistoryModel(QAbstractTableModel):
 
     def set_counts(self, total: int, unread: int) -> None:
         """The whole history's counts (the client's ``counts_changed``)."""
+        was = self.unread_count
         self._counts = (total, unread)
         if total <= len(self._window):
             self._db_more = False
         self.counts_changed.emit(total, unread)
-        self.unread_changed.emit(unread)
+        if unread != was:  # the tray redraws its badge on this
+            self.unread_changed.emit(unread)
 
     def add_row(self, row: RowLike, replaying: bool = False) -> bool:
         """One event just stored; shown at the top. Returns False for a duplicate id."""
