@@ -19,23 +19,50 @@ from .conftest import BIN, SECRET, BridgeProcess, connect, recv_frame, recv_unti
 
 async def test_simulate_cli_posts_signed_webhooks(bridge: BridgeProcess) -> None:
     ws = await connect(bridge, bridge.token())
-    await recv_until_caught_up(ws)
-    proc = await asyncio.to_thread(
-        subprocess.run, [str(BIN), "simulate", "--url", bridge.url, "--secret", SECRET, "--interval", "0.01",
-                         "--count", "5"], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count(": 200 ") == 5
-    seqs = [(await recv_frame(ws)).seq for _ in range(5)]  # type: ignore[union-attr]
-    assert seqs == [1, 2, 3, 4, 5]
-    await ws.close()
+    try:
+        await recv_until_caught_up(ws)
+        proc = await asyncio.to_thread(
+            subprocess.run,
+            [str(BIN), "simulate", "--url", bridge.url, "--secret", SECRET, "--interval", "0.01", "--count", "5"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.count(": 200 ") == 5, proc.stdout
+        seqs = []
+        try:
+            for _ in range(5):
+                seqs.append((await recv_frame(ws, timeout=30)).seq)  # type: ignore[union-attr]
+        except TimeoutError:
+            metrics = await asyncio.to_thread(_get, bridge.url + "/metrics")
+            sent = [
+                line
+                for line in metrics.splitlines()
+                if line.startswith(("trayapp_bridge_events", "trayapp_bridge_clients"))
+            ]
+            raise AssertionError(
+                f"frames {seqs} arrived, then none for 30 s; simulate said:\n{proc.stdout}\n"
+                f"bridge metrics:\n" + "\n".join(sent)
+            ) from None
+        assert seqs == [1, 2, 3, 4, 5]
+    finally:
+        await ws.close()
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return str(resp.read().decode())
 
 
 async def test_embedded_bridge_with_the_scenario(tmp_path: Path) -> None:
     bridge = await asyncio.to_thread(start_embedded, tmp_path)
     try:
         key = wire.key_from_text(bridge.key_text)
-        ws = await websockets.connect(bridge.url.replace("http://", "ws://") + "/v1/stream?since=0",
-                                      additional_headers={"Authorization": f"Bearer {bridge.token}"})
+        ws = await websockets.connect(
+            bridge.url.replace("http://", "ws://") + "/v1/stream?since=0",
+            additional_headers={"Authorization": f"Bearer {bridge.token}"},
+        )
         scenario = Scenario(seed=7)
         seqs = set()
         for _ in range(60):
