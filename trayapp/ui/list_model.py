@@ -151,8 +151,25 @@ class _Rows:
 
 #: Columns the text search looks at (``acquire_event``: the kind label of "other" events).
 _SEARCHED = ("case_id", "contact_name", "title", "text", "channel", "agent_name", "acquire_event")
-#: Kind labels that do not come from a column.
-_FIXED_LABELS = tuple(label.casefold() for label in (*NOTIFY_KEYS.values(), "Other event"))
+
+
+def _keys_sql(keys: Iterable[str], params: list[Any]) -> str:
+    """SQL for "the row's notify key is one of ``keys``" (``ui.describe.event_key``); appends its parameters."""
+    either = []
+    for key in sorted(keys):
+        if key.startswith("chat.status/"):
+            either.append("(kind = 'chat.status' AND status = ?)")
+            params.append(key.removeprefix("chat.status/"))
+        elif key == "other":
+            known = [k.removeprefix("chat.status/") for k in NOTIFY_KEYS if k.startswith("chat.status/")]
+            either.append(
+                "NOT (coalesce(kind, '') IN ('case.new', 'chat.message', 'agent.status') OR "
+                f"(coalesce(kind, '') = 'chat.status' AND coalesce(status, '') IN ({', '.join('?' * len(known))})))")
+            params.extend(known)
+        else:
+            either.append("kind = ?")
+            params.append(key)
+    return " OR ".join(either) if either else "0"
 
 
 @dataclass(frozen=True)
@@ -205,31 +222,22 @@ class RowFilter:
             where.append(f"id IN ({', '.join('?' * len(self.ids))})" if self.ids else "0")
             params.extend(sorted(self.ids))
         if self.keys is not None:
-            either = []
-            for key in sorted(self.keys):
-                if key.startswith("chat.status/"):
-                    either.append("(kind = 'chat.status' AND status = ?)")
-                    params.append(key.removeprefix("chat.status/"))
-                elif key == "other":
-                    known = [k.removeprefix("chat.status/") for k in NOTIFY_KEYS if k.startswith("chat.status/")]
-                    either.append(
-                        "NOT (coalesce(kind, '') IN ('case.new', 'chat.message', 'agent.status') OR "
-                        f"(coalesce(kind, '') = 'chat.status' AND coalesce(status, '') IN "
-                        f"({', '.join('?' * len(known))})))")
-                    params.extend(known)
-                else:
-                    either.append("kind = ?")
-                    params.append(key)
-            where.append(" OR ".join(either) if either else "0")
+            where.append(_keys_sql(self.keys, params))
         needle = self.needle
-        if needle and needle.isascii() and not any(needle in label for label in _FIXED_LABELS):
-            # SQLite's LIKE ignores the case of ASCII letters only: rows with other characters go to accepts();
-            # agent status rows too (their label is "Agent <status>").
-            like = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            where.append(" OR ".join([*(f"{c} LIKE ? ESCAPE '\\'" for c in _SEARCHED),
-                                      *(f"length({c}) != length(CAST({c} AS BLOB))" for c in _SEARCHED),
-                                      "kind = 'agent.status'"]))
-            params.extend([like] * len(_SEARCHED))
+        if needle:
+            # SQLite's LIKE ignores the case of ASCII letters only: rows with other characters go to accepts()
+            # (an ASCII-only text cannot contain a non-ASCII needle); agent status rows too (label "Agent <status>").
+            either = [*(f"length({c}) != length(CAST({c} AS BLOB))" for c in _SEARCHED), "kind = 'agent.status'"]
+            if needle.isascii():
+                like = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                either += [f"{c} LIKE ? ESCAPE '\\'" for c in _SEARCHED]
+                params.extend([like] * len(_SEARCHED))
+                labelled = {key for key, label in NOTIFY_KEYS.items() if needle in label.casefold()}
+                if needle in "other event":
+                    labelled.add("other")
+                if labelled:  # the needle is part of a kind label: rows of those kinds
+                    either.append(_keys_sql(labelled, params))
+            where.append(" OR ".join(either))
         return " AND ".join(f"({w})" for w in where), params
 
 
