@@ -507,8 +507,9 @@ def latency(bridge: Bridge, base: Path, count: int, spacing: float) -> dict[str,
 
 
 def load_main(data: str, count: int, url: str, key: str, token: str) -> int:
-    """Child process: the app as ``run_tray`` builds it, on a pre-filled data dir; prints when its list model holds
-    ``count`` rows and the process's RSS then (the spawned ``trayapp`` cannot be asked; this confirms the load)."""
+    """Child process: the app as ``run_tray`` builds it, on a pre-filled data dir; prints when its list model knows
+    the whole history (``model.total``: ``count`` rows, of which the model holds the newest window in memory and
+    pages in older ones on demand) and the process's RSS then (the spawned ``trayapp`` cannot be asked)."""
     t0 = time.monotonic()
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
