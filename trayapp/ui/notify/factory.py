@@ -14,17 +14,34 @@ from trayapp.ui.notify.base import Notifier
 log = logging.getLogger(__name__)
 
 
+def _open_freedesktop(app_icon_path: str) -> Notifier:
+    from trayapp.ui.notify.freedesktop import FreedesktopNotifier
+
+    return FreedesktopNotifier.open(app_icon=app_icon_path)
+
+
+def _open_native(app_icon_path: str) -> Notifier:
+    from trayapp.ui.notify.native import NativeNotifier
+
+    return NativeNotifier.open(app_icon=app_icon_path)
+
+
 def create_notifier(tray: QSystemTrayIcon | None, app_icon_path: str = "", icon: QIcon | None = None) -> Notifier:
-    """org.freedesktop.Notifications where a session bus exists (Linux/BSD), else tray balloons.
+    """The platform's native notifications, each with a click that opens *that* event; else tray balloons.
 
-    Windows and macOS use ``QSystemTrayIcon.showMessage`` for now: native toasts, but a click
-    opens the list instead of the event.
+    - Windows and macOS: the notification centre through desktop-notifier (:mod:`trayapp.ui.notify.native`).
+    - Linux/BSD with a session bus: org.freedesktop.Notifications through jeepney (:mod:`.freedesktop`).
+    - Anything that fails to start (no bus, no desktop-notifier, macOS outside an app bundle...):
+      ``QSystemTrayIcon.showMessage``, where a click opens the list.
     """
-    if sys.platform not in ("win32", "darwin") and os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+    if sys.platform in ("win32", "darwin"):
         try:
-            from trayapp.ui.notify.freedesktop import FreedesktopNotifier
-
-            return FreedesktopNotifier.open(app_icon=app_icon_path)
+            return _open_native(app_icon_path)
+        except Exception as exc:  # ImportError, NativeUnavailable, OSError/RuntimeError from WinRT or Cocoa
+            log.warning("no native notifications (%r); falling back to tray messages", exc)
+    elif os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+        try:
+            return _open_freedesktop(app_icon_path)
         except (OSError, ValueError, KeyError, ImportError) as exc:
             log.warning("no D-Bus notifications (%s); falling back to tray messages", exc)
     from trayapp.ui.notify.tray import TrayMessageNotifier
