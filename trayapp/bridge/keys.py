@@ -27,10 +27,7 @@ def load_or_create(path: Path) -> Ed25519PrivateKey:
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    pem = new_pem()
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -46,15 +43,26 @@ def load_or_create(path: Path) -> Ed25519PrivateKey:
     return _load(path)
 
 
-def _load(path: Path) -> Ed25519PrivateKey:
-    data = path.read_bytes()
+def new_pem() -> bytes:
+    """A fresh Ed25519 private key as unencrypted PKCS#8 PEM."""
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def from_pem(data: bytes, where: str) -> Ed25519PrivateKey:
+    """Parse a stored signing key; :class:`ConfigError` naming ``where`` it came from if it is not Ed25519 PEM."""
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except ValueError as exc:
-        raise ConfigError(f"signing key {path} is not a PEM private key: {exc}") from exc
+        raise ConfigError(f"{where} is not a PEM private key: {exc}") from exc
     if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigError(f"signing key {path} is not an Ed25519 key")
+        raise ConfigError(f"{where} is not an Ed25519 key")
     return key
+
+
+def _load(path: Path) -> Ed25519PrivateKey:
+    return from_pem(path.read_bytes(), f"signing key {path}")
 
 
 def public_raw(key: Ed25519PrivateKey) -> bytes:

@@ -64,7 +64,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -72,6 +71,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from .errors import BadRequest, ConfigError, StoreClosed, StoreUnavailable
+from .keys import from_pem, new_pem
 from .store import (
     DEDUPE_WINDOW_S,
     AppendResult,
@@ -599,17 +599,10 @@ class RedisStore(Store):
         r = self._redis()
         pem = await self._io(r.get(self._k_key))
         if pem is None:
-            new = Ed25519PrivateKey.generate().private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-            await self._io(r.set(self._k_key, new, nx=True))  # the first process wins ...
+            await self._io(r.set(self._k_key, new_pem(), nx=True))  # the first process wins ...
             pem = await self._io(r.get(self._k_key))  # ... and everybody uses its key
             if pem is None:
                 raise StoreUnavailable("Redis lost the signing key right after it was set")
-        try:
-            key = serialization.load_pem_private_key(pem, password=None)
-        except ValueError as exc:
-            raise ConfigError(f"the signing key in Redis ({self._k_key}) is not a PEM private key: {exc}") from exc
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ConfigError(f"the signing key in Redis ({self._k_key}) is not an Ed25519 key")
+        key = from_pem(pem, f"the signing key in Redis ({self._k_key})")
         self._key = key
         return key
