@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import uuid
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -186,18 +187,17 @@ class NativeNotifier(Notifier):
         urgency = {Urgency.LOW: DUrgency.Low, Urgency.NORMAL: DUrgency.Normal,
                    Urgency.CRITICAL: DUrgency.Critical}[n.urgency]
         dispatched = threading.Event()
-        key, target = n.key, n.target
+        key, target, ident = n.key, n.target, str(uuid.uuid4())
         note = DNotification(
             title=n.title,
             message=escape(n.body, quote=False) if self._markup_body else n.body,
             urgency=urgency,
             icon=Icon(path=Path(n.icon).resolve()) if n.icon else None,
             on_dispatched=dispatched.set,
+            on_clicked=lambda: self._clicked.emit(key, target, ident),
+            on_dismissed=lambda: self._closed.emit(key, ident),
+            identifier=ident,  # fresh per popup: a late click on a replaced one is told apart
         )
-        ident = note.identifier
-        # The frozen dataclass takes its callbacks at construction; they need its identifier, so bind them after.
-        object.__setattr__(note, "on_clicked", lambda: self._clicked.emit(key, target, ident))
-        object.__setattr__(note, "on_dismissed", lambda: self._closed.emit(key, ident))
         # desktop-notifier logs and swallows a failed send; only on_dispatched tells that it was delivered.
         await self._dn.send_notification(note)
         if not dispatched.is_set():
