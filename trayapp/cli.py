@@ -52,19 +52,8 @@ def log_dir() -> Path:
     return Path(platformdirs.user_log_dir("trayapp", appauthor=False))
 
 
-def reclaim_app_logger() -> None:
-    """Make the ``trayapp`` loggers log through the root handlers again (the embedded bridge's uvicorn
-    configuration gives ``trayapp`` its own stderr handler and stops propagation)."""
-    app_logger = logging.getLogger("trayapp")
-    for handler in app_logger.handlers[:]:
-        app_logger.removeHandler(handler)
-    app_logger.propagate = True
-    app_logger.setLevel(logging.NOTSET)
-
-
 def setup_logging(debug: bool, level: str = "INFO") -> Path | None:
     """Rotating log file in the platformdirs log dir (1 MB × 5); with ``--debug`` also stderr."""
-    reclaim_app_logger()
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if debug else level)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
@@ -251,7 +240,6 @@ class DemoBridge:
 
         # $TRAYAPP_DEMO_SECRET: for scripts that post their own signed webhooks (with --no-simulator).
         self._bridge = start_embedded(self.data_dir, secret=os.environ.get("TRAYAPP_DEMO_SECRET") or None)
-        reclaim_app_logger()
         return self
 
     @property

@@ -50,7 +50,7 @@ class EmbeddedBridge:
             self._ready.set()
 
         try:
-            self._server = make_server(self.config, on_ready=ready)
+            self._server = make_server(self.config, on_ready=ready, own_logging=False)
             self._server.run()
         except BaseException as exc:  # reported to start()'s caller
             self._error = exc

@@ -191,7 +191,7 @@ def log_config(level: str) -> dict[str, Any]:
             "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
             "uvicorn.error": {"level": level.upper()},
             "uvicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-            "trayapp": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+            "trayapp.bridge": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
         },
     }
 
@@ -259,7 +259,9 @@ def read_url_file(data_dir: Path) -> str | None:
 
 
 def make_server(config: BridgeConfig, store: Store | None = None,
-                on_ready: Callable[[str], None] | None = None) -> BridgeServer:
+                on_ready: Callable[[str], None] | None = None, own_logging: bool = True) -> BridgeServer:
+    """The uvicorn server for ``config``. ``own_logging``: the bridge process configures logging (stderr);
+    an embedded bridge (``own_logging=False``) leaves the host's logging alone and logs through it."""
     app = create_app(config, store)
     uv_config = uvicorn.Config(
         app,
@@ -270,7 +272,7 @@ def make_server(config: BridgeConfig, store: Store | None = None,
         loop="auto",
         lifespan="on",
         access_log=config.access_log,
-        log_config=log_config(config.log_level),
+        log_config=log_config(config.log_level) if own_logging else None,
         ws_ping_interval=config.ping_interval,
         ws_ping_timeout=config.ping_timeout,
         ws_max_size=64 * 1024,
