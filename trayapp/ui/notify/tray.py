@@ -1,8 +1,8 @@
 """``QSystemTrayIcon.showMessage``: the fallback back-end.
 
-Used where org.freedesktop.Notifications is missing, and for now on Windows and macOS (where
-Qt turns it into a native toast / notification centre entry). It has no per-notification
-action: a click (``messageClicked``, when the platform reports it) opens the list.
+Used where the native back-end cannot run: no org.freedesktop.Notifications on Linux, or
+desktop-notifier failing on Windows / macOS (``native.py``). It has no per-notification action:
+a click (``messageClicked``, when the platform reports it) opens the list.
 """
 
 from __future__ import annotations
