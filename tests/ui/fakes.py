@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from PySide6.QtCore import QObject, QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices
 
 from trayapp.settings import Settings
 from trayapp.ui.notify.base import Notification, Notifier
@@ -89,3 +93,16 @@ class UrlCatcher(QObject):
     def open(self, url: QUrl) -> None:
         self.urls.append(url.toString())
         self.opened.emit(url.toString())
+
+
+@contextlib.contextmanager
+def catching_browser() -> Iterator[UrlCatcher]:
+    """While inside, every http(s) URL the app opens lands in the yielded catcher instead of a browser."""
+    catcher = UrlCatcher()
+    for scheme in ("http", "https"):
+        QDesktopServices.setUrlHandler(scheme, catcher, b"open")
+    try:
+        yield catcher
+    finally:
+        for scheme in ("http", "https"):
+            QDesktopServices.unsetUrlHandler(scheme)

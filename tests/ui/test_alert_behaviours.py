@@ -8,11 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QDialogButtonBox
 
 from tests.ui.conftest import make_row
-from tests.ui.fakes import FakeClient, RecordingNotifier, UrlCatcher
+from tests.ui.fakes import FakeClient, RecordingNotifier, UrlCatcher, catching_browser
 from trayapp.app import TrayApp
 from trayapp.client.state import ConnectionState, ConnectionStatus
 from trayapp.settings import Settings
@@ -68,12 +67,8 @@ def build(qtbot, tmp_path: Path, **changes: object) -> Env:
 
 @pytest.fixture(autouse=True)
 def browser() -> Iterator[UrlCatcher]:
-    catcher = UrlCatcher()
-    for scheme in ("http", "https"):
-        QDesktopServices.setUrlHandler(scheme, catcher, "open")
-    yield catcher
-    for scheme in ("http", "https"):
-        QDesktopServices.unsetUrlHandler(scheme)
+    with catching_browser() as catcher:
+        yield catcher
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 
 import pytest
 from PySide6.QtCore import QCoreApplication, Qt, QUrl
-from PySide6.QtGui import QDesktopServices, QFileOpenEvent
+from PySide6.QtGui import QFileOpenEvent
 from PySide6.QtWidgets import QApplication
 
 from tests.ui.conftest import make_row
-from tests.ui.fakes import FakeClient, RecordingNotifier, UrlCatcher
+from tests.ui.fakes import FakeClient, RecordingNotifier, UrlCatcher, catching_browser
 from trayapp.app import TrayApp
 from trayapp.client.state import ConnectionState, ConnectionStatus
 from trayapp.core.link import Link
@@ -24,12 +24,8 @@ TEMPLATE = "https://acme.example.com/inbox/case/{case_id}"
 
 @pytest.fixture
 def urls() -> Iterator[UrlCatcher]:
-    catcher = UrlCatcher()
-    for scheme in ("http", "https"):
-        QDesktopServices.setUrlHandler(scheme, catcher, "open")
-    yield catcher
-    for scheme in ("http", "https"):
-        QDesktopServices.unsetUrlHandler(scheme)
+    with catching_browser() as catcher:
+        yield catcher
 
 
 @pytest.fixture
@@ -171,7 +167,11 @@ def test_settings_dialog_applies_and_saves(app: TrayApp, qtbot) -> None:
     assert len(notifier(app).shown) == 1
 
 
-def test_pasted_link_is_stored_off_the_gui_thread(qtbot) -> None:
+KEY = "ed25519:" + "A" * 43 + "="
+
+
+def app_storing_links(qtbot) -> tuple[TrayApp, list[Link]]:
+    """An unconfigured app whose link saver records the links it is asked to store."""
     stored: list[Link] = []
 
     def saver(link: Link, current: Settings) -> Settings:
@@ -181,9 +181,13 @@ def test_pasted_link_is_stored_off_the_gui_thread(qtbot) -> None:
     tray_app = TrayApp(FakeClient(), Settings(), use_tray=False, notifier=RecordingNotifier(),
                        save_settings=lambda _s: None, link_saver=saver)
     qtbot.addWidget(tray_app.window)
-    key = "ed25519:" + "A" * 43 + "="
+    return tray_app, stored
+
+
+def test_pasted_link_is_stored_off_the_gui_thread(qtbot) -> None:
+    tray_app, stored = app_storing_links(qtbot)
     with qtbot.waitSignal(tray_app.link_stored):
-        tray_app.handle_arguments(["connect", f"trayapp://connect?url=https://b.example.com&token=t0k&key={key}"])
+        tray_app.handle_arguments(["connect", f"trayapp://connect?url=https://b.example.com&token=t0k&key={KEY}"])
     assert stored[0].token == "t0k"
     assert tray_app.settings.bridge_url == "https://b.example.com"
     assert client(tray_app).calls[-1] == ("apply_settings", tray_app.settings)
@@ -192,17 +196,8 @@ def test_pasted_link_is_stored_off_the_gui_thread(qtbot) -> None:
 
 def test_link_opened_by_the_os_while_running_is_used(qtbot) -> None:
     """macOS hands a clicked trayapp:// link to the running app as a QFileOpenEvent."""
-    stored: list[Link] = []
-
-    def saver(link: Link, current: Settings) -> Settings:
-        stored.append(link)
-        return current.replace(bridge_url=link.url, key=link.key)
-
-    tray_app = TrayApp(FakeClient(), Settings(), use_tray=False, notifier=RecordingNotifier(),
-                       save_settings=lambda _s: None, link_saver=saver)
-    qtbot.addWidget(tray_app.window)
-    key = "ed25519:" + "A" * 43 + "="
-    link = f"trayapp://connect?url=https%3A%2F%2Fb.example.com&token=t0k&key={key}"
+    tray_app, stored = app_storing_links(qtbot)
+    link = f"trayapp://connect?url=https%3A%2F%2Fb.example.com&token=t0k&key={KEY}"
     with qtbot.waitSignal(tray_app.link_stored):
         assert QCoreApplication.sendEvent(QApplication.instance(), QFileOpenEvent(QUrl(link)))
     assert stored[0].token == "t0k"
