@@ -100,7 +100,7 @@ def catching_browser() -> Iterator[UrlCatcher]:
     """While inside, every http(s) URL the app opens lands in the yielded catcher instead of a browser."""
     catcher = UrlCatcher()
     for scheme in ("http", "https"):
-        QDesktopServices.setUrlHandler(scheme, catcher, b"open")
+        QDesktopServices.setUrlHandler(scheme, catcher, "open")  # type: ignore[arg-type]  # the stub says bytes; the runtime wants str
     try:
         yield catcher
     finally:
