@@ -10,7 +10,8 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import asyncio
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
 
 from tests.integration.conftest import bridge, bridge_factory  # noqa: F401 - re-exported fixtures
+from trayapp.client.connection import Connection
 from trayapp.client.history import HistoryRow
 from trayapp.client.state import ConnectionState, ConnectionStatus
 from trayapp.core import wire
@@ -117,3 +119,15 @@ class Recorder:
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
+
+
+@contextlib.asynccontextmanager
+async def run_connection(conn: Connection) -> AsyncIterator[Connection]:
+    """Run ``conn`` in a task for the duration of the block, then cancel it and wait for it to end."""
+    task = asyncio.create_task(conn.run())
+    try:
+        yield conn
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -21,6 +21,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from tests.client.conftest import run_connection
 from tests.integration.conftest import BridgeProcess, case_payload, cli, load_fixtures, signed
 from trayapp.client.connection import TOKEN_REFUSED, Connection, ConnectionConfig
 from trayapp.client.history import Cursor, History
@@ -54,13 +55,8 @@ async def post_all(url: str, payloads: list[dict[str, Any] | str]) -> None:
 @contextlib.asynccontextmanager
 async def client(config: ConnectionConfig, store: Any, rec: Recorder) -> AsyncIterator[Connection]:
     conn = Connection(config, store, rec, delays=quick)
-    task = asyncio.create_task(conn.run())
-    try:
+    async with run_connection(conn):
         yield conn
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @pytest.fixture

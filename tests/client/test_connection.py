@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.client.conftest import run_connection
 from trayapp.client.connection import TOKEN_REFUSED, Connection, ConnectionConfig
 from trayapp.client.errors import ClientError, NotConfigured
 from trayapp.client.history import History
@@ -44,13 +45,8 @@ async def running(fb: FakeBridge, history: History, rec: Recorder, **cfg: Any) -
     config = ConnectionConfig(bridge_url=fb.url, token=cfg.pop("token", fb.token), key=cfg.pop("key", fb.key_text),
                               **cfg)
     conn = Connection(config, history, rec, delays=quick)
-    task = asyncio.create_task(conn.run())
-    try:
+    async with run_connection(conn):
         yield conn
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_events_flow_verified_stored_and_cursor_advances(fake: FakeBridge, history: History,
@@ -241,17 +237,12 @@ async def test_history_failure_is_an_error_state_not_a_dead_task(fake: FakeBridg
 async def test_repeated_4008_backs_off(fake: FakeBridge, history: History, recorder: Recorder) -> None:
     config = ConnectionConfig(bridge_url=fake.url, token=fake.token, key=fake.key_text)
     conn = Connection(config, history, recorder, delays=lambda: iter([30.0] * 10))
-    task = asyncio.create_task(conn.run())
-    try:
+    async with run_connection(conn):
         await recorder.until(lambda: recorder.caught_up)
         await fake.close_all(wire.CLOSE_SLOW_CONSUMER, "slow consumer")
         await recorder.until(lambda: len(recorder.caught_up) == 2)  # at once
         await fake.close_all(wire.CLOSE_SLOW_CONSUMER, "slow consumer")
         await recorder.until(lambda: "retrying in 30 s" in recorder.states[-1].detail)  # not a tight loop
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_reconnects_after_going_away_and_backoff_state(fake: FakeBridge, history: History,
@@ -280,13 +271,8 @@ async def test_unreachable_bridge_is_offline_with_words(history: History, record
         url = fb.url
     config = ConnectionConfig(bridge_url=url, token="tb_x" * 5, key=fb.key_text)
     conn = Connection(config, history, recorder, delays=lambda: iter([30.0] * 10))
-    task = asyncio.create_task(conn.run())
-    try:
+    async with run_connection(conn):
         await recorder.until(lambda: recorder.state is ConnectionState.OFFLINE)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
     assert "cannot reach 127.0.0.1" in recorder.states[-1].detail
     assert "retrying in 30 s" in recorder.states[-1].detail
 
@@ -318,15 +304,10 @@ async def test_dead_socket_detected_by_ping(history: History, recorder: Recorder
             config = ConnectionConfig(bridge_url=relay.url, token=fb.token, key=fb.key_text, ping_interval=0.2,
                                       ping_timeout=0.3, close_timeout=0.2)
             conn = Connection(config, history, recorder, delays=lambda: iter([30.0] * 10))
-            task = asyncio.create_task(conn.run())
-            try:
+            async with run_connection(conn):
                 await recorder.until(lambda: recorder.caught_up)
                 relay.frozen = True
                 await recorder.until(lambda: recorder.state is ConnectionState.OFFLINE, timeout=5)
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
         finally:
             await relay.stop()
     assert "lost the connection" in recorder.states[-1].detail or "1011" in recorder.states[-1].detail

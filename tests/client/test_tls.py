@@ -4,7 +4,6 @@ makes it trusted. Against a real ``trayapp-bridge serve --tls-cert/--tls-key``."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import ipaddress
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.client.conftest import run_connection
 from tests.integration.conftest import BridgeProcess
 from trayapp.client.connect import test_connection
 from trayapp.client.connection import Connection, ConnectionConfig
@@ -67,24 +67,14 @@ async def test_wss_needs_the_pinned_certificate(bridge_factory: Callable[..., Br
 
     untrusted = Recorder()
     conn = Connection(ConnectionConfig(bp.url, token, key), MemoryCursor(), untrusted, delays=lambda: iter([30.0]))
-    task = asyncio.create_task(conn.run())
-    try:
+    async with run_connection(conn):
         await untrusted.until(lambda: untrusted.state is ConnectionState.OFFLINE)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
     assert "certificate is not trusted" in untrusted.states[-1].detail
 
     trusted = Recorder()
     conn = Connection(ConnectionConfig(bp.url, token, key, ca_file=str(cert)), MemoryCursor(), trusted)
-    task = asyncio.create_task(conn.run())
-    try:
+    async with run_connection(conn):
         await trusted.until(lambda: bool(trusted.caught_up))
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
     assert trusted.state is ConnectionState.CONNECTED
 
     link = build_link(bp.url, token, key)
