@@ -7,6 +7,7 @@ it emits :class:`~trayapp.ui.notify.Notification` values that the composition ro
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -82,11 +83,9 @@ class Presenter(QObject):
     ) -> None:
         super().__init__(parent)
         self._clock = clock
-        if settings is not None:
-            config = AlertConfig.from_settings(settings)
-        else:
-            config = AlertConfig(**{**_fields(AlertConfig()), "notify": frozenset(enabled)})  # type: ignore[arg-type]
-        self.policy = AlertPolicy(config)
+        self.policy = AlertPolicy(
+            AlertConfig.from_settings(settings) if settings is not None else AlertConfig(notify=frozenset(enabled))
+        )
         self._backlog: list[ReceivedEvent] = []
         self._quiet: tuple[datetime | None, str] = (None, "")
         self._alarm = False
@@ -106,7 +105,7 @@ class Presenter(QObject):
 
     def set_enabled(self, keys: Iterable[str]) -> None:
         """The notify keys (``Settings.notify``) that pop up."""
-        self.policy.config = AlertConfig(**{**_fields(self.policy.config), "notify": frozenset(keys)})  # type: ignore[arg-type]
+        self.policy.config = dataclasses.replace(self.policy.config, notify=frozenset(keys))
 
     def apply_settings(self, settings: Settings) -> None:
         """Every alert setting at once (the settings dialog's OK)."""
@@ -276,7 +275,3 @@ class Presenter(QObject):
         else:
             ms = max(0, int((deadline - now).total_seconds() * 1000)) + 20
             self.timer.start(min(ms, _MAX_TIMER_MS))
-
-
-def _fields(config: AlertConfig) -> dict[str, object]:
-    return {name: getattr(config, name) for name in AlertConfig.__dataclass_fields__}
