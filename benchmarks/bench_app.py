@@ -42,7 +42,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -123,17 +122,14 @@ def case_body(template: str, case_id: int) -> str:
 
 def poster_main(url: str, secret: str, first_case: int, count: int, spacing: float) -> int:
     """Child process: post ``count`` signed webhooks, one JSON line per webhook (CLOCK_MONOTONIC is system-wide)."""
-    from trayapp.core.signature import hmac_hex
+    from trayapp.bridge.simulator import post
 
     template = json.loads(FIXTURE.read_text(encoding="utf-8"))["body"]
     for i in range(count):
         case_id = first_case + i
-        body = case_body(template, case_id).encode()
-        request = urllib.request.Request(url + "/webhooks/acquire", data=body, method="POST", headers={
-            "Content-Type": "application/json", "x-acquire-signature": hmac_hex(secret, body)})
+        payload = json.loads(case_body(template, case_id))
         t = time.monotonic()
-        with urllib.request.urlopen(request, timeout=10) as response:
-            status = response.status
+        status, _answer = post(url, secret, payload)
         print(json.dumps({"case": str(case_id), "t": t, "t_done": time.monotonic(), "status": status}), flush=True)
         time.sleep(spacing)
     return 0
