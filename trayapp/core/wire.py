@@ -32,10 +32,8 @@ SIGNING_CONTEXT: Final = "trayapp-event/1\n"
 
 # WebSocket close codes the bridge uses.
 CLOSE_GOING_AWAY: Final = 1001
-CLOSE_TRY_AGAIN: Final = 1013
 CLOSE_REVOKED: Final = 4001
 CLOSE_SLOW_CONSUMER: Final = 4008
-CLOSE_TOO_MANY: Final = 4029
 
 
 @dataclass(frozen=True, slots=True)
