@@ -32,6 +32,15 @@ LOG_DIR_ENV = "TRAYAPP_LOG_DIR"
 _SECRET = re.compile(r"(?i)(token=|bearer\s+|\"token\"\s*:\s*\")([^&\s\"']+)")
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose every file (the current one and each new one after a rotation) is 0600."""
+
+    def _open(self) -> Any:
+        from trayapp.private_files import private_opener
+
+        return open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors, opener=private_opener)
+
+
 class RedactSecrets(logging.Filter):
     """Blanks tokens (``token=...``, ``Bearer ...``, ``"token": "..."``) out of every log record."""
 
@@ -61,9 +70,11 @@ def setup_logging(debug: bool, level: str = "INFO") -> Path | None:
     path: Path | None = None
     try:
         directory = log_dir()
-        directory.mkdir(parents=True, exist_ok=True)
+        from trayapp.private_files import private_dir
+
+        private_dir(directory)
         path = directory / LOG_FILE
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+        handler: logging.Handler = PrivateRotatingFileHandler(
             path, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
         handler.setFormatter(fmt)
         handler.addFilter(redact)
