@@ -200,22 +200,28 @@ def _quit_on_signals(app: Any, quit_fn: Any) -> Any:
     return (reader, writer, notifier)
 
 
-def _single_instance(app: Any, argv: list[str], suffix: str) -> Any:
-    """The listener of the first instance, or ``None`` when a running instance took ``argv``."""
-    from trayapp.ui.single_instance import SingleInstance, send_to_running, server_name
+def _single_instance(app: Any, argv: list[str], suffix: str) -> tuple[bool, Any]:
+    """``(True, None)`` when a running instance took ``argv``; else ``(False, listener)`` — the first instance's
+    listener, or ``None`` when there is no private place for one."""
+    from trayapp.ui.single_instance import InstanceError, SingleInstance, send_to_running, server_name
 
-    name = server_name(suffix)
+    try:
+        name = server_name(suffix)
+    except InstanceError as exc:  # starting matters more than being the only one: alerts must not stop
+        log.warning("single instance: %s; starting without handing over to a running app", exc)
+        print(f"trayapp: cannot check for a running trayapp ({exc}); starting anyway.", file=sys.stderr)
+        return False, None
     if send_to_running(argv, name):
-        return None
+        return True, None
     instance = SingleInstance(name, app)
     instance.listen()
-    return instance
+    return False, instance
 
 
 def run_tray(argv: list[str], link: str | None = None) -> int:
     qapp = _qapp()
-    instance = _single_instance(qapp, argv, "")
-    if instance is None:
+    handed_over, instance = _single_instance(qapp, argv, "")
+    if handed_over:
         print("trayapp is already running: handed over to it.", file=sys.stderr)
         return 0
     from trayapp import settings as settings_mod
@@ -315,8 +321,8 @@ def run_demo(args: argparse.Namespace, argv: list[str]) -> int:
     import tempfile
 
     qapp = _qapp()
-    instance = _single_instance(qapp, argv, "demo")
-    if instance is None:
+    handed_over, instance = _single_instance(qapp, argv, "demo")
+    if handed_over:
         print("trayapp demo is already running: showing it.", file=sys.stderr)
         return 0
     from trayapp.app import TrayApp

@@ -57,8 +57,8 @@ def test_logs_never_carry_tokens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert "zzz" not in record.getMessage()
 
 
-def test_second_launch_hands_over_its_arguments(qtbot) -> None:
-    name = f"trayapp-test-{uuid.uuid4().hex[:8]}"
+def test_second_launch_hands_over_its_arguments(qtbot, tmp_path: Path) -> None:
+    name = str(tmp_path / f"trayapp-test-{uuid.uuid4().hex[:8]}.sock")
     first = SingleInstance(name)
     assert first.listen()
     received: list[list[str]] = []
