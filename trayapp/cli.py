@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import logging.handlers
 import os
@@ -127,8 +128,65 @@ def _normalise(argv: list[str]) -> list[str]:
     return argv
 
 
+#: Given by :func:`reexec_without_secrets` to the process it becomes: the fd to read the real arguments from.
+ARGS_FD = "--args-fd"
+_MAX_HANDED_ARGS = 16 * 1024  # bytes written to a pipe before exec: well within its buffer (links are ~200)
+
+
+def _secret(arg: str) -> bool:
+    """A connection link or anything carrying a token (``trayapp://…``, ``--link=…``, ``…token=…``)."""
+    return "trayapp://" in arg or "token=" in arg.lower()
+
+
+def read_handed_args(argv: list[str]) -> list[str]:
+    """``argv`` itself, or — after :func:`reexec_without_secrets` — the real arguments read (once) from the fd
+    named by ``--args-fd``."""
+    if len(argv) < 2 or argv[0] != ARGS_FD:
+        return argv
+    fd = int(argv[1])
+    with os.fdopen(fd, "rb") as pipe:
+        handed = json.loads(pipe.read().decode("utf-8"))
+    if not isinstance(handed, list) or not all(isinstance(a, str) for a in handed):
+        raise SystemExit("trayapp: bad arguments handed over")
+    return handed
+
+
+def reexec_without_secrets(args: list[str]) -> None:
+    """On POSIX, become a process whose command line has no link or token in it (``/proc/PID/cmdline`` is
+    readable by every local user): the arguments go through a pipe to the same program, exec'd with
+    ``--args-fd N`` and the secrets replaced by ``<link>``. The pid stays the same (the URL handler or the shell
+    keep waiting for it). Returns without doing anything when nothing is secret, on Windows (other users cannot
+    read a process's command line there), or when the exec fails (then the arguments stay as they were)."""
+    if os.name != "posix" or not any(_secret(a) for a in args):
+        return
+    data = json.dumps(args).encode("utf-8")
+    if len(data) > _MAX_HANDED_ARGS:
+        log.warning("arguments too long to hand over privately: kept on the command line")
+        return
+    shown = ["<link>" if _secret(a) else a for a in args]
+    if getattr(sys, "frozen", False):
+        command = [sys.executable, ARGS_FD, "", *shown]
+    else:
+        command = [sys.executable, "-m", "trayapp", ARGS_FD, "", *shown]
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, data)
+        os.close(write_end)
+        os.set_inheritable(read_end, True)
+        command[command.index(ARGS_FD) + 1] = str(read_end)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(command[0], command)
+    except OSError as exc:  # pragma: no cover - exec of our own interpreter failed
+        print(f"trayapp: cannot restart without the link on the command line: {exc}", file=sys.stderr)
+        with contextlib.suppress(OSError):
+            os.close(read_end)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = _normalise(list(sys.argv[1:] if argv is None else argv))
+    if argv is None:  # the real process: its command line must not keep a token
+        reexec_without_secrets(sys.argv[1:])
+    args_list = _normalise(read_handed_args(list(sys.argv[1:] if argv is None else argv)))
     flags = {a for a in args_list if a in _GLOBAL_FLAGS}  # accepted before or after the command
     args = build_parser().parse_args([a for a in args_list if a not in _GLOBAL_FLAGS])
     for flag in flags:
