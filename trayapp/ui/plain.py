@@ -27,8 +27,8 @@ _LINE_BREAKS = re.compile("[\t\n]+")
 _INERT = str.maketrans({"<": "\u2039", ">": "\u203a", "&": "\uff06"})
 ELLIPSIS = "…"
 #: What a popup shows at most: a title line and a few lines of body (servers cut longer text anyway).
-TITLE_CHARS = 200
-BODY_CHARS = 1000
+TITLE_CHARS = 120
+BODY_CHARS = 400
 #: A list tooltip and a list cell at most (a 10,000-character title stays usable).
 TOOLTIP_CHARS = 1000
 CELL_CHARS = 300
