@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.ui.launches import second_launch
 from trayapp.ui.single_instance import InstanceError, SingleInstance, rendezvous_dir, send_to_running, server_name
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_PEERCRED and XDG dirs: Linux")
@@ -137,13 +138,8 @@ def test_a_peer_of_another_uid_is_not_trusted_either_way(dirs: Path, qtbot) -> N
     assert first.listen()
     received: list[list[str]] = []
     first.arguments_received.connect(received.append)
-    code = ("import sys\nfrom PySide6.QtCore import QCoreApplication\n"
-            "from trayapp.ui.single_instance import send_to_running\n"
-            "app = QCoreApplication([])\n"
-            f"sys.exit(0 if send_to_running(['--list'], {name!r}) else 3)\n")
-    second = subprocess.Popen([sys.executable, "-c", code])
-    qtbot.waitUntil(lambda: second.poll() is not None, timeout=20_000)
-    assert second.returncode == 3 and received == [], "the first instance refused a launch of another uid"
+    assert second_launch(qtbot, name, ["--list"]) == 3
+    assert received == [], "the first instance refused a launch of another uid"
     first.close()
 
     squatter = Squatter(name)  # a listener this launch must not trust (as if it ran as someone else)
@@ -193,13 +189,8 @@ def test_a_squatter_of_another_uid_gets_no_token_and_the_app_still_starts(dirs: 
         assert instance.listen(), "the squatted socket is replaced: the app starts"
         received: list[list[str]] = []
         instance.arguments_received.connect(received.append)
-        code = ("import sys\nfrom PySide6.QtCore import QCoreApplication\n"
-                "from trayapp.ui.single_instance import send_to_running\n"
-                "app = QCoreApplication([])\n"
-                f"sys.exit(0 if send_to_running(['--list'], {name!r}) else 3)\n")
-        second = subprocess.Popen([sys.executable, "-c", code])
-        qtbot.waitUntil(lambda: second.poll() is not None, timeout=20_000)
-        assert second.returncode == 0 and received == [["--list"]], "later launches reach the real app"
+        assert second_launch(qtbot, name, ["--list"]) == 0
+        assert received == [["--list"]], "later launches reach the real app"
         instance.close()
     finally:
         proc.kill()
