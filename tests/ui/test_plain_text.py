@@ -153,3 +153,29 @@ def test_banners_show_reasons_as_plain_text(qtbot) -> None:
     banner.show_message(HOSTILE["link"])
     assert banner.label.textFormat() == Qt.TextFormat.PlainText
     assert banner.label.text() == HOSTILE["link"]
+
+
+def test_dialog_labels_that_show_outside_words_are_plain_text(qtbot) -> None:
+    from PySide6.QtWidgets import QLabel
+
+    from trayapp.settings import Settings
+    from trayapp.ui.first_run import FirstRunDialog
+    from trayapp.ui.list_window import ListWindow
+    from trayapp.ui.settings_dialog import SettingsDialog, SettingsValues
+
+    markup = HOSTILE["image"]
+    settings = SettingsDialog(SettingsValues.from_settings(Settings()), f"https://bridge.example.com/{markup}",
+                              login_problem=markup)
+    first = FirstRunDialog()
+    window = ListWindow(HistoryModel())
+    for widget in (settings, first, window):
+        qtbot.addWidget(widget)
+    settings.set_state_text(markup)
+    settings.show_test_result(False, markup)
+    first.link_edit.setText(markup)
+    window.show_only(["evt-1"], markup)
+    shown = [label for widget in (settings, first, window) for label in widget.findChildren(QLabel)
+             if "<img" in label.text()]
+    assert len(shown) >= 5, [label.accessibleName() for label in shown]
+    for label in shown:
+        assert label.textFormat() == Qt.TextFormat.PlainText, label.accessibleName() or label.objectName()

@@ -142,6 +142,7 @@ class ListWindow(QMainWindow):
         only_layout.setContentsMargins(0, 0, 0, 0)
         self.only_label = QLabel(self.only_bar)
         self.only_label.setAccessibleName("List restriction")
+        self.only_label.setTextFormat(Qt.TextFormat.PlainText)
         self.show_all_button = QPushButton("Show a&ll events", self.only_bar)
         self.show_all_button.setAccessibleName("Show all events")
         self.show_all_button.clicked.connect(self.show_all)
@@ -183,6 +184,7 @@ class ListWindow(QMainWindow):
 
         self.search_hint = QLabel(central)  # "Searching the whole history…" / "Showing the newest N matches"
         self.search_hint.setAccessibleName("Search status")
+        self.search_hint.setTextFormat(Qt.TextFormat.PlainText)  # may quote what was searched for
         self.search_hint.setStyleSheet("color: palette(mid);")
         self.search_hint.hide()
         layout.addWidget(self.search_hint)
