@@ -159,6 +159,12 @@ class TrayApp(QObject):
         if qapp is not None:
             qapp.installEventFilter(self.link_events)
         self._connect_signals()
+        if notifier is None and isinstance(self.notifier, TrayMessageNotifier):
+            # No native notifications at start (e.g. the notification service is not up yet at login): the same
+            # temporary, visible downgrade as a failure later — they are tried again.
+            self._degraded = "not available at start"
+            self._retry_timer.start(self._retry_delay_s * 1000)
+            self.tray.set_warning(self.warning_text())
         self._restore_dnd()
         log.info("notifications via %s; system tray %s", self.notifier.name,
                  "available" if self.tray.available else "missing")
