@@ -169,7 +169,8 @@ def reexec_without_secrets(args: list[str]) -> None:
     if getattr(sys, "frozen", False):
         command = [sys.executable, ARGS_FD, "", *shown]
     else:
-        command = [sys.executable, "-m", "trayapp", ARGS_FD, "", *shown]
+        # -P: the current directory does not shadow the installed package (a "trayapp" folder where it was started)
+        command = [sys.executable, "-P", "-m", "trayapp", ARGS_FD, "", *shown]
     read_end, write_end = os.pipe()
     try:
         os.write(write_end, data)
