@@ -57,6 +57,7 @@ class ClientLike(Protocol):
     caught_up: Any
     gap: Any
     verification_failed: Any
+    event_skipped: Any
     read_changed: Any
     older_loaded: Any
     counts_changed: Any
@@ -184,9 +185,7 @@ class TrayApp(QObject):
         client.gap.connect(window.show_gap)
         client.gap.connect(presenter.on_gap)
         client.verification_failed.connect(self._on_verification_failed)
-        dropped = getattr(client, "event_dropped", None)  # ClientService.event_dropped(str reason)
-        if dropped is not None:
-            dropped.connect(self._on_event_dropped)
+        client.event_skipped.connect(self._on_event_skipped)
         client.read_changed.connect(self._on_read_changed)
         client.counts_changed.connect(self._on_counts)
         client.older_loaded.connect(model.add_older)
@@ -396,12 +395,12 @@ class TrayApp(QObject):
         self.window.show_verification_failed(reason)
         self._show_warning()
 
-    @Slot(str)
-    def _on_event_dropped(self, reason: str) -> None:
+    @Slot(str, str)
+    def _on_event_skipped(self, event_id: str, reason: str) -> None:
         """The client received an event it could not store or derive (it moved on past it)."""
-        log.warning("an alert could not be shown: the client dropped the event (%s)", reason)
+        log.warning("an alert could not be shown: the client skipped event %s (%s)", event_id, reason)
         self._count_unshown()
-        self.window.show_event_dropped(reason)
+        self.window.show_event_skipped(reason)
 
     @Slot(object, str)
     def _on_not_shown(self, notification: Notification, reason: str) -> None:

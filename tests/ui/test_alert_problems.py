@@ -91,7 +91,7 @@ def test_a_popup_that_could_not_be_shown_is_counted_and_logged(app: TrayApp, cap
 
 def test_an_event_the_client_dropped_is_told_in_plain_words(app: TrayApp, caplog) -> None:
     with caplog.at_level(logging.WARNING):
-        client(app).event_dropped.emit("store failed: UnicodeEncodeError")
+        client(app).event_skipped.emit("e-7", "store failed: UnicodeEncodeError")
     assert "1 alert could not be shown" in app.tray.tooltip()
     banner = app.window.warning_banner.label.text()
     assert "1 alert could not be shown: it arrived but could not be read or saved" in banner

@@ -17,6 +17,7 @@ from typing import Any
 
 import platformdirs
 
+from trayapp.core import wire
 from trayapp.core.acquire import EventTable
 from trayapp.core.errors import BadPayload
 
@@ -122,6 +123,9 @@ def from_args(
                                            Path(secret_file) if secret_file else None)
     if options.get("max_body", 1) <= 0:
         raise ConfigError("--max-body must be positive")
+    problem = wire.max_body_problem(options.get("max_body", DEFAULT_MAX_BODY))
+    if problem:  # every webhook we accept must reach the apps: refuse to start rather than refuse deliveries
+        raise ConfigError(problem)
     for name in ("bad_signature_burst", "bad_signature_rate", "max_sockets_per_token"):
         if options.get(name, 0) < 0:
             raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
