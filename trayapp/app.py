@@ -160,6 +160,12 @@ class TrayApp(QObject):
         if qapp is not None:
             qapp.installEventFilter(self.link_events)
         self._connect_signals()
+        if notifier is None and isinstance(self.notifier, TrayMessageNotifier):
+            # No native notifications at start (e.g. the notification service is not up yet at login): the same
+            # temporary, visible downgrade as a failure later — they are tried again.
+            self._degraded = "not available at start"
+            self._retry_timer.start(self._retry_delay_s * 1000)
+            self.tray.set_warning(self.warning_text())
         self._restore_dnd()
         log.info("notifications via %s; system tray %s", self.notifier.name,
                  "available" if self.tray.available else "missing")
@@ -394,7 +400,7 @@ class TrayApp(QObject):
         """The client received an event it could not store or derive (it moved on past it)."""
         log.warning("an alert could not be shown: the client skipped event %s (%s)", event_id, reason)
         self._count_unshown()
-        self.window.show_event_dropped(reason)
+        self.window.show_event_skipped(reason)
 
     @Slot(object, str)
     def _on_not_shown(self, notification: Notification, reason: str) -> None:

@@ -29,6 +29,7 @@ from trayapp import __version__
 log = logging.getLogger("trayapp")
 
 LOG_FILE = "trayapp.log"
+LOG_BACKUPS = 5
 LOG_DIR_ENV = "TRAYAPP_LOG_DIR"
 _SECRET = re.compile(r"(?i)(token=|bearer\s+|\"token\"\s*:\s*\")([^&\s\"']+)")
 
@@ -71,12 +72,13 @@ def setup_logging(debug: bool, level: str = "INFO") -> Path | None:
     path: Path | None = None
     try:
         directory = log_dir()
-        from trayapp.private_files import private_dir
+        from trayapp.private_files import private_dir, tighten
 
         private_dir(directory)
         path = directory / LOG_FILE
+        tighten(path, *(path.with_name(f"{LOG_FILE}.{n}") for n in range(1, LOG_BACKUPS + 1)))  # older versions'
         handler: logging.Handler = PrivateRotatingFileHandler(
-            path, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
+            path, maxBytes=1_000_000, backupCount=LOG_BACKUPS, encoding="utf-8")
         handler.setFormatter(fmt)
         handler.addFilter(redact)
         root.addHandler(handler)
@@ -167,7 +169,8 @@ def reexec_without_secrets(args: list[str]) -> None:
     if getattr(sys, "frozen", False):
         command = [sys.executable, ARGS_FD, "", *shown]
     else:
-        command = [sys.executable, "-m", "trayapp", ARGS_FD, "", *shown]
+        # -P: the current directory does not shadow the installed package (a "trayapp" folder where it was started)
+        command = [sys.executable, "-P", "-m", "trayapp", ARGS_FD, "", *shown]
     read_end, write_end = os.pipe()
     try:
         os.write(write_end, data)

@@ -63,6 +63,25 @@ def private_file(path: Path | str) -> Path:
     return path
 
 
+def tighten(*paths: Path | str) -> None:
+    """Make files that already exist 0600 (when ours): what an older version or a plain ``open`` left behind."""
+    for path in map(Path, paths):
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            _tighten(path, FILE_MODE, st)
+
+
+def private_database(path: Path | str) -> Path:
+    """:func:`private_file` for an SQLite database, and its ``-wal``/``-shm``/``-journal`` files if they exist
+    already (new ones are created with the database's mode)."""
+    path = private_file(path)
+    tighten(*(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")))
+    return path
+
+
 def write_private(path: Path | str, text: str) -> None:
     """Replace ``path`` atomically with ``text`` (UTF-8) in a 0600 file."""
     path = Path(path)

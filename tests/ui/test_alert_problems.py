@@ -119,3 +119,19 @@ def test_an_event_whose_alert_cannot_be_prepared_is_still_listed_and_the_next_on
     assert [n.target for n in notifier.shown] == ["evt-2"]
     assert "1 alert could not be shown" in app.tray.tooltip()
     assert "could not be prepared" in caplog.text
+
+
+def test_without_native_notifications_at_start_they_are_tried_again(
+        qtbot, factory: Factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)  # nothing native here: tray messages at first
+    app = TrayApp(FakeClient(), Settings(), use_tray=False, save_settings=lambda _s: None, notifier_factory=factory)
+    qtbot.addWidget(app.window)
+    try:
+        assert isinstance(app.notifier, TrayMessageNotifier)
+        assert "popups are limited" in app.tray.tooltip() and app._retry_timer.isActive()
+        factory.down = False
+        app._retry_timer.timeout.emit()
+        assert app.notifier is factory.opened[0] and "popups are limited" not in app.tray.tooltip()
+    finally:
+        app._retry_timer.stop()
+        app.window.close()

@@ -114,3 +114,18 @@ def test_bridge_data_dir_database_url_file_and_key(tmp_path: Path, umask: int) -
             await store.close()
 
     asyncio.run(run())
+
+
+def test_files_an_older_version_left_readable_are_tightened(tmp_path: Path, umask: int) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    os.chmod(app, 0o755)
+    for name in ("history.sqlite3", "history.sqlite3-wal", "history.sqlite3-shm"):
+        (app / name).touch()
+        os.chmod(app / name, 0o644)
+    (app / "history.sqlite3").unlink()  # a fresh database next to an old WAL: SQLite removes or reuses it
+    history = History(app / "history.sqlite3")
+    try:
+        assert_private_tree(app)
+    finally:
+        history.close()

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..core import text
-from ..private_files import private_file
+from ..private_files import private_database
 from . import keys
 from .errors import BadRequest, StoreClosed, StoreUnavailable
 from .store import (
@@ -128,7 +128,7 @@ class SQLiteStore(Store):
     async def open(self, frame_builder: FrameBuilder | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self._frame_builder = frame_builder
-        private_file(self.path)  # 0600 before SQLite opens it: its -wal/-shm files get the same mode
+        private_database(self.path)  # 0600 before SQLite opens it: its -wal/-shm files get the same mode
         wconn = await asyncio.to_thread(self._init_db)
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bridge-sqlite-read")
         self._closed = False

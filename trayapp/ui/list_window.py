@@ -326,7 +326,7 @@ class ListWindow(QMainWindow):
         self.warning_banner.show_message("\n".join(parts))
 
     @Slot(str)
-    def show_event_dropped(self, reason: str = "") -> None:
+    def show_event_skipped(self, reason: str = "") -> None:
         """An event arrived but could not be stored or read (the client dropped it): it is not in the list."""
         self._unreadable += 1
         self._show_warnings()
