@@ -23,7 +23,7 @@ HOSTILE: dict[str, str] = {
 FORBIDDEN = frozenset(
     {chr(c) for c in range(0x20) if c not in (0x09, 0x0A)}
     | {chr(c) for c in range(0x7F, 0xA0)}
-    | set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    | set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")  # bidi embeddings, overrides, isolates
 )
 
 

@@ -34,12 +34,13 @@ CAPS_MARKUP = frozenset({"actions", "body", "body-markup"})
 
 @pytest.mark.parametrize(("text", "newlines", "limit", "expected"), [
     ("Maria \ud800 Lopez", True, None, "Maria \ufffd Lopez"),
-    ("\ud83d\ude00 a split pair", True, None, "\ufffd\ufffd a split pair"),
+    ("\ud83d\ude00 a pair held as two code points", True, None, "\U0001f600 a pair held as two code points"),
+    ("\ude00\ud83d reversed", True, None, "\ufffd\ufffd reversed"),
     ("Ma\x00ria", True, None, "Maria"),
     ("a\x01b\x1bc\x7fd\x85e\x9f", True, None, "abcde"),
-    ("\u202eexe.txt\u202c \u2066x\u2069 \u200f\u200e\u061c!", True, None, "exe.txt x !"),
+    ("\u202eexe.txt\u202c \u2066x\u2069 \u202a\u202b\u202d\u2067\u2068!", True, None, "exe.txt x !"),
     ("one\ntwo\tthree", True, None, "one\ntwo\tthree"),
-    ("one\n\ntwo\tthree\r\n", False, None, "one two three "),
+    ("one\n\ntwo\tthree\r\n", False, None, "one two three"),
     ("abcdefghij", True, 5, "abcd…"),
     ("abcd", True, 4, "abcd"),
     ("<b>&</b>", True, None, "<b>&</b>"),

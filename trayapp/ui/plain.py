@@ -5,9 +5,9 @@ event is derived; the UI does not rely on that alone (rows from an older history
 a back-end that fails on one bad character). Each place that hands text to something that may parse it goes through
 one of these:
 
-- :func:`clean`: lone surrogates become U+FFFD (they cannot be encoded: jeepney/D-Bus, Qt and SQLite refuse them),
-  NUL and the other C0/C1 controls (except tab and newline, when allowed), and the bidi embedding/override/isolate
-  controls are removed, and the length is capped with an ellipsis.
+- :func:`clean`: the core's rules once more (:mod:`trayapp.core.text`): lone surrogates become U+FFFD (jeepney,
+  D-Bus, Qt and SQLite refuse them), NUL and the other C0/C1 controls (except tab and newline, when allowed) and the
+  bidi embedding/override/isolate controls are removed, and the length is capped with an ellipsis.
 - :func:`markup_escaped`: for a body that a freedesktop server reads as markup (``body-markup``).
 - :func:`inert`: for a receiver that may or may not read markup (the tray-message fallback: Qt forwards it unescaped
   to a notification server, or shows it in a label that guesses): ``<``, ``>`` and ``&`` become look-alikes that no
@@ -19,13 +19,11 @@ one of these:
 from __future__ import annotations
 
 import html
-import re
+import sys
 
-#: C0 controls but tab/newline, DEL, C1 controls, bidi marks/embeddings/overrides/isolates, and any surrogate.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_LINE_BREAKS = re.compile("[\t\n]+")
+from trayapp.core.text import display
+
 _INERT = str.maketrans({"<": "\u2039", ">": "\u203a", "&": "\uff06"})
-ELLIPSIS = "…"
 #: What a popup shows at most: a title line and a few lines of body (servers cut longer text anyway).
 TITLE_CHARS = 120
 BODY_CHARS = 400
@@ -34,21 +32,12 @@ TOOLTIP_CHARS = 1000
 CELL_CHARS = 300
 
 
-def _replace(match: re.Match[str]) -> str:
-    return "\ufffd" if "\ud800" <= match.group() <= "\udfff" else ""
-
-
 def clean(text: str | None, limit: int | None = None, newlines: bool = True) -> str:
-    """``text`` safe to hand to any toolkit or bus (see the module doc); ``newlines=False`` folds tabs and line
-    breaks into single spaces (titles, cells); ``limit`` caps the length (an ellipsis ends a cut text)."""
-    if not text:
-        return ""
-    text = _UNSAFE.sub(_replace, text)
-    if not newlines:
-        text = _LINE_BREAKS.sub(" ", text)
-    if limit is not None and len(text) > limit:
-        text = text[: max(0, limit - 1)].rstrip() + ELLIPSIS
-    return text
+    """``text`` safe to hand to any toolkit or bus: the core's rules (:func:`trayapp.core.text.display`) applied
+    again here, to words built from several fields and to rows an older version stored. ``newlines=False`` folds
+    tabs and line breaks into single spaces (titles, cells); ``limit`` caps the length (an ellipsis ends a cut
+    text)."""
+    return display(text, sys.maxsize if limit is None else limit, multiline=newlines) or ""
 
 
 def markup_escaped(text: str | None, limit: int | None = None) -> str:
