@@ -9,7 +9,8 @@ Contract (every backend):
 - ``append(item)`` stores one verified webhook and answers only once it is **durable**. It assigns the next gap-free
   ``seq`` (1, 2, 3, ... never reused while the ``epoch`` lives), stores the dedupe key in the same atomic step, and
   builds the signed wire frame with the :class:`FrameBuilder` it was given (the frame text is stored, so replay and
-  fan-out send pre-encoded strings). A delivery whose dedupe key was accepted within ``DEDUPE_WINDOW`` answers the
+  fan-out send pre-encoded strings). A delivery whose dedupe key was accepted within ``dedupe_window`` seconds (the
+  retention: ``make_store(dedupe_window=...)``; a key lives as long as the events are kept) answers the
   original ``seq`` with ``duplicate=True`` and stores nothing.
 - after every durable append the store calls its listeners (``add_listener``) **in the event loop**, with the new
   events in ``seq`` order. A multi-process backend calls them for events appended by any process. The stream hub
@@ -37,7 +38,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-DEDUPE_WINDOW_S = 24 * 3600.0
+DEFAULT_DEDUPE_WINDOW_S = 7 * 86400.0  # = the default --retention-days
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,7 @@ class NewEvent:
     ``id`` may stay empty: the frame builder then uses ``<epoch>-<seq>`` (unique for the life of the store).
     ``body`` is the exact webhook body (text); ``event`` the normalised event as a JSON-able dict;
     ``dedupe_key`` the hex SHA-256 of the canonical body; ``received_at`` RFC 3339 UTC with milliseconds;
-    ``received_ts`` the same instant as a POSIX timestamp (retention, dedupe window).
+    ``received_ts`` the same instant as a POSIX timestamp (retention and dedupe window).
     """
 
     body: str
@@ -100,8 +101,9 @@ Listener = Callable[[Sequence[StoredEvent]], None]
 class Store(abc.ABC):
     """A bridge backend. Create it, ``await open()``, use it from one event loop, ``await close()``."""
 
-    def __init__(self) -> None:
+    def __init__(self, dedupe_window: float = DEFAULT_DEDUPE_WINDOW_S) -> None:
         self._listeners: list[Listener] = []
+        self.dedupe_window = dedupe_window
 
     # -- lifecycle -------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -7,8 +7,9 @@ points at the same Redis is the same bridge: same seqs, same epoch, same key.
 
 Keys (``P`` = prefix): ``P:epoch``, ``P:seq`` (the head: last seq assigned), ``P:events`` (the stream; entry id
 ``<seq>-0``; one field ``e`` = ``received_at LF received_ts LF dedupe_key LF event-JSON LF body``, one field so
-that reading is cheap), ``P:dd:<sha256>`` (dedupe → seq, 24 h TTL), ``P:signing-key`` (PEM), ``P:tokens`` (hash →
-JSON name/created_at/n), ``P:tokens:revoked`` (hash → revoked_at), ``P:tokens:active`` (name → hash),
+that reading is cheap), ``P:dd:<sha256>`` (dedupe → seq, TTL: the retention), ``P:signing-key`` (PEM),
+``P:tokens`` (hash → JSON name/created_at/n),
+``P:tokens:revoked`` (hash → revoked_at), ``P:tokens:active`` (name → hash),
 ``P:tokens:n`` (creation counter), ``P:token-gen`` (bumped on every revocation).
 
 Design: **the stream stores the parts of an event and every process signs at read time.**
@@ -73,7 +74,7 @@ from redis.exceptions import RedisError, ResponseError
 from .errors import BadRequest, ConfigError, StoreClosed, StoreUnavailable
 from .keys import from_pem, new_pem
 from .store import (
-    DEDUPE_WINDOW_S,
+    DEFAULT_DEDUPE_WINDOW_S,
     AppendResult,
     Bounds,
     FrameBuilder,
@@ -207,8 +208,8 @@ class RedisStore(Store):
     """``RedisStore("redis://host:6379/0")``; see the module docstring."""
 
     def __init__(self, url: str, *, prefix: str = "trayapp", timeout: float = 0.8, block_ms: int = 1000,
-                 max_connections: int = 64) -> None:
-        super().__init__()
+                 max_connections: int = 64, dedupe_window: float = DEFAULT_DEDUPE_WINDOW_S) -> None:
+        super().__init__(dedupe_window)
         self.url = url
         self.timeout = timeout
         self.block_ms = block_ms
@@ -396,7 +397,7 @@ class RedisStore(Store):
     async def _commit(self, batch: list[_Append]) -> None:
         assert self._r is not None
         keys = [self._k_seq, self._k_stream, self._k_epoch]
-        args: list[bytes | str | int] = [self._epoch, int(DEDUPE_WINDOW_S)]
+        args: list[bytes | str | int] = [self._epoch, max(1, int(self.dedupe_window))]
         packable: list[_Append] = []
         for job in batch:
             try:

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from . import keys
 from .errors import BadRequest, StoreClosed, StoreUnavailable
 from .store import (
-    DEDUPE_WINDOW_S,
+    DEFAULT_DEDUPE_WINDOW_S,
     AppendResult,
     Bounds,
     FrameBuilder,
@@ -85,8 +85,8 @@ class _Call:
 
 
 class SQLiteStore(Store):
-    def __init__(self, data_dir: Path) -> None:
-        super().__init__()
+    def __init__(self, data_dir: Path, dedupe_window: float = DEFAULT_DEDUPE_WINDOW_S) -> None:
+        super().__init__(dedupe_window)
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / DB_FILE
         self._epoch = ""
@@ -193,7 +193,7 @@ class SQLiteStore(Store):
         new_head = head
         try:
             conn.execute("BEGIN IMMEDIATE")
-            cutoff = time.time() - DEDUPE_WINDOW_S
+            cutoff = time.time() - self.dedupe_window
             keys = list({job.item.dedupe_key for job in batch})
             known: dict[str, int] = {}
             for i in range(0, len(keys), 500):
@@ -317,7 +317,7 @@ class SQLiteStore(Store):
     async def prune(self, older_than_ts: float) -> int:
         def run(conn: sqlite3.Connection) -> tuple[int, int | None]:
             n = conn.execute("DELETE FROM events WHERE received_ts < ?", (older_than_ts,)).rowcount
-            conn.execute("DELETE FROM dedupe WHERE received_ts < ?", (time.time() - DEDUPE_WINDOW_S,))
+            conn.execute("DELETE FROM dedupe WHERE received_ts < ?", (time.time() - self.dedupe_window,))
             first = conn.execute("SELECT MIN(seq) FROM events").fetchone()[0]
             return n, first
 
