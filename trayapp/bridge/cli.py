@@ -33,6 +33,7 @@ from trayapp.core import wire
 from trayapp.core.link import build_link
 
 from . import config as cfg
+from . import redact
 from .errors import BridgeError
 from .server import read_url_file
 from .store import Store
@@ -203,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              concurrency=args.concurrency, redis_url=args.redis_url, start_redis=args.redis,
                              processes=args.processes, catchup=args.catchup))
     except BridgeError as exc:
-        print(f"trayapp-bridge: {exc.reason}", file=sys.stderr)
+        print(f"trayapp-bridge: {redact.redact(exc.reason)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -163,13 +163,14 @@ class ConnectionCaps:
         self.total = 0
         self._per_address: dict[str, int] = {}
 
-    def admit(self, host: str) -> str | None:
-        """Count one more connection from ``host`` and answer None, or answer the reason it is refused."""
+    def admit(self, host: str) -> tuple[int, str] | None:
+        """Count one more connection from ``host`` and answer None, or answer (HTTP status, reason) refusing it:
+        503 when the process is full, 429 when ``host`` is."""
         if self.max_total and self.total >= self.max_total:
-            return f"the bridge holds its maximum of {self.max_total} connections"
+            return 503, f"the bridge holds its maximum of {self.max_total} connections"
         count = self._per_address.get(host, 0)
         if self.max_per_address and count >= self.max_per_address and not self.exempt(host):
-            return f"{host} holds its maximum of {self.max_per_address} connections"
+            return 429, f"{host} holds its maximum of {self.max_per_address} connections"
         self.total += 1
         self._per_address[host] = count + 1
         return None

@@ -73,6 +73,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from .errors import BadRequest, ConfigError, StoreClosed, StoreUnavailable
 from .keys import from_pem, new_pem
+from .redact import redact, redact_url
 from .store import (
     DEFAULT_DEDUPE_WINDOW_S,
     AppendResult,
@@ -173,23 +174,6 @@ class _Append:
         self.size = size
 
 
-def redact_url(url: str) -> str:
-    """The URL without its password (for logs and error messages)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        user = parts.username or ""
-        host = parts.hostname or ""
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-    except ValueError:
-        return "<unparsable Redis URL>"
-
-
 async def probe(url: str, timeout: float = 1.0) -> None:
     """One ``PING``: :class:`ConfigError` for a URL the store would refuse, :class:`StoreUnavailable` if Redis does not
     answer within about ``timeout`` (or answers an error, e.g. ``LOADING`` while it reads its AOF)."""
@@ -197,7 +181,7 @@ async def probe(url: str, timeout: float = 1.0) -> None:
     try:
         r = store._client(timeout, 1)
     except ValueError as exc:
-        raise ConfigError(f"bad Redis URL {redact_url(url)!r}: {exc}") from exc
+        raise ConfigError(f"bad Redis URL {redact_url(url)!r}: {redact(str(exc))}") from exc
     try:
         await store._io(r.ping())
     finally:
@@ -266,7 +250,7 @@ class RedisStore(Store):
         try:
             self._r = self._client(self.timeout, self.max_connections)
         except ValueError as exc:
-            raise ConfigError(f"bad Redis URL {redact_url(self.url)!r}: {exc}") from exc
+            raise ConfigError(f"bad Redis URL {redact_url(self.url)!r}: {redact(str(exc))}") from exc
         r = self._r
         self._scripts = {
             "append": r.register_script(APPEND_LUA),
@@ -284,7 +268,7 @@ class RedisStore(Store):
         except StoreUnavailable as exc:
             await r.aclose(close_connection_pool=True)
             self._r = None
-            raise StoreUnavailable(f"{exc.reason} (Redis URL {redact_url(self.url)})") from exc
+            raise StoreUnavailable(f"{redact(exc.reason)} (Redis URL {redact_url(self.url)})") from exc
         except BaseException:
             await r.aclose(close_connection_pool=True)
             self._r = None
@@ -305,7 +289,7 @@ class RedisStore(Store):
             log.info("cannot read the Redis AOF settings; make sure appendonly=yes and appendfsync=always")
             return
         except (RedisError, OSError, TimeoutError) as exc:
-            raise StoreUnavailable(f"Redis not reachable at {redact_url(self.url)}: {exc}") from exc
+            raise StoreUnavailable(f"Redis not reachable at {redact_url(self.url)}: {redact(str(exc))}") from exc
         values = {_text(k): _text(v) for k, v in conf.items()}
         self.durable = values.get("appendonly") == "yes" and values.get("appendfsync") == "always"
         if not self.durable:
