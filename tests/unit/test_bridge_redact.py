@@ -63,3 +63,15 @@ def test_filter_masks_message_args_traceback_and_remembered_secrets() -> None:
     text = out.getvalue()
     assert "whsec_unit_test_secret_value" not in text and "pw12345" not in text and TOKEN not in text
     assert "RuntimeError" in text and "broken" in text and "x" in text
+
+
+@pytest.mark.parametrize(
+    ("line", "clean"),
+    [
+        (f"< authorization: Bearer {TOKEN}", "< authorization: ***"),
+        (f"(b'authorization', b'Bearer {TOKEN}')", "(b'authorization', b'***')"),
+        ("redis://:pw@h:6379/0?password=pw2&db=1", "redis://:***@h:6379/0?password=***&db=1"),
+    ],
+)
+def test_exact_masks(line: str, clean: str) -> None:
+    assert redact.redact(line) == clean

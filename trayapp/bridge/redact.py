@@ -28,14 +28,14 @@ _PARAMS: Final = (r"password|passwd|pass|pwd|token|access_token|refresh_token|se
                   r"key|auth|signature|sig")
 _RULES: Final = (
     # "authorization: Bearer x" / "(b'authorization', b'Bearer x')" / "'x-acquire-signature': 'ab12'"
-    (re.compile(rf"(?i)\b({_HEADERS})(['\"]?\s*[:=,]\s*b?['\"]?)([^'\"\r\n]*)"), rf"\1\2{MASK}"),
+    (re.compile(rf"(?i)\b({_HEADERS})(['\"]?\s*[:=,]\s*(?-i:b)?['\"]?)([^'\"\r\n]*)"), rf"\1\2{MASK}"),
     (re.compile(r"(?i)\b(bearer)\s+[^\s'\",]+"), rf"\1 {MASK}"),
     (re.compile(r"\btb_[A-Za-z0-9_-]{16,}"), f"tb_{MASK}"),
     # scheme://user:password@ and scheme://credential@
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/@\s:'\"]*):([^/@\s'\"]*)@"), rf"\1\2:{MASK}@"),
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/@\s:'\"]+)@"), rf"\1{MASK}@"),
     (re.compile(rf"(?i)([?&;]|\b)((?:{_PARAMS})=)([^&\s'\"#;]*)"), rf"\1\2{MASK}"),
-    (re.compile(rf"(?i)(['\"](?:{_PARAMS}|webhook_secret)['\"]\s*:\s*b?['\"])([^'\"]*)"), rf"\1{MASK}"),
+    (re.compile(rf"(?i)(['\"](?:{_PARAMS}|webhook_secret)['\"]\s*:\s*(?-i:b)?['\"])([^'\"]*)"), rf"\1{MASK}"),
 )
 _secrets: set[str] = set()
 
