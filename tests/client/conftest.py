@@ -20,7 +20,7 @@ import pytest
 from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
 
-from tests.integration.conftest import bridge, bridge_factory  # noqa: F401 - re-exported fixtures
+from tests.integration.conftest import backend, bridge, bridge_factory  # noqa: F401 - re-exported fixtures
 from trayapp.client.connection import Connection
 from trayapp.client.history import HistoryRow
 from trayapp.client.state import ConnectionState, ConnectionStatus
@@ -74,6 +74,7 @@ class Recorder:
         self.caught_up: list[int] = []
         self.gaps: list[wire.Gap] = []
         self.failures: list[str] = []
+        self.skipped: list[tuple[str, str]] = []
         self._changed = asyncio.Event()
 
     def _poke(self) -> None:
@@ -97,6 +98,10 @@ class Recorder:
 
     def on_verification_failed(self, reason: str) -> None:
         self.failures.append(reason)
+        self._poke()
+
+    def on_event_skipped(self, event_id: str, reason: str) -> None:
+        self.skipped.append((event_id, reason))
         self._poke()
 
     @property

@@ -234,12 +234,14 @@ async def post(client: httpx.AsyncClient, payload: dict[str, Any] | str) -> http
 
 
 async def connect(bp: BridgeProcess, token: str, since: int | None = None, epoch: str | None = None,
-                  **kwargs: Any) -> ClientConnection:
+                  nonce: str | None = None, **kwargs: Any) -> ClientConnection:
     query = []
     if since is not None:
         query.append(f"since={since}")
     if epoch is not None:
         query.append(f"epoch={epoch}")
+    if nonce is not None:
+        query.append(f"nonce={nonce}")
     url = bp.ws_url + ("?" + "&".join(query) if query else "")
     return await websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"}, **kwargs)
 

@@ -156,7 +156,7 @@ def create_app(config: BridgeConfig, store: Store | None = None) -> BridgeApp:
             bridge.store, config.secrets, config.event_table, config.max_body, bridge.metrics,
             TokenBuckets(config.bad_signature_rate, config.bad_signature_burst),
             AddressSlots(config.max_unverified_per_address, config.unverified_wait), config.replay_window)
-        app.state.stream = StreamEndpoint(bridge.hub, config.max_sockets_per_token)
+        app.state.stream = StreamEndpoint(bridge.hub, bridge.signer, config.max_sockets_per_token)
         app.state.events = EventsEndpoint(bridge.store)
         try:
             yield

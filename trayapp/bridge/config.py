@@ -20,6 +20,7 @@ from typing import Any
 
 import platformdirs
 
+from trayapp.core import wire
 from trayapp.core.acquire import EventTable
 from trayapp.core.errors import BadPayload
 
@@ -154,6 +155,9 @@ def from_args(
                                            Path(secret_file) if secret_file else None)
     if options.get("max_body", 1) <= 0:
         raise ConfigError("--max-body must be positive")
+    problem = wire.max_body_problem(options.get("max_body", DEFAULT_MAX_BODY))
+    if problem:  # every webhook we accept must reach the apps: refuse to start rather than refuse deliveries
+        raise ConfigError(problem)
     for name in ("bad_signature_burst", "bad_signature_rate", "max_sockets_per_token", "max_unverified_per_address",
                  "max_connections", "max_connections_per_address"):
         if options.get(name, 0) < 0:

@@ -26,7 +26,6 @@ import dataclasses
 import ipaddress
 import logging
 import logging.config
-import os
 import signal
 import sys
 import threading
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from trayapp.core import wire
+from trayapp.private_files import write_private
 
 from . import redact
 from .app import create_app
@@ -75,10 +75,7 @@ def format_url(scheme: str, host: str, port: int) -> str:
 
 
 def write_url_file(data_dir: Path, url: str) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = data_dir / f".{URL_FILE}.{os.getpid()}"
-    tmp.write_text(url + "\n", encoding="utf-8")
-    os.replace(tmp, data_dir / URL_FILE)
+    write_private(data_dir / URL_FILE, url + "\n")
 
 
 def read_url_file(data_dir: Path) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from trayapp.core.errors import CoreError
@@ -39,6 +39,7 @@ class FirstRunDialog(QDialog):
         layout.addWidget(self.link_edit)
         self.error_label = QLabel("", self)
         self.error_label.setWordWrap(True)
+        self.error_label.setTextFormat(Qt.TextFormat.PlainText)  # the problem may quote the pasted text
         self.error_label.setStyleSheet("color:#c42b1c;")
         layout.addWidget(self.error_label)
         self.buttons = QDialogButtonBox(self)

@@ -115,10 +115,12 @@ class SettingsDialog(QDialog):
         self.bridge_label = QLabel(bridge_url or "not set up", conn)
         self.bridge_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.bridge_label.setAccessibleName("Bridge address")
+        self.bridge_label.setTextFormat(Qt.TextFormat.PlainText)  # words from a link, a bridge or the system
         conn_form.addRow("Bridge:", self.bridge_label)
         self.state_label = QLabel("", conn)
         self.state_label.setWordWrap(True)
         self.state_label.setAccessibleName("Connection state")
+        self.state_label.setTextFormat(Qt.TextFormat.PlainText)  # words from a link, a bridge or the system
         conn_form.addRow("State:", self.state_label)
         self.link_edit = QLineEdit(conn)
         self.link_edit.setPlaceholderText("trayapp://connect?url=…  (paste a new link from your admin)")
@@ -133,6 +135,7 @@ class SettingsDialog(QDialog):
         self.test_result = QLabel("", conn)
         self.test_result.setWordWrap(True)
         self.test_result.setAccessibleName("Connection test result")
+        self.test_result.setTextFormat(Qt.TextFormat.PlainText)  # words from a link, a bridge or the system
         test_row.addWidget(self.test_button)
         test_row.addWidget(self.test_result, 1)
         conn_form.addRow(test_row)
@@ -167,6 +170,7 @@ class SettingsDialog(QDialog):
         self.preview_label.setWordWrap(True)
         self.preview_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.preview_label.setAccessibleName("Conversation address preview")
+        self.preview_label.setTextFormat(Qt.TextFormat.PlainText)  # words from a link, a bridge or the system
         form.addRow("", self.preview_label)
         self.retention_spin = QSpinBox(other)
         self.retention_spin.setRange(1, 3650)
@@ -187,6 +191,7 @@ class SettingsDialog(QDialog):
         self.login_note = QLabel(f"({login_problem})" if login_problem else "", app)
         self.login_note.setEnabled(False)
         self.login_note.setWordWrap(True)
+        self.login_note.setTextFormat(Qt.TextFormat.PlainText)  # words from a link, a bridge or the system
         login_row.addWidget(self.login_note, 1)
         if login_problem:
             self.login_box.setEnabled(False)
@@ -206,6 +211,7 @@ class SettingsDialog(QDialog):
         self.error_label = QLabel("", self)
         self.error_label.setStyleSheet("color:#c42b1c;")
         self.error_label.setWordWrap(True)
+        self.error_label.setTextFormat(Qt.TextFormat.PlainText)  # words from a link, a bridge or the system
         outer.addWidget(self.error_label)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
