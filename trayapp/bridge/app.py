@@ -65,6 +65,7 @@ class Bridge:
         self.key_text = wire.key_to_text(key.public_key())
         self.metrics.head.set((await self.store.bounds()).head)
         self.hub.start()
+        await self._prune()  # the first retention pass before anything is served
         self._prune_task = asyncio.get_running_loop().create_task(self._prune_loop())
 
     async def stop(self) -> None:
@@ -76,15 +77,18 @@ class Bridge:
         await self.hub.stop()
         await self.store.close()
 
+    async def _prune(self) -> None:
+        try:
+            n = await self.store.prune(time.time() - self.config.retention_days * 86400)
+            if n:
+                log.info("retention: dropped %d events older than %s days", n, self.config.retention_days)
+        except BridgeError as exc:
+            log.warning("retention pass failed: %s", exc.reason)
+
     async def _prune_loop(self) -> None:
         while True:
-            try:
-                n = await self.store.prune(time.time() - self.config.retention_days * 86400)
-                if n:
-                    log.info("retention: dropped %d events older than %s days", n, self.config.retention_days)
-            except BridgeError as exc:
-                log.warning("retention pass failed: %s", exc.reason)
             await asyncio.sleep(self.config.prune_interval)
+            await self._prune()
 
 
 class _Lazy:

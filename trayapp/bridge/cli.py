@@ -7,7 +7,7 @@
                          [--max-unverified-per-address 8] [--head-timeout 5] [--body-timeout S]
                          [--tls-handshake-timeout 5] [--keep-alive-timeout 30] [--max-connections 10000]
                          [--max-connections-per-address 128]
-    trayapp-bridge token add NAME [--data-dir D | --redis-url URL] [--url URL] [--json]
+    trayapp-bridge token add NAME [--data-dir D | --redis-url URL] [--url URL] [--departments A,B] [--json]
     trayapp-bridge token list [--data-dir D | --redis-url URL] [--json]
     trayapp-bridge token revoke NAME [--data-dir D | --redis-url URL]
 
@@ -35,6 +35,7 @@ from trayapp.core.link import build_link
 from . import config as cfg
 from . import redact
 from .errors import BridgeError
+from .scope import parse_departments
 from .server import read_url_file
 from .store import Store
 from .store_factory import REDIS_URL_ENV, make_store, redis_url_from
@@ -98,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     ta = t.add_parser("add", help="create a token; prints it once with a connection link")
     ta.add_argument("name")
     ta.add_argument("--url", help="bridge URL for the link (default: the running serve's, else " + DEFAULT_URL + ")")
+    ta.add_argument("--departments", help="comma-separated: the token reads only these departments' events and "
+                                          "unassigned ones (default: all)")
     tl = t.add_parser("list", help="list tokens (names and dates only)")
     tr = t.add_parser("revoke", help="revoke a token; its sockets close with 4001 within 1 s")
     tr.add_argument("name")
@@ -140,32 +143,37 @@ def _token(args: argparse.Namespace) -> int:
     if args.token_command == "add":
         if not valid_name(args.name):
             raise BridgeError("token names are 1-100 letters, digits, spaces or . _ @ + -")
+        departments = parse_departments(args.departments) if args.departments is not None else ()
         token = new_token()
 
         async def add(store: Store) -> str:
-            await store.add_token(args.name, token_hash(token))
+            await store.add_token(args.name, token_hash(token), departments)
             return wire.key_to_text((await store.signing_key()).public_key())
 
         key = asyncio.run(_with_store(data_dir, redis_url, add))
         url = args.url or read_url_file(data_dir) or DEFAULT_URL
         link = build_link(url, token, key)
         if args.json:
-            print(json.dumps({"name": args.name, "token": token, "link": link, "key": key}))
+            print(json.dumps({"name": args.name, "token": token, "link": link, "key": key,
+                              "departments": list(departments)}))
         else:
             print(f"token for {args.name} (shown only once): {token}")
+            if departments:
+                print(f"scoped to the departments {', '.join(departments)} (and unassigned events)")
             print(f"connection link: {link}")
         return 0
     if args.token_command == "list":
         rows = asyncio.run(_with_store(data_dir, redis_url, lambda s: s.list_tokens()))
         if args.json:
-            print(json.dumps([{"name": r.name, "created_at": r.created_at, "revoked_at": r.revoked_at}
-                              for r in rows]))
+            print(json.dumps([{"name": r.name, "created_at": r.created_at, "revoked_at": r.revoked_at,
+                               "departments": list(r.departments)} for r in rows]))
         elif not rows:
             print("no tokens")
         else:
             for r in rows:
                 state = f"revoked {r.revoked_at}" if r.revoked_at else "active"
-                print(f"{r.name}\tcreated {r.created_at}\t{state}")
+                scope = f"\tdepartments {', '.join(r.departments)}" if r.departments else ""
+                print(f"{r.name}\tcreated {r.created_at}\t{state}{scope}")
         return 0
     revoked = asyncio.run(_with_store(data_dir, redis_url, lambda s: s.revoke_token(args.name)))
     if args.json:

@@ -21,8 +21,8 @@ Contract (every backend):
   ``(seq, item)``, in **every** process (Redis stores the event's parts and builds the frame when a process first
   reads or fans it out). It must therefore be deterministic and side-effect free -- Ed25519 signatures are
   deterministic, and the frame id is ``<epoch>-<seq>``, so every process builds byte-identical frames.
-- ``read(since, limit)`` returns retained events with ``seq > since`` in order; ``bounds()`` gives the first retained
-  seq and the head (the last seq ever assigned, 0 for none).
+- ``read(since, limit, max_bytes)`` returns retained events with ``seq > since`` in order (bounded by count and,
+  optionally, bytes); ``bounds()`` gives the first retained seq and the head (the last seq ever assigned, 0 for none).
 - tokens are stored as SHA-256 hashes only; ``token_generation()`` changes whenever a token is revoked (by any
   process), so open streams can re-check their token cheaply.
 - the Ed25519 signing key belongs to the store (a file in the SQLite data dir, a key in Redis), so every process
@@ -32,7 +32,7 @@ Contract (every backend):
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,9 +84,12 @@ class Bounds:
 
 @dataclass(frozen=True, slots=True)
 class TokenInfo:
+    """``departments``: the token reads only these departments' events and unassigned ones (empty: all)."""
+
     name: str
     created_at: str
     revoked_at: str | None
+    departments: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -129,8 +132,9 @@ class Store(abc.ABC):
         """Store durably (or find the duplicate); see the module docstring."""
 
     @abc.abstractmethod
-    async def read(self, since: int, limit: int) -> list[StoredEvent]:
-        """Retained events with ``seq > since``, ascending, at most ``limit``."""
+    async def read(self, since: int, limit: int, max_bytes: int | None = None) -> list[StoredEvent]:
+        """Retained events with ``seq > since``, ascending, at most ``limit``, and with ``max_bytes`` no more
+        frames once their text reaches that many characters (at least one)."""
 
     @abc.abstractmethod
     async def bounds(self) -> Bounds: ...
@@ -153,7 +157,7 @@ class Store(abc.ABC):
 
     # -- tokens ----------------------------------------------------------------------------------
     @abc.abstractmethod
-    async def add_token(self, name: str, token_hash: str) -> None:
+    async def add_token(self, name: str, token_hash: str, departments: tuple[str, ...] = ()) -> None:
         """Raise :class:`~trayapp.bridge.errors.BadRequest` if an active token of that name exists."""
 
     @abc.abstractmethod
@@ -174,3 +178,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def signing_key(self) -> Ed25519PrivateKey:
         """The bridge's Ed25519 key, created on first use."""
+
+
+def within_bytes(rows: Iterable[StoredEvent], max_bytes: int | None) -> list[StoredEvent]:
+    """The leading ``rows`` up to and including the one whose frames reach ``max_bytes`` (all without a bound)."""
+    out: list[StoredEvent] = []
+    size = 0
+    for row in rows:
+        out.append(row)
+        size += len(row.frame)
+        if max_bytes is not None and size >= max_bytes:
+            break
+    return out

@@ -83,6 +83,7 @@ from .store import (
     Store,
     StoredEvent,
     TokenInfo,
+    within_bytes,
 )
 
 log = logging.getLogger("trayapp.bridge.store_redis")
@@ -92,6 +93,7 @@ MAX_BATCH_BYTES = 8 * 1024 * 1024
 FANOUT_COUNT = 1000
 FRAME_CACHE_BYTES = 64 * 1024 * 1024
 PRUNE_PAGE = 100
+READ_PAGE = 50  # XRANGE page of a byte-bounded read
 
 # KEYS: seq, stream, epoch, dedupe keys (one per item).  ARGV: epoch, ttl, then the packed entry of each item.
 # Answers one number per item: the new seq, or minus the original seq of a duplicate.
@@ -116,12 +118,14 @@ end
 return out
 """
 
-# KEYS: tokens, active, counter.  ARGV: hash, name, created_at.  1 ok, 0 name taken, -1 hash exists.
+# KEYS: tokens, active, counter.  ARGV: hash, name, created_at, departments (JSON).  1 ok, 0 name taken,
+# -1 hash exists.
 ADD_TOKEN_LUA = """#!lua
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 0 end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return -1 end
 local n = redis.call('INCR', KEYS[3])
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({name = ARGV[2], created_at = ARGV[3], n = n}))
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({name = ARGV[2], created_at = ARGV[3], n = n,
+                                                   departments = ARGV[4]}))
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
 return 1
 """
@@ -186,6 +190,11 @@ async def probe(url: str, timeout: float = 1.0) -> None:
         await store._io(r.ping())
     finally:
         await r.aclose(close_connection_pool=True)
+
+
+def _token_info(data: dict[str, Any], revoked: bytes | None) -> TokenInfo:
+    departments = tuple(json.loads(data.get("departments") or "[]"))  # (tokens from before scoping have none)
+    return TokenInfo(data["name"], data["created_at"], _text(revoked) if revoked is not None else None, departments)
 
 
 class RedisStore(Store):
@@ -444,21 +453,29 @@ class RedisStore(Store):
             out.append(event)
         return out
 
-    async def read(self, since: int, limit: int) -> list[StoredEvent]:
+    async def read(self, since: int, limit: int, max_bytes: int | None = None) -> list[StoredEvent]:
         out: list[StoredEvent] = []
+        size = 0
         seq = since + 1
         if seq >= self._first_known:  # the cached run after `since` (the fan-out keeps it filled)
             frames = self._frames
-            while len(out) < limit:
+            while len(out) < limit and (max_bytes is None or size < max_bytes):
                 event = frames.get(seq)
                 if event is None:
                     break
                 frames.move_to_end(seq)
                 out.append(event)
+                size += len(event.frame)
                 seq += 1
-        if len(out) < limit:
-            entries = await self._io(self._redis().xrange(self._k_stream, f"{seq}-0", "+", count=limit - len(out)))
-            out += self._stored(entries)
+        while len(out) < limit and (max_bytes is None or size < max_bytes):
+            count = limit - len(out) if max_bytes is None else min(limit - len(out), READ_PAGE)
+            entries = await self._io(self._redis().xrange(self._k_stream, f"{seq}-0", "+", count=count))
+            page = within_bytes(self._stored(entries), None if max_bytes is None else max_bytes - size)
+            out += page
+            size += sum(len(e.frame) for e in page)
+            if len(entries) < count:
+                break
+            seq = out[-1].seq + 1
         return out
 
     async def bounds(self) -> Bounds:
@@ -536,10 +553,11 @@ class RedisStore(Store):
                 log.exception("event fan-out: a listener or the frame builder failed")
 
     # -- tokens ----------------------------------------------------------------------------------
-    async def add_token(self, name: str, token_hash: str) -> None:
+    async def add_token(self, name: str, token_hash: str, departments: tuple[str, ...] = ()) -> None:
         self._redis()
         answer = await self._io(self._scripts["add_token"](
-            keys=[self._k_tokens, self._k_active, self._k_token_n], args=[token_hash, name, _now_text()]))
+            keys=[self._k_tokens, self._k_active, self._k_token_n],
+            args=[token_hash, name, _now_text(), json.dumps(list(departments))]))
         if int(answer) == 0:
             raise BadRequest(f"a token named {name!r} already exists (revoke it first)")
         if int(answer) < 0:
@@ -554,8 +572,7 @@ class RedisStore(Store):
         for h, raw in tokens.items():
             data = json.loads(raw)
             rev = revoked.get(h)
-            rows.append((int(data["n"]), TokenInfo(data["name"], data["created_at"],
-                                                   _text(rev) if rev is not None else None)))
+            rows.append((int(data["n"]), _token_info(data, rev)))
         return [info for _, info in sorted(rows, key=lambda r: r[0])]
 
     async def revoke_token(self, name: str) -> bool:
@@ -571,8 +588,7 @@ class RedisStore(Store):
             raw, rev = await self._io(pipe.execute())
         if raw is None:
             return None
-        data = json.loads(raw)
-        return TokenInfo(data["name"], data["created_at"], _text(rev) if rev is not None else None)
+        return _token_info(json.loads(raw), rev)
 
     async def token_generation(self) -> int:
         return int(await self._io(self._redis().get(self._k_token_gen)) or 0)
