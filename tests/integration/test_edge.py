@@ -310,3 +310,79 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# -- bounded reads, department scoping --------------------------------------------------------------------------
+
+def _in_department(n: int, department: Any) -> dict[str, Any]:
+    payload = case_payload(n)
+    if department is not None:
+        payload["data"]["case"]["department"] = department
+    return payload
+
+
+async def _events(http: httpx.AsyncClient, token: str, **params: int) -> list[int]:
+    answer = await http.get("/v1/events", params=params, headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    return [frame["seq"] for frame in answer.json()]
+
+
+async def test_a_scoped_token_reads_only_its_departments_and_unassigned_events(bridge_factory: Any) -> None:
+    bp: BridgeProcess = bridge_factory()
+    everyone = bp.token("lead")
+    added = json.loads(bp.cli("token", "add", "Maria", "--departments", "Sales, billing", "--json").stdout)
+    assert added["departments"] == ["Sales", "billing"]
+    assert "departments Sales, billing" in bp.cli("token", "list").stdout
+    scoped = added["token"]
+    bad = bp.cli("token", "add", "Nobody", "--departments", " , ", check=False)
+    assert bad.returncode == 2 and "at least one department" in bad.stderr
+    ws_all = await connect(bp, everyone)
+    ws_scoped = await connect(bp, scoped)
+    await recv_until_caught_up(ws_all)
+    await recv_until_caught_up(ws_scoped)
+    departments = ["Sales", "Support", None, "Billing", {"name": "Support"}, " sales ", {"name": "BILLING"}, ""]
+    visible = [1, 3, 4, 6, 7, 8]  # Sales, unassigned, Billing, sales, BILLING, "" (unassigned)
+    async with _client(bp) as http:
+        for n, department in enumerate(departments, 1):
+            assert (await post(http, _in_department(n, department))).json()["seq"] == n
+        live_all = [(await _next_event(ws_all)) for _ in departments]
+        live_scoped = [(await _next_event(ws_scoped)) for _ in visible]
+        assert live_all == list(range(1, 9)) and live_scoped == visible
+        assert (await post(http, _in_department(9, "Support"))).json()["seq"] == 9
+        assert (await post(http, _in_department(10, "Sales"))).json()["seq"] == 10
+        assert await _next_event(ws_scoped) == 10  # 9 passed over, live
+        assert await _events(http, scoped) == [*visible, 10]
+        assert await _events(http, scoped, limit=2) == [1, 3]
+        assert await _events(http, scoped, since=4, limit=2) == [6, 7]
+        assert await _events(http, everyone, limit=3) == [1, 2, 3]
+    backlog = await connect(bp, scoped, since=0)
+    _, frames, caught = await recv_until_caught_up(backlog)
+    assert [f.seq for f in frames] == [*visible, 10] and caught.head == 10  # type: ignore[union-attr]
+    for ws in (ws_all, ws_scoped, backlog):
+        await ws.close()
+
+
+async def _next_event(ws: Any) -> int:
+    from trayapp.core import wire
+
+    while True:
+        frame = wire.decode(await asyncio.wait_for(ws.recv(), 10))
+        if isinstance(frame, wire.EventFrame):
+            return frame.seq
+
+
+async def test_v1_events_is_bounded_by_bytes_and_streamed(bridge_factory: Any) -> None:
+    bp: BridgeProcess = bridge_factory()
+    token = bp.token()
+    async with _client(bp) as http:
+        for n in range(12):
+            assert (await post(http, case_payload(n, pad=600_000))).status_code == 200
+        answer = await http.get("/v1/events", params={"limit": 1000}, headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200 and "content-length" not in answer.headers  # streamed (chunked)
+        first = [frame["seq"] for frame in answer.json()]
+        assert 1 <= len(first) < 12 and len(answer.content) < (4 << 20) + 2 * 1_300_000
+        rest = await _events(http, token, since=first[-1], limit=1000)
+        while rest and rest[-1] < 12:
+            rest += await _events(http, token, since=rest[-1], limit=1000)
+        assert first + rest == list(range(1, 13))
+        assert await _events(http, token, since=12) == []

@@ -270,8 +270,9 @@ class EventsEndpoint:
             await send_json(send, 400, {"error": str(exc)})
             return
         allowed = scope_of(token.departments)
+        page = min(limit, EVENTS_PAGE) if allowed is None else EVENTS_PAGE  # (a scope passes over some)
         try:
-            rows = await self.store.read(since, min(limit, EVENTS_PAGE), PAGE_BYTES)
+            rows = await self.store.read(since, page, PAGE_BYTES)
         except BridgeError as exc:
             await send_json(send, exc.status, {"error": exc.reason})
             return
@@ -293,10 +294,10 @@ class EventsEndpoint:
                     break
             if chunk:
                 await send({"type": "http.response.body", "body": b"".join(chunk), "more_body": True})
-            if sent >= limit or size >= EVENTS_MAX_BYTES or len(rows) < EVENTS_PAGE:
-                break
+            if sent >= limit or size >= EVENTS_MAX_BYTES or (allowed is None and len(rows) < page):
+                break  # (a scoped read goes on to an empty page: a short one may be short by bytes)
             try:
-                rows = await self.store.read(since, EVENTS_PAGE, PAGE_BYTES)
+                rows = await self.store.read(since, page, PAGE_BYTES)
             except BridgeError as exc:  # the answer has begun: cut it short (the JSON is then invalid)
                 log.warning("/v1/events cut short: %s", exc.reason)
                 raise
