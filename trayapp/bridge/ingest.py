@@ -158,6 +158,8 @@ class IngestEndpoint:
     async def _fail(self, send: Send, status: int, reason: str, headers: list[tuple[bytes, bytes]] | None = None
                     ) -> None:
         self.metrics.rejected.labels(str(status)).inc()
+        if status in (413, 429):  # answered before the body was read: close, so the rest is not received for nothing
+            headers = [*(headers or []), (b"connection", b"close")]
         await send_json(send, status, {"error": reason}, headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
