@@ -104,12 +104,15 @@ class AddressSlots:
         semaphore, counts = entry
         counts[0] += 1
         try:
-            try:
-                await asyncio.wait_for(semaphore.acquire(), self.wait)
-            except TimeoutError:
-                acquired = False
+            acquired = True
+            if counts[1] < self.per_address and not semaphore.locked():
+                await semaphore.acquire()  # free: no timer, no extra task (the hot path)
             else:
-                acquired = True
+                try:
+                    await asyncio.wait_for(semaphore.acquire(), self.wait)
+                except TimeoutError:
+                    acquired = False
+            if acquired:
                 counts[1] += 1
             try:
                 yield acquired
