@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices
 
 from tests.e2e.conftest import displayed, dunstctl, history
+from tests.integration.conftest import FIXTURE_WINDOW
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("clean_dunst")]
 
@@ -41,7 +42,8 @@ def bridge(tmp_path: Path) -> Iterator[dict[str, Any]]:
     sample = json.loads(FIXTURE.read_text(encoding="utf-8"))
     env = {**os.environ, "ACQUIRE_WEBHOOK_SECRET": sample["secret"]}
     data = tmp_path / "bridge"
-    proc = subprocess.Popen([str(BIN), "serve", "--port", "0", "--data-dir", str(data)],
+    # the sample's own event time is 2026-11-23: a replay window (= retention) reaching back that far accepts it
+    proc = subprocess.Popen([str(BIN), "serve", "--port", "0", "--data-dir", str(data), *FIXTURE_WINDOW],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line.strip()) for line in proc.stdout or []], daemon=True).start()
