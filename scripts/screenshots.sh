@@ -58,17 +58,17 @@ dunstctl set-paused true   # popups of newer events would cover the windows (the
 dunstctl close-all
 ITEM=$(sni_item); NAME=${ITEM%%/*}; OBJ=/${ITEM#*/}; [ "$OBJ" = "/$ITEM" ] && OBJ=/StatusNotifierItem
 dbus-send --session --type=method_call --dest="$NAME" "$OBJ" org.kde.StatusNotifierItem.Activate int32:0 int32:0
-wait_for 15 has_window "trayapp —"
+wait_for 15 has_window "unread — trayapp"
 sleep 1
-import -window "$(window 'trayapp —')" "$OUT/list.png"
+import -window "$(window 'unread — trayapp')" "$OUT/list.png"
 
 # 4. The settings dialog, opened through a second launch (single instance hands the request over).
 "${TRAYAPP[@]}" demo --settings
-wait_for 15 has_window "trayapp settings"
+wait_for 15 has_window "Settings — trayapp"
 sleep 1
-import -window "$(window 'trayapp settings')" "$OUT/settings.png"
+import -window "$(window 'Settings — trayapp')" "$OUT/settings.png"
 # 4b. Its Alerts page: Alt+A (the tab's mnemonic), typed into the dialog as the agent would.
-SETTINGS=$(window 'trayapp settings')
+SETTINGS=$(window 'Settings — trayapp')
 xdotool windowfocus --sync "$SETTINGS"
 xdotool key alt+a
 sleep 1

@@ -16,8 +16,27 @@ def test_offscreen_has_no_tray_but_a_menu(qtbot) -> None:
     assert tray.icon is None
     labels = [a.text() for a in tray.menu.actions() if a.text()]
     assert labels == ["&Open list", "&Do not disturb", "&Settings…", "&Reconnect now", "&Quit"]
-    assert [a.text() for a in tray.dnd_menu.actions()] == ["For 1 &hour", "Until &tomorrow (08:00)",
-                                                         "&Until I turn it off", "O&ff"]
+    assert [a.text() for a in tray.dnd_menu.actions() if a.text()] == [
+        "Now: off", "For 1 &hour", "Until work &starts", "&Until I turn it off", "O&ff"]
+
+
+def test_dnd_menu_says_until_when(qtbot) -> None:
+    from trayapp.ui.tray import _clock
+
+    tray = TrayController(use_tray=False)
+    start = datetime.now().astimezone() + timedelta(days=3)
+    tray.next_work_start = lambda: start
+    before = datetime.now().astimezone() + timedelta(hours=1)
+    tray.label_dnd_menu()  # what opening the menu does
+    after = datetime.now().astimezone() + timedelta(hours=1)
+    assert tray.dnd_actions[DndChoice.HOUR].text() in {f"For 1 &hour (until {_clock(t)})" for t in (before, after)}
+    assert tray.dnd_actions[DndChoice.TOMORROW].text() == f"Until work &starts ({start:%a %H:%M})"
+    assert tray.dnd_state_action.text() == "Now: off"
+    assert not tray.dnd_state_action.isEnabled()
+    until = start - timedelta(days=2)
+    tray.set_manual_dnd(until)
+    tray.label_dnd_menu()
+    assert tray.dnd_state_action.text() == f"Now: on until {_clock(until)}"
 
 
 def test_state_machine_looks_and_words(qtbot) -> None:

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from trayapp.core.event import ReceivedEvent
+from trayapp.core.event import AGENT_STATUSES, ReceivedEvent
 from trayapp.ui.describe import NOTIFY_KEYS
 from trayapp.ui.list_model import EVENT_ID_ROLE, RECEIVED_ROLE, Column, HistoryFilterProxy, HistoryModel
 
@@ -201,7 +201,7 @@ class ListWindow(QMainWindow):
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         header = self.table.horizontalHeader()
         header.setHighlightSections(False)
-        widths = {Column.TIME: 130, Column.KIND: 130, Column.CASE: 80, Column.CONTACT: 170}
+        widths = {Column.TIME: 130, Column.KIND: self._kind_width(), Column.CASE: 80, Column.CONTACT: 170}
         for column, width in widths.items():
             header.resizeSection(column, width)
         header.setStretchLastSection(True)
@@ -232,8 +232,8 @@ class ListWindow(QMainWindow):
         self.search_action.setShortcut(QKeySequence("Ctrl+F"))
         self.search_action.triggered.connect(self._focus_search)
         self.close_action = QAction("&Close window", self)
-        self.close_action.setShortcut(QKeySequence("Ctrl+W"))
-        self.close_action.triggered.connect(self.close)
+        self.close_action.setShortcuts([QKeySequence("Ctrl+W"), QKeySequence(Qt.Key.Key_Escape)])
+        self.close_action.triggered.connect(self._close_unless_main)
         self.table.addActions([self.open_action, self.copy_action])
         self.addActions([self.mark_read_action, self.mark_all_action, self.search_action, self.close_action])
 
@@ -247,7 +247,17 @@ class ListWindow(QMainWindow):
         model.modelReset.connect(self._update_counts)
         model.counts_changed.connect(self._update_counts)
         model.search_status_changed.connect(self._update_search_hint)
+        model.search_status_changed.connect(self._update_empty)
+        for signal in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset,
+                       self.proxy.layoutChanged):
+            signal.connect(self._update_empty)
         self._update_counts()
+
+    def _kind_width(self) -> int:
+        """Wide enough for every kind/status label the list shows (and its header)."""
+        metrics = self.fontMetrics()
+        labels = [*NOTIFY_KEYS.values(), *(f"Agent {s}" for s in AGENT_STATUSES), "Kind / status"]
+        return max(metrics.horizontalAdvance(label) for label in labels) + 24
 
     # --- configuration from the composition root ---------------------------------------------
 
@@ -313,15 +323,51 @@ class ListWindow(QMainWindow):
         self._gaps = 0
         self._dropped = 0
 
+    def clear_warnings(self) -> None:
+        """Their cause is gone (e.g. a new link is in use): take the warning strip away."""
+        self._reset_warnings()
+        self.warning_banner.hide()
+
+    @Slot()
+    def _close_unless_main(self) -> None:
+        """Ctrl+W / Escape: close the list, except when it is the app's main window (that would quit)."""
+        if not self._main_window_mode:
+            self.close()
+
     @Slot()
     def _update_counts(self) -> None:
         unread = self._model.unread_count
         total = self._model.total
-        self.setWindowTitle(f"trayapp — {unread} unread" if unread else "trayapp — alerts")
+        # The desktop adds " — trayapp" (the application's display name) itself.
+        self.setWindowTitle(f"{unread} unread" if unread else "Alerts")
         self.count_label.setText(f"{total} event{'s' if total != 1 else ''}, {unread} unread")
         self.mark_all_button.setEnabled(unread > 0)
         self.mark_all_action.setEnabled(unread > 0)
-        self.empty_label.setVisible(total == 0)
+        self._update_empty()
+
+    @Slot()
+    def _update_empty(self) -> None:
+        """No events at all, or none that match: say which, instead of a blank table."""
+        if self._model.total == 0 and self._model.rowCount() == 0:
+            text = "No alerts yet. New cases and chat status changes will appear here as they happen."
+        elif self.proxy.rowCount() == 0 and not self._model.searching:
+            text = "No events match " + self._filter_words() + ". Clear the search or pick another filter."
+        else:
+            text = ""
+        self.empty_label.setText(text)
+        self.empty_label.setVisible(bool(text))
+
+    def _filter_words(self) -> str:
+        parts = []
+        if self.search.text().strip():
+            parts.append(f"“{self.search.text().strip()}”")
+        if self.filter_combo.currentIndex() > 0:
+            parts.append(f"the filter “{self.filter_combo.currentText()}”")
+        if self.unread_only.isChecked():
+            parts.append("“Unread only”")
+        if self.only_bar.isVisible():
+            parts.append("this selection")
+        return " and ".join(parts) or "this view"
 
     @Slot()
     def _update_search_hint(self) -> None:

@@ -164,8 +164,19 @@ class Presenter(QObject):
     def dnd_for(self, duration: timedelta) -> None:
         self.set_dnd_until(self._clock() + duration)
 
+    def next_work_start(self) -> datetime:
+        """When the next working day starts (the working days and start time of the Alerts page, also when
+        *Pop up only in working hours* is off): the end of "until work starts"."""
+        now = self._clock()
+        start = self.policy.next_work_start(now)
+        if start is not None:
+            return start
+        hour, minute = (int(part) for part in self.policy.config.working_start.split(":"))
+        return tomorrow_morning(now, hour).replace(minute=minute)
+
     def dnd_until_tomorrow(self) -> None:
-        self.set_dnd_until(tomorrow_morning(self._clock()))
+        """Quiet until the next working-hours start (:meth:`next_work_start`)."""
+        self.set_dnd_until(self.next_work_start())
 
     def dnd_until_off(self) -> None:
         self.set_dnd_until(FOREVER)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QFont, QIcon
@@ -85,6 +86,7 @@ class TrayController(QObject):
         self._unread = 0
         self._dnd_until: datetime | None = None
         self._dnd_reason = ""
+        self._manual_until: datetime | None = None
         self._offline_since: datetime | None = None
         self._warning = ""
 
@@ -96,9 +98,15 @@ class TrayController(QObject):
         self.open_action.triggered.connect(self.open_list_requested)
         self.menu.addSeparator()
         self.dnd_menu = self.menu.addMenu("&Do not disturb")
+        self.dnd_menu.aboutToShow.connect(self.label_dnd_menu)
+        self.dnd_state_action = self.dnd_menu.addAction("Now: off")
+        self.dnd_state_action.setEnabled(False)
+        self.dnd_menu.addSeparator()
+        #: When "until work starts" would end (set by the app: the next working-hours start).
+        self.next_work_start: Callable[[], datetime] | None = None
         self._dnd_group = QActionGroup(self)
         self.dnd_actions: dict[DndChoice, QAction] = {}
-        for choice, label in ((DndChoice.HOUR, "For 1 &hour"), (DndChoice.TOMORROW, "Until &tomorrow (08:00)"),
+        for choice, label in ((DndChoice.HOUR, "For 1 &hour"), (DndChoice.TOMORROW, "Until work &starts"),
                               (DndChoice.UNTIL_OFF, "&Until I turn it off"), (DndChoice.OFF, "O&ff")):
             action = self.dnd_menu.addAction(label)
             action.setCheckable(True)
@@ -120,6 +128,16 @@ class TrayController(QObject):
             self.icon.setContextMenu(self.menu)
             self.icon.activated.connect(self._on_activated)
         self._refresh()
+
+    @Slot()
+    def label_dnd_menu(self) -> None:
+        """Say until when each choice lasts, and whether do not disturb is on now (as the menu opens)."""
+        now = datetime.now().astimezone()
+        self.dnd_actions[DndChoice.HOUR].setText(f"For 1 &hour (until {_clock(now + timedelta(hours=1))})")
+        if self.next_work_start is not None:
+            self.dnd_actions[DndChoice.TOMORROW].setText(f"Until work &starts ({_clock(self.next_work_start())})")
+        manual = self._manual_until
+        self.dnd_state_action.setText("Now: off" if manual is None else f"Now: on {until_words(manual)}")
 
     def show(self) -> None:
         if self.icon is not None:
@@ -165,6 +183,7 @@ class TrayController(QObject):
     @Slot(object)
     def set_manual_dnd(self, until: datetime | None) -> None:
         """Tick the menu entry of the manual do-not-disturb (``None``: *Off*)."""
+        self._manual_until = until
         if until is None:
             self.dnd_actions[DndChoice.OFF].setChecked(True)
         elif until.year >= 9999:
