@@ -15,14 +15,14 @@ from PySide6.QtWidgets import QApplication
 
 from trayapp import autostart
 from trayapp import settings as settings_mod
-from trayapp.core.errors import CoreError
+from trayapp.client.proof import Outcome, ProbeResult
 from trayapp.core.event import ReceivedEvent
-from trayapp.core.link import Link, parse_link
 from trayapp.core.urls import conversation_url
+from trayapp.link_flow import LinkFlow, Prover, Saver, prove_link, save_link
 from trayapp.settings import Settings
 from trayapp.ui.alerts import CATCH_UP_TARGET
 from trayapp.ui.describe import notification_text
-from trayapp.ui.first_run import FirstRunDialog
+from trayapp.ui.first_run import FirstRunDialog, LinkMode
 from trayapp.ui.icons import app_icon, app_icon_path
 from trayapp.ui.link_events import LinkOpenFilter
 from trayapp.ui.list_model import HistoryModel
@@ -65,33 +65,25 @@ class ClientLike(Protocol):
     def search(self, request: int, predicate: Callable[[Any], bool], limit: int) -> None: ...
 
 
-def store_link(link: Link, current: Settings) -> Settings:
-    """Token into the keyring, bridge URL and key into the settings file. Blocking: call off the GUI thread."""
-    from trayapp.client.connect import save_link
+def probe_connection(link: str | None) -> ProbeResult:
+    """*Test connection*: open the stream and check the key (``client.connect.prove``). Blocking: off the GUI
+    thread. ``None``: the stored connection."""
+    from trayapp.client.connect import prove
 
-    return save_link(link)
-
-
-def probe_connection(link: str | None) -> str:
-    """Open the stream and check the key (``client.connect.test_connection``). Blocking: off the GUI thread."""
-    from trayapp.client.connect import test_connection
-
-    return test_connection(link)
+    return prove(link)
 
 
 class TrayApp(QObject):
     """The running desktop app.
 
     Signals:
-        link_stored(object): a pasted link was saved (the new ``Settings``); emitted from a worker thread.
-        link_failed(str): saving a pasted link failed; words for the agent.
-        test_finished(bool, str): a connection test ended (ok, words); emitted from a worker thread.
+        link_stored(object): a link proved itself and was saved (the new ``Settings``), see :mod:`trayapp.link_flow`.
+        test_finished(object): a connection test ended (a ``client.proof.ProbeResult``); from a worker thread.
         url_opened(str): a conversation URL was handed to the browser.
     """
 
     link_stored = Signal(object)
-    link_failed = Signal(str)
-    test_finished = Signal(bool, str)
+    test_finished = Signal(object)
     url_opened = Signal(str)
 
     def __init__(
@@ -102,8 +94,9 @@ class TrayApp(QObject):
         use_tray: bool | None = None,
         notifier: Notifier | None = None,
         save_settings: Callable[[Settings], object] = settings_mod.save,
-        link_saver: Callable[[Link, Settings], Settings] = store_link,
-        tester: Callable[[str | None], str] = probe_connection,
+        link_saver: Saver = save_link,
+        prover: Prover = prove_link,
+        tester: Callable[[str | None], ProbeResult] = probe_connection,
         demo: bool = False,
         instance: QObject | None = None,
         sound: SoundPlayer | None = None,
@@ -115,11 +108,9 @@ class TrayApp(QObject):
         self.demo = demo
         self.instance = instance  # a ui.single_instance.SingleInstance, when there is one
         self._save_settings = save_settings
-        self._link_saver = link_saver
         self._tester = tester
         self._settings_dialog: SettingsDialog | None = None
         self._login_was = settings.start_at_login
-        self._first_run: FirstRunDialog | None = None
         self._quitting = False
         self._dropped = 0
         self._loading: set[str] = set()  # events to open once the client has loaded them
@@ -138,6 +129,8 @@ class TrayApp(QObject):
         self.sound = sound or SoundPlayer(self)
         self.presenter = (Presenter(settings=settings, parent=self) if clock is None
                           else Presenter(settings=settings, clock=clock, parent=self))
+        self.tray.next_work_start = self.presenter.next_work_start
+        self.links = LinkFlow(lambda: self.settings, self, prover=prover, saver=link_saver)
         self.link_events = LinkOpenFilter(self)
         qapp = QApplication.instance()
         if qapp is not None:
@@ -194,8 +187,7 @@ class TrayApp(QObject):
         window.quit_requested.connect(self.quit)
 
         self.link_events.link_opened.connect(self.use_link)
-        self.link_stored.connect(self._on_link_stored)
-        self.link_failed.connect(self._on_link_failed)
+        self.links.stored.connect(self._on_link_stored)
         self.test_finished.connect(self._on_test_finished)
         if self.instance is not None:
             self.instance.arguments_received.connect(self.handle_arguments)  # type: ignore[attr-defined]
@@ -264,6 +256,9 @@ class TrayApp(QObject):
         dialog.set_state_text(self.tray.state_text())
         dialog.values_accepted.connect(self.apply_values)
         dialog.test_requested.connect(self.test_connection)
+        dialog.new_link_requested.connect(lambda: self.links.open(LinkMode.NEW_LINK))
+        dialog.set_link_actions(new_link=not self.demo, test_alert=self.settings.configured,
+                                why="not in the demo" if self.demo else "set up a link first")
         dialog.sound_test_requested.connect(self.sound.play)
         dialog.finished.connect(self._settings_closed)
         self._settings_dialog = dialog
@@ -277,21 +272,12 @@ class TrayApp(QObject):
 
     @Slot()
     def show_first_run(self) -> None:
-        if self._first_run is not None:
-            self._first_run.raise_()
-            return
-        dialog = FirstRunDialog()
-        dialog.setWindowIcon(app_icon())
-        dialog.link_accepted.connect(self.use_link)
-        dialog.finished.connect(self._first_run_closed)
-        self._first_run = dialog
-        dialog.show()
+        self.links.open(LinkMode.FIRST_RUN)
 
-    @Slot()
-    def _first_run_closed(self) -> None:
-        if self._first_run is not None:
-            self._first_run.deleteLater()
-        self._first_run = None
+    @property
+    def _first_run(self) -> FirstRunDialog | None:
+        """The open link dialog (first run, new link or a link from outside), if any."""
+        return self.links.dialog
 
     # --- client events -----------------------------------------------------------------------
 
@@ -495,41 +481,24 @@ class TrayApp(QObject):
                 self.window.statusBar().showMessage(f"Start at login was not changed: {exc}", 15000)
         self._replace_settings(self.settings.replace(**values.changes()))
         self.client.apply_settings(self.settings)
-        if values.link:
-            self.use_link(values.link)
 
     @Slot(str)
     def use_link(self, text: str) -> None:
-        """A connection link from the first-run dialog, the settings, ``trayapp connect`` or a second launch."""
-        try:
-            link = parse_link(text)
-        except CoreError as exc:
-            self._on_link_failed(str(exc))
-            return
-        current = self.settings
-
-        def work() -> None:
-            try:
-                self.link_stored.emit(self._link_saver(link, current))
-            except Exception as exc:
-                log.warning("cannot store the connection link: %s", type(exc).__name__)
-                self.link_failed.emit(str(exc) or type(exc).__name__)
-
-        threading.Thread(target=work, name="trayapp-store-link", daemon=True).start()
+        """A link from outside the app (``trayapp connect``, a second launch, macOS's open event): it is shown in
+        the link dialog and changes nothing until the agent confirms and it has proven itself."""
+        self.links.incoming(text)
 
     @Slot(object)
     def _on_link_stored(self, new: Settings) -> None:
-        log.info("connection link stored for %s", new.bridge_url)
         self.settings = new
+        self.presenter.apply_settings(new)
         self.client.apply_settings(new)
+        self._dropped = 0  # the old connection's problems are gone with it
+        self.window.clear_warnings()
+        self.tray.set_warning("")
         self.tray.set_connection(Connection.CONNECTING)
         self._show_state()
-        self.window.statusBar().showMessage(f"Connecting to {new.bridge_url}…", 5000)
-
-    @Slot(str)
-    def _on_link_failed(self, message: str) -> None:
-        self.show_list()
-        self.window.statusBar().showMessage(f"The connection link was not used: {message}", 15000)
+        self.link_stored.emit(new)
 
     @Slot(list)
     def handle_arguments(self, argv: list[str], first: bool = False) -> None:
@@ -554,15 +523,17 @@ class TrayApp(QObject):
 
         def work() -> None:
             try:
-                message = self._tester(link_text or None)
-            except Exception as exc:  # every failure becomes words in the dialog
-                self.test_finished.emit(False, str(exc) or type(exc).__name__)
-            else:
-                self.test_finished.emit(True, message)
+                result = self._tester(link_text or None)
+            except Exception as exc:  # a bug: say so rather than leave the dialog waiting
+                log.exception("connection test failed unexpectedly")
+                result = ProbeResult(Outcome.BROKEN, "", type(exc).__name__)
+            self.test_finished.emit(result)
 
         threading.Thread(target=work, name="trayapp-test-connection", daemon=True).start()
 
-    @Slot(bool, str)
-    def _on_test_finished(self, ok: bool, message: str) -> None:
+    @Slot(object)
+    def _on_test_finished(self, result: ProbeResult) -> None:
+        if not result.ok:
+            log.warning("connection test: %s (%s)", result.outcome.value, result.detail)
         if self._settings_dialog is not None:
-            self._settings_dialog.show_test_result(ok, message)
+            self._settings_dialog.show_test_result(result.ok, result.words, result.detail)

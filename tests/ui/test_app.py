@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication
 from tests.ui.conftest import make_row
 from tests.ui.fakes import FakeClient, RecordingNotifier, UrlCatcher, catching_browser
 from trayapp.app import TrayApp
+from trayapp.client.proof import KEY_MISMATCH_WORDS, Outcome, ProbeResult
 from trayapp.client.state import ConnectionState, ConnectionStatus
 from trayapp.core.link import Link
 from trayapp.core.wire import Gap
@@ -170,45 +171,121 @@ def test_settings_dialog_applies_and_saves(app: TrayApp, qtbot) -> None:
 KEY = "ed25519:" + "A" * 43 + "="
 
 
-def app_storing_links(qtbot) -> tuple[TrayApp, list[Link]]:
-    """An unconfigured app whose link saver records the links it is asked to store."""
-    stored: list[Link] = []
+class LinkRecorder:
+    """The link flow's prover and saver, recording what they are asked (the prover answers ``result``)."""
 
-    def saver(link: Link, current: Settings) -> Settings:
-        stored.append(link)
-        return current.replace(bridge_url=link.url, key=link.key)
+    def __init__(self, outcome: Outcome = Outcome.OK) -> None:
+        self.outcome = outcome
+        self.proved: list[Link] = []
+        self.stored: list[tuple[Link, bool]] = []
 
-    tray_app = TrayApp(FakeClient(), Settings(), use_tray=False, notifier=RecordingNotifier(),
-                       save_settings=lambda _s: None, link_saver=saver)
+    def prover(self, link: Link, current: Settings) -> ProbeResult:
+        self.proved.append(link)
+        return ProbeResult(self.outcome, "b.example.com", f"probe said {self.outcome.value}",
+                           key_proven=self.outcome is Outcome.OK)
+
+    def saver(self, link: Link, forget_old: bool) -> Settings:
+        self.stored.append((link, forget_old))
+        return Settings(bridge_url=link.url, key=link.key)
+
+
+def app_storing_links(qtbot, settings: Settings | None = None,
+                      outcome: Outcome = Outcome.OK) -> tuple[TrayApp, LinkRecorder]:
+    recorder = LinkRecorder(outcome)
+    tray_app = TrayApp(FakeClient(), settings or Settings(), use_tray=False, notifier=RecordingNotifier(),
+                       save_settings=lambda _s: None, link_saver=recorder.saver, prover=recorder.prover)
     qtbot.addWidget(tray_app.window)
-    return tray_app, stored
+    return tray_app, recorder
 
 
-def test_pasted_link_is_stored_off_the_gui_thread(qtbot) -> None:
-    tray_app, stored = app_storing_links(qtbot)
+LINK = f"trayapp://connect?url=https://b.example.com&token=t0k&key={KEY}"
+
+
+def test_first_run_link_is_proven_then_stored(qtbot) -> None:
+    tray_app, links = app_storing_links(qtbot)
+    tray_app.start()
+    dialog = tray_app._first_run
+    assert dialog is not None and dialog.windowTitle() == "Set up trayapp"
+    dialog.link_edit.setText(LINK)
     with qtbot.waitSignal(tray_app.link_stored):
-        tray_app.handle_arguments(["connect", f"trayapp://connect?url=https://b.example.com&token=t0k&key={KEY}"])
-    assert stored[0].token == "t0k"
+        dialog.connect_button.click()
+    assert [link.token for link in links.proved] == ["t0k"]
+    assert links.stored[0][0].token == "t0k" and links.stored[0][1] is True  # proven: the old token may go
     assert tray_app.settings.bridge_url == "https://b.example.com"
     assert client(tray_app).calls[-1] == ("apply_settings", tray_app.settings)
+    qtbot.waitUntil(lambda: tray_app._first_run is None)
     tray_app.quit()
 
 
-def test_link_opened_by_the_os_while_running_is_used(qtbot) -> None:
-    """macOS hands a clicked trayapp:// link to the running app as a QFileOpenEvent."""
-    tray_app, stored = app_storing_links(qtbot)
-    link = f"trayapp://connect?url=https%3A%2F%2Fb.example.com&token=t0k&key={KEY}"
+def test_unreachable_link_changes_nothing_until_save_anyway(qtbot) -> None:
+    tray_app, links = app_storing_links(qtbot, outcome=Outcome.UNREACHABLE)
+    tray_app.show_first_run()
+    dialog = tray_app._first_run
+    assert dialog is not None
+    dialog.link_edit.setText(LINK)
+    dialog.connect_button.click()
+    qtbot.waitUntil(lambda: dialog.connect_button.text() == "&Retry")
+    assert links.stored == []
+    assert "cannot be reached right now" in dialog.message_label.text()
+    assert not tray_app.settings.configured
     with qtbot.waitSignal(tray_app.link_stored):
-        assert QCoreApplication.sendEvent(QApplication.instance(), QFileOpenEvent(QUrl(link)))
-    assert stored[0].token == "t0k"
+        dialog.save_anyway_button.click()
+    assert links.stored[0][1] is False  # not proven: the old token is kept until the new connection works
+    tray_app.quit()
+
+
+def test_link_from_outside_waits_for_the_agent(qtbot, caplog: pytest.LogCaptureFixture) -> None:
+    """A second launch brings another link: nothing changes unless the agent confirms it."""
+    current = Settings(bridge_url="https://bridge.example.com", key="ed25519:" + "B" * 43 + "=")
+    tray_app, links = app_storing_links(qtbot, current)
+    tray_app.handle_arguments(["connect", LINK])
+    dialog = tray_app._first_run
+    assert dialog is not None and dialog.windowTitle() == "Use this link?"
+    assert "b.example.com" in dialog.change_label.text() and "different signing key" in dialog.change_label.text()
+    assert links.proved == [] and links.stored == []
+    dialog.reject()  # nobody confirms
+    qtbot.waitUntil(lambda: tray_app._first_run is None)
+    assert tray_app.settings == current
+    assert not any(call[0] == "apply_settings" for call in client(tray_app).calls)
+    tray_app.quit()
+
+
+def test_wrong_key_link_is_explained_and_not_stored(qtbot, caplog: pytest.LogCaptureFixture) -> None:
+    tray_app, links = app_storing_links(qtbot, outcome=Outcome.KEY_MISMATCH)
+    tray_app.use_link(LINK)
+    dialog = tray_app._first_run
+    assert dialog is not None
+    dialog.connect_button.click()
+    qtbot.waitUntil(lambda: dialog.connect_button.text() == "&Retry")
+    assert dialog.message_label.text() == KEY_MISMATCH_WORDS
+    assert dialog.save_anyway_button.isHidden()
+    assert links.stored == []
+    assert "rejected (from outside, key_mismatch" in caplog.text
+    assert "t0k" not in caplog.text
+    tray_app.quit()
+
+
+def test_link_opened_by_the_os_while_running_is_shown(qtbot) -> None:
+    """macOS hands a clicked trayapp:// link to the running app as a QFileOpenEvent."""
+    tray_app, _links = app_storing_links(qtbot)
+    link = f"trayapp://connect?url=https%3A%2F%2Fb.example.com&token=t0k&key={KEY}"
+    assert QCoreApplication.sendEvent(QApplication.instance(), QFileOpenEvent(QUrl(link)))
+    assert tray_app._first_run is not None and tray_app._first_run.text() == link
     other = QFileOpenEvent(QUrl("file:///tmp/report.pdf"))
     assert not tray_app.link_events.eventFilter(tray_app, other)
     tray_app.quit()
 
 
-def test_bad_link_is_explained(app: TrayApp) -> None:
-    app.use_link("https://not-a-link")
-    assert "not a trayapp connection link" in app.window.statusBar().currentMessage()
+def test_bad_link_from_outside_is_explained_and_logged(app: TrayApp, caplog: pytest.LogCaptureFixture) -> None:
+    app.use_link("trayapp://connect?url=https://b.example.com&token=secret123")
+    notice = app.links.notice
+    assert notice is not None and notice.isVisible()
+    assert notice.windowTitle() == "This link cannot be used"
+    assert "nothing was changed" in notice.text() and "Ask your admin" in notice.text()
+    assert "no key" in notice.detailedText()
+    assert "link from outside rejected" in caplog.text and "secret123" not in caplog.text
+    assert app._first_run is None
+    notice.close()
 
 
 def test_failed_native_notifications_fall_back_to_tray_messages(app: TrayApp) -> None:

@@ -3,13 +3,17 @@
 Entry points (no Qt imported; everything here may block, so call it off the GUI thread)::
 
     run_connect(link_text: str, *, test: bool = True) -> int        # the command; prints what happened
-    save_link(link: Link | str, settings_file: Path | None = None) -> Settings   # parse, keyring, settings file
+    save_link(link: Link | str, settings_file: Path | None = None, *, forget_old: bool = True) -> Settings
     test_connection(link: Link | str | None = None, *, ca_file: str | None = None, timeout: float = 10.0) -> str
+    prove(link: Link | str | None = None, *, ca_file: str | None = None, timeout: float = 10.0) -> ProbeResult
 
 ``test_connection`` opens the stream, waits for ``hello`` and, when the bridge holds an event, checks that event's
 signature with the link's key (so a link whose key does not match the bridge is caught now, not at the first alert).
 It returns a sentence for the settings dialog, or raises a :class:`~trayapp.client.errors.ClientError` whose message
-says what is wrong (``TokenRefused``, ``ConnectionFailed``, ...). ``link=None`` tests the stored connection.
+says what is wrong (``TokenRefused``, ``TokenRevoked``, ``KeyMismatch``, ``ConnectionFailed``, ...). ``link=None``
+tests the stored connection. ``prove`` runs the same probe and never raises a ``ClientError``: it answers a
+:class:`~trayapp.client.proof.ProbeResult` (ok / unreachable / key mismatch / token refused / revoked / broken), what
+the app's link flow decides from before it stores a link.
 
 ``run_connect`` exit codes: 0 saved (and the test passed or was skipped), 1 nothing saved (bad link, no keyring),
 2 saved but the test failed (the app will keep retrying).
@@ -28,7 +32,8 @@ from ..core.link import Link, parse_link, stream_url
 from ..settings import Settings, load, save, settings_path
 from . import credentials
 from .connection import ConnectionConfig, host_of, open_stream, ssl_context
-from .errors import ClientError, ConnectionFailed, NotConfigured
+from .errors import ClientError, ConnectionFailed, KeyMismatch, NotConfigured
+from .proof import Outcome, ProbeResult, failed
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +47,11 @@ def _link(link: Link | str) -> Link:
         raise ClientError(str(exc)) from None
 
 
-def save_link(link: Link | str, settings_file: Path | None = None) -> Settings:
-    """Token into the keyring first (nothing is saved if that fails), then URL + key into the settings file."""
+def save_link(link: Link | str, settings_file: Path | None = None, *, forget_old: bool = True) -> Settings:
+    """Token into the keyring first (nothing is saved if that fails), then URL + key into the settings file.
+
+    ``forget_old``: delete the previous bridge's token (when the URL changes). The app passes False for a link saved
+    without a successful check (*Save anyway*) and forgets the old token once the new connection works."""
     parsed = _link(link)
     credentials.store_token(parsed.url, parsed.token)
     current = load(settings_file)
@@ -52,7 +60,7 @@ def save_link(link: Link | str, settings_file: Path | None = None) -> Settings:
         save(updated, settings_file)
     except OSError as exc:
         raise ClientError(f"cannot write the settings file {settings_file or settings_path()}: {exc}") from None
-    if current.bridge_url and current.bridge_url != parsed.url:
+    if forget_old and current.bridge_url and current.bridge_url != parsed.url:
         try:  # do not leave the old bridge's token behind
             credentials.delete_token(current.bridge_url)
         except ClientError as exc:
@@ -71,8 +79,8 @@ def _stored_config(ca_file: str | None) -> ConnectionConfig:
     return ConnectionConfig(settings.bridge_url, token, settings.key, ca_file or settings.ca_file)
 
 
-async def probe(config: ConnectionConfig, timeout: float = 10.0) -> str:
-    """See :func:`test_connection`."""
+async def probe(config: ConnectionConfig, timeout: float = 10.0) -> ProbeResult:
+    """An OK :class:`ProbeResult` (``detail``: what was checked), or a ``ClientError`` (see :func:`test_connection`)."""
     config.check()
     host = host_of(config.bridge_url)
     url = stream_url(config.bridge_url)
@@ -97,20 +105,22 @@ async def probe(config: ConnectionConfig, timeout: float = 10.0) -> str:
         finally:
             await ws.close()
 
-    async def run() -> str:
+    async def run() -> ProbeResult:
         hello, _ = await first(url, False)
         if hello.head < 1:
-            return f"connected to {host}; no events yet, so the signing key is not checked yet"
+            return ProbeResult(Outcome.OK, host, f"connected to {host}; no events yet, so the signing key is not "
+                                                 "checked yet")
         _, frame = await first(stream_url(config.bridge_url, since=hello.head - 1, epoch=hello.epoch), True)
         if frame is None:
-            return f"connected to {host} ({hello.head} events so far)"
+            return ProbeResult(Outcome.OK, host, f"connected to {host} ({hello.head} events so far)")
         try:
             wire.verify_frame(key, frame)
         except BadSignature:
-            raise ClientError(
+            raise KeyMismatch(
                 f"connected to {host}, but its events are not signed with the link's key: ask your admin for a new link"
             ) from None
-        return f"connected to {host}; signing key verified ({hello.head} events so far)"
+        return ProbeResult(Outcome.OK, host, f"connected to {host}; signing key verified ({hello.head} events so far)",
+                           key_proven=True)
 
     try:
         return await asyncio.wait_for(run(), timeout)
@@ -120,14 +130,29 @@ async def probe(config: ConnectionConfig, timeout: float = 10.0) -> str:
         raise ConnectionFailed(f"{host} sent something unexpected: {exc}") from None
 
 
+def _config(link: Link | str | None, ca_file: str | None) -> ConnectionConfig:
+    if link is None:
+        return _stored_config(ca_file)
+    parsed = _link(link)
+    return ConnectionConfig(parsed.url, parsed.token, parsed.key, ca_file)
+
+
 def test_connection(link: Link | str | None = None, *, ca_file: str | None = None, timeout: float = 10.0) -> str:
     """Blocking connection test (runs its own event loop): never call it in the GUI thread."""
-    if link is None:
-        config = _stored_config(ca_file)
-    else:
-        parsed = _link(link)
-        config = ConnectionConfig(parsed.url, parsed.token, parsed.key, ca_file)
-    return asyncio.run(probe(config, timeout))
+    return asyncio.run(probe(_config(link, ca_file), timeout)).detail
+
+
+def prove(link: Link | str | None = None, *, ca_file: str | None = None, timeout: float = 10.0) -> ProbeResult:
+    """The probe's outcome, never a ``ClientError`` (blocking: never call it in the GUI thread)."""
+    host = ""
+    try:
+        config = _config(link, ca_file)
+        host = host_of(config.bridge_url)
+        return asyncio.run(probe(config, timeout))
+    except ClientError as exc:
+        result = failed(exc, host)
+        log.info("connect: probe of %s: %s (%s)", host or "the link", result.outcome.value, result.detail)
+        return result
 
 
 test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

@@ -33,7 +33,7 @@ from ..core.backoff import backoff
 from ..core.errors import BadLink, BadMessage, BadSignature
 from ..core.event import ReceivedEvent
 from ..core.link import check_bridge_url, stream_url
-from .errors import ClientError, ConnectionFailed, NotConfigured, TokenRefused
+from .errors import ClientError, ConnectionFailed, NotConfigured, TokenRefused, TokenRevoked
 from .history import Cursor, HistoryRow
 from .state import ConnectionState, ConnectionStatus
 
@@ -123,7 +123,9 @@ async def open_stream(config: ConnectionConfig, url: str, context: ssl.SSLContex
         )
     except InvalidStatus as exc:
         code = exc.response.status_code
-        if code in (401, 403):
+        if code == 403:
+            raise TokenRevoked(TOKEN_REFUSED) from None
+        if code == 401:
             raise TokenRefused(TOKEN_REFUSED) from None
         raise ConnectionFailed(f"{host} answered HTTP {code}") from None
     except ssl.SSLCertVerificationError as exc:

@@ -23,6 +23,14 @@ class TokenRefused(ClientError):
     """The bridge refused the token (HTTP 401/403 at the handshake, or close code 4001)."""
 
 
+class TokenRevoked(TokenRefused):
+    """The admin turned the token off (HTTP 403 at the handshake, or close code 4001)."""
+
+
+class KeyMismatch(ClientError):
+    """The bridge does not sign with the link's (pinned) key."""
+
+
 class ConnectionFailed(ClientError):
     """The bridge could not be reached or broke the protocol."""
 
