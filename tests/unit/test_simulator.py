@@ -11,8 +11,9 @@ from tests.conftest import load_fixtures
 from trayapp.bridge.simulator import Scenario
 from trayapp.core.acquire import normalise
 
+# Acquire's documented v1 examples (v1-chat-on-accept.json has the documented CHAT_ON_ACCEPT body byte for byte).
 DOCUMENTED = {c["expect"]["acquire_event"]: json.loads(c["body"]) for c in load_fixtures()
-              if c["name"].startswith("v1-documented-")}
+              if c["name"].startswith("v1-documented-") or c["name"] == "v1-chat-on-accept"}
 
 
 def _v1_payloads(count: int = 400) -> dict[str, list[dict[str, Any]]]:
