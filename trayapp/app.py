@@ -27,7 +27,7 @@ from trayapp.ui.icons import app_icon, app_icon_path
 from trayapp.ui.link_events import LinkOpenFilter
 from trayapp.ui.list_model import HistoryModel
 from trayapp.ui.list_window import ListWindow
-from trayapp.ui.notify import LIST_TARGET, Notifier, create_notifier
+from trayapp.ui.notify import LIST_TARGET, Notification, Notifier, create_notifier
 from trayapp.ui.notify.tray import TrayMessageNotifier
 from trayapp.ui.presenter import Presenter
 from trayapp.ui.settings_dialog import SettingsDialog, SettingsValues
@@ -37,6 +37,10 @@ from trayapp.ui.tray import Connection, DndChoice, TrayController, until_words
 log = logging.getLogger(__name__)
 
 NO_TRAY_REASON = "No system tray was found on this desktop, so trayapp cannot live in the panel."
+TEST_ALERT_KEY = "test-alert"
+TEST_ALERT_WAIT_MS = 15_000
+DEMO_WELCOME = ("This is the trayapp demo: a simulated Acquire account sends a case every few seconds, and each one "
+                "pops up. Check that popups reach you — with sound — before you rely on them:")
 
 
 class ClientLike(Protocol):
@@ -53,6 +57,8 @@ class ClientLike(Protocol):
     counts_changed: Any
     search_finished: Any
     event_loaded: Any
+    test_alert: Any
+    test_alert_sent: Any
 
     def start(self) -> None: ...
     def stop(self) -> None: ...
@@ -63,6 +69,7 @@ class ClientLike(Protocol):
     def load_older(self, before_id: str, limit: int) -> None: ...
     def load_event(self, event_id: str) -> None: ...
     def search(self, request: int, predicate: Callable[[Any], bool], limit: int) -> None: ...
+    def send_test_alert(self) -> None: ...
 
 
 def probe_connection(link: str | None) -> ProbeResult:
@@ -114,6 +121,9 @@ class TrayApp(QObject):
         self._quitting = False
         self._dropped = 0
         self._loading: set[str] = set()  # events to open once the client has loaded them
+        self._test_alert_timer = QTimer(self)
+        self._test_alert_timer.setSingleShot(True)
+        self._test_alert_timer.setInterval(TEST_ALERT_WAIT_MS)
 
         self._incoming: list[Any] = []
         self._flush_timer = QTimer(self)
@@ -160,6 +170,9 @@ class TrayApp(QObject):
         client.older_loaded.connect(model.add_older)
         client.search_finished.connect(self._on_search_finished)
         client.event_loaded.connect(self._on_event_loaded)
+        client.test_alert.connect(self._on_test_alert)
+        client.test_alert_sent.connect(self._on_test_alert_sent)
+        self._test_alert_timer.timeout.connect(self._test_alert_missing)
         model.older_requested.connect(client.load_older)
         model.search_requested.connect(client.search)
 
@@ -185,6 +198,7 @@ class TrayApp(QObject):
         window.mark_read_requested.connect(self._mark_read)
         window.mark_all_read_requested.connect(self._mark_all_read)
         window.quit_requested.connect(self.quit)
+        window.test_alert_requested.connect(self.send_test_alert)
 
         self.link_events.link_opened.connect(self.use_link)
         self.links.stored.connect(self._on_link_stored)
@@ -212,7 +226,10 @@ class TrayApp(QObject):
             log.info("no tray: list window shown")
         self._show_state()
         self.client.start()
-        if not self.settings.configured and not self.demo:
+        if self.demo:  # the demo's first screen: what it is, and a test alert to try
+            self.window.show_welcome(DEMO_WELCOME, "Send me a test al&ert")
+            self.show_list()
+        elif not self.settings.configured:
             self.show_first_run()
 
     @Slot()
@@ -256,6 +273,7 @@ class TrayApp(QObject):
         dialog.set_state_text(self.tray.state_text())
         dialog.values_accepted.connect(self.apply_values)
         dialog.test_requested.connect(self.test_connection)
+        dialog.test_alert_requested.connect(self.send_test_alert)
         dialog.new_link_requested.connect(lambda: self.links.open(LinkMode.NEW_LINK))
         dialog.set_link_actions(new_link=not self.demo, test_alert=self.settings.configured,
                                 why="not in the demo" if self.demo else "set up a link first")
@@ -537,3 +555,42 @@ class TrayApp(QObject):
             log.warning("connection test: %s (%s)", result.outcome.value, result.detail)
         if self._settings_dialog is not None:
             self._settings_dialog.show_test_result(result.ok, result.words, result.detail)
+
+    # --- test alert --------------------------------------------------------------------------
+
+    @Slot()
+    def send_test_alert(self) -> None:
+        """*Send me a test alert* (Settings, the demo's first screen): the bridge sends a signed test alert to this
+        app's own connection; it pops up when it arrives (:meth:`_on_test_alert`)."""
+        log.info("test alert requested")
+        self.client.send_test_alert()
+
+    @Slot(bool, str, str)
+    def _on_test_alert_sent(self, ok: bool, words: str, detail: str) -> None:
+        if ok:
+            self._test_alert_timer.start()
+        else:
+            log.warning("test alert: %s (%s)", words, detail)
+        self._say_test_alert(ok, words, detail)
+
+    @Slot(object)
+    def _on_test_alert(self, received: ReceivedEvent) -> None:
+        """A verified test alert arrived on the stream: pop it up (also when quiet: the agent asked for it)."""
+        self._test_alert_timer.stop()
+        self.notifier.show(Notification(
+            key=TEST_ALERT_KEY, title="Test alert — alerts reach you",
+            body="Case alerts from your team's alert server pop up here like this one.", target=LIST_TARGET))
+        if self.settings.sound_enabled:
+            self.sound.play(self.settings.sound_volume)
+        self._say_test_alert(True, "The test alert arrived: alerts reach this computer.", f"test alert {received.id}")
+
+    @Slot()
+    def _test_alert_missing(self) -> None:
+        log.warning("test alert: sent, but nothing arrived within %d s", TEST_ALERT_WAIT_MS // 1000)
+        self._say_test_alert(False, "The test alert was sent but did not arrive. Use Reconnect now in the tray menu "
+                             "and try again; if it still does not arrive, tell your admin.", "")
+
+    def _say_test_alert(self, ok: bool, words: str, detail: str) -> None:
+        if self._settings_dialog is not None:
+            self._settings_dialog.show_test_result(ok, words, detail)
+        self.window.show_welcome_result(ok, words)

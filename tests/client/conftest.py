@@ -74,6 +74,7 @@ class Recorder:
         self.caught_up: list[int] = []
         self.gaps: list[wire.Gap] = []
         self.failures: list[str] = []
+        self.test_alerts: list[Any] = []
         self._changed = asyncio.Event()
 
     def _poke(self) -> None:
@@ -97,6 +98,10 @@ class Recorder:
 
     def on_verification_failed(self, reason: str) -> None:
         self.failures.append(reason)
+        self._poke()
+
+    def on_test_alert(self, received: Any) -> None:
+        self.test_alerts.append(received)
         self._poke()
 
     @property

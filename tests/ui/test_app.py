@@ -340,3 +340,44 @@ def test_demo_links_open_the_bridges_own_page(qtbot) -> None:
     evil = make_row(1, case_id="1@evil.example.com/x").event
     url = tray_app.link_for(evil)
     assert url is None or url.startswith("http://127.0.0.1:8787/")
+
+
+def test_send_me_a_test_alert_pops_up_and_says_so(app: TrayApp, qtbot) -> None:
+    app.show_settings()
+    dialog = app._settings_dialog
+    assert dialog is not None and dialog.test_alert_button.isEnabled()
+    dialog.test_alert_button.click()
+    assert client(app).calls[-1] == ("send_test_alert", None)
+    client(app).test_alert_sent.emit(True, "Your team's alert server sent a test alert; it pops up in a moment.", "")
+    assert app._test_alert_timer.isActive()
+    client(app).test_alert.emit(make_row(1).event)
+    assert not app._test_alert_timer.isActive()
+    popup = notifier(app).shown[-1]
+    assert popup.key == "test-alert" and popup.title == "Test alert — alerts reach you"
+    assert dialog.test_result.text() == "✔ The test alert arrived: alerts reach this computer."
+    assert app.model.total == 0  # not an event: the list is untouched
+    client(app).test_alert_sent.emit(True, "sent", "")
+    app._test_alert_missing()  # what the timer does when nothing arrives
+    assert dialog.test_result.text().startswith("✘ The test alert was sent but did not arrive")
+    client(app).test_alert_sent.emit(False, "This computer is not connected to your team's alert server right now",
+                                     "no open stream")
+    assert "not connected" in dialog.test_result.text()
+    dialog.details_button.click()
+    assert "no open stream" in dialog.details_text.toPlainText()
+
+
+def test_demo_first_screen_offers_a_test_alert(qtbot) -> None:
+    demo = TrayApp(FakeClient(), Settings(bridge_url="http://127.0.0.1:9", key=KEY), use_tray=False,
+                   notifier=RecordingNotifier(), save_settings=lambda _s: None, demo=True)
+    qtbot.addWidget(demo.window)
+    demo.start()
+    assert demo._first_run is None
+    assert demo.window.isVisible() and not demo.window.welcome_banner.isHidden()
+    assert "trayapp demo" in demo.window.welcome_banner.label.text()
+    demo.window.welcome_button.click()
+    assert client(demo).calls[-1] == ("send_test_alert", None)
+    client(demo).test_alert.emit(make_row(1).event)
+    assert demo.window.welcome_result.text() == "✔ The test alert arrived: alerts reach this computer."
+    demo.show_settings()
+    assert demo._settings_dialog is not None and not demo._settings_dialog.new_link_button.isEnabled()
+    demo.quit()

@@ -61,6 +61,25 @@ def test_other_key_fails() -> None:
         wire.verify_frame(Ed25519PrivateKey.generate().public_key(), make_frame())
 
 
+def test_test_alert_frames_round_trip_verify_and_resist_tampering() -> None:
+    at, body = "2026-11-25T08:00:00.000Z", '{"event":"trayapp.test_alert","id":"test-1"}'
+    frame = wire.CheckFrame("test-1", at, body, wire.sign_check(KEY, "test-1", at, body))
+    assert json.loads(wire.encode(frame))["type"] == "test_alert"
+    assert wire.decode(wire.encode(frame)) == frame
+    assert wire.check_signing_input("test-1", at, body) == f"trayapp-test-alert/1\ntest-1\n{at}\n{body}".encode()
+    checked = wire.verify_check(KEY.public_key(), frame)
+    assert checked.seq == 0 and checked.id == "test-1" and checked.event.acquire_event == "trayapp.test_alert"
+    # an event signature is not a test-alert signature (and the other way round): no frame passes as the other
+    event = make_frame(body=body)
+    with pytest.raises(BadSignature):
+        wire.verify_check(KEY.public_key(), wire.CheckFrame(event.id, event.received_at, body, event.sig))
+    for bad in (wire.CheckFrame("test-2", at, body, frame.sig), wire.CheckFrame("test-1", at, body + " ", frame.sig)):
+        with pytest.raises(BadSignature):
+            wire.verify_check(KEY.public_key(), bad)
+    with pytest.raises(BadMessage):
+        wire.decode('{"type":"test_alert","id":"x","received_at":"t","body":1,"sig":"s"}')
+
+
 def test_signed_non_object_body_fails() -> None:
     with pytest.raises(BadSignature, match="not an Acquire payload"):
         wire.verify_frame(KEY.public_key(), make_frame(body="[1]"))

@@ -5,6 +5,7 @@ metrics) once the lifespan started. The store defaults to what the config says (
 Redis with ``config.redis_url``, else SQLite in ``config.data_dir``); tests may pass their own as ``store=``. Routes:
 
 - ``POST /webhooks/acquire`` (:mod:`.ingest`), ``GET /v1/stream`` WebSocket and ``GET /v1/events`` (:mod:`.stream`);
+- ``POST /v1/test-alert`` (:mod:`.test_alert`): a signed test alert to the caller's own open streams;
 - ``GET /v1/key`` → ``{"key": "ed25519:<base64>"}``; ``GET /healthz``; ``GET /readyz`` (503 if the store does not
   answer); ``GET /metrics`` (Prometheus text);
 - with ``config.demo``: ``GET /demo/case/{case_id}``, a small offline page the demo notifications open.
@@ -40,6 +41,7 @@ from .metrics import Metrics
 from .store import Store
 from .store_factory import make_store
 from .stream import EventsEndpoint, StreamEndpoint
+from .test_alert import SelfTestEndpoint
 
 log = logging.getLogger("trayapp.bridge")
 
@@ -156,6 +158,7 @@ def create_app(config: BridgeConfig, store: Store | None = None) -> BridgeApp:
                                           TokenBuckets(config.bad_signature_rate, config.bad_signature_burst))
         app.state.stream = StreamEndpoint(bridge.hub, config.max_sockets_per_token)
         app.state.events = EventsEndpoint(bridge.store)
+        app.state.test_alert = SelfTestEndpoint(bridge.hub, bridge.signer)
         try:
             yield
         finally:
@@ -194,6 +197,7 @@ def create_app(config: BridgeConfig, store: Store | None = None) -> BridgeApp:
         WebSocketRoute("/v1/stream", _Lazy(app, "stream")),
         Route("/v1/stream", stream_over_http),
         Route("/v1/events", _Lazy(app, "events")),
+        Route("/v1/test-alert", _Lazy(app, "test_alert")),
         Route("/v1/key", key),
         Route("/healthz", healthz),
         Route("/readyz", readyz),

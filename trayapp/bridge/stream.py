@@ -182,7 +182,7 @@ class StreamEndpoint:
         await text(wire.encode(wire.CaughtUp(head=last)))
         sub.last = last
         while True:
-            if not sub.pending:
+            if not sub.pending and not sub.extra:
                 sub.wake.clear()
                 sub.idle = True  # the hub may now write to the socket directly (and advance sub.last)
                 try:
@@ -191,6 +191,9 @@ class StreamEndpoint:
                     sub.idle = False
             if sub.close_code:
                 return
+            extra, sub.extra = sub.extra, []
+            for frame in extra:  # test alerts (no seq): they do not touch the order of events
+                await text(frame)
             batch, sub.pending = sub.pending, []
             for ev in batch:
                 if ev.seq <= sub.last:

@@ -66,6 +66,8 @@ class Listener(Protocol):
 
     def on_verification_failed(self, reason: str) -> None: ...
 
+    def on_test_alert(self, received: ReceivedEvent) -> None: ...
+
 
 @dataclass(frozen=True)
 class ConnectionConfig:
@@ -327,6 +329,14 @@ class Connection:
                     self._healthy = True
                     self._set(ConnectionState.CONNECTED, f"connected to {host}")
                     self.listener.on_caught_up(replayed)
+            elif isinstance(message, wire.CheckFrame):  # a test alert the agent asked for: shown, never stored
+                try:
+                    checked = wire.verify_check(self._key, message)
+                except BadSignature as exc:
+                    self._drop(str(exc))
+                    continue
+                log.info("connection: test alert %s arrived", checked.id)
+                self.listener.on_test_alert(checked)
             elif isinstance(message, wire.Gap):
                 log.warning("connection: gap %s..%s (%s)", message.first, message.last, message.reason)
                 self.listener.on_gap(message)
@@ -341,7 +351,7 @@ class Connection:
         self.listener.on_verification_failed(reason)
 
 
-_KNOWN_TYPES: Final = frozenset({"hello", "caught_up", "gap", "event"})
+_KNOWN_TYPES: Final = frozenset({"hello", "caught_up", "gap", "event", "test_alert"})
 
 
 def _frame_type(text: str | bytes) -> object:

@@ -37,6 +37,7 @@ from typing import Any, TextIO
 
 from ..core import wire
 from ..core.errors import BadLink
+from ..core.event import ReceivedEvent
 from ..core.link import parse_link
 from .connection import Connection, ConnectionConfig, EventStore
 from .errors import ClientError
@@ -117,6 +118,9 @@ class _Printer:
 
     def on_verification_failed(self, reason: str) -> None:
         self._err({"type": "verification_failed", "reason": reason})
+
+    def on_test_alert(self, received: ReceivedEvent) -> None:
+        self._err({"type": "test_alert", "id": received.id, "received_at": received.received_at})
 
 
 def _config(args: argparse.Namespace) -> ConnectionConfig:

@@ -5,7 +5,10 @@ Server → client text frames, each a JSON object with a ``type``:
 - ``hello``: ``{"type":"hello","protocol":1,"epoch":E,"head":H}``, always first;
 - ``caught_up``: ``{"type":"caught_up","head":H}`` after the backlog;
 - ``gap``: ``{"type":"gap","from":A,"to":B,"reason":R}`` — seqs that cannot be delivered;
-- ``event``: ``{"type":"event","seq":N,"id":I,"received_at":T,"event":{...},"body":B,"sig":S}``.
+- ``event``: ``{"type":"event","seq":N,"id":I,"received_at":T,"event":{...},"body":B,"sig":S}``;
+- ``test_alert``: ``{"type":"test_alert","id":I,"received_at":T,"body":B,"sig":S}`` — a test alert the agent asked
+  for (``POST /v1/test-alert``), sent only to that token's open streams, never stored (no ``seq``);
+  ``sig`` covers :func:`check_signing_input` ``(id, received_at, body)``.
 
 ``sig`` is the base64 Ed25519 signature of :func:`signing_input` ``(seq, received_at, body)``.
 """
@@ -29,6 +32,7 @@ from .event import Event, ReceivedEvent
 PROTOCOL: Final = 1
 KEY_PREFIX: Final = "ed25519:"
 SIGNING_CONTEXT: Final = "trayapp-event/1\n"
+CHECK_CONTEXT: Final = "trayapp-test-alert/1\n"
 
 # WebSocket close codes the bridge uses.
 CLOSE_GOING_AWAY: Final = 1001
@@ -67,7 +71,17 @@ class EventFrame:
     sig: str
 
 
-Message = Hello | CaughtUp | Gap | EventFrame
+@dataclass(frozen=True, slots=True)
+class CheckFrame:
+    """A test alert (``type: test_alert``): signed like an event, but with no seq and never stored."""
+
+    id: str
+    received_at: str
+    body: str
+    sig: str
+
+
+Message = Hello | CaughtUp | Gap | EventFrame | CheckFrame
 
 
 def signing_input(seq: int, received_at: str, body: str) -> bytes:
@@ -77,6 +91,15 @@ def signing_input(seq: int, received_at: str, body: str) -> bytes:
 
 def sign(private_key: Ed25519PrivateKey, seq: int, received_at: str, body: str) -> str:
     return base64.b64encode(private_key.sign(signing_input(seq, received_at, body))).decode("ascii")
+
+
+def check_signing_input(id_: str, received_at: str, body: str) -> bytes:
+    """The bytes a test alert's ``sig`` covers."""
+    return (CHECK_CONTEXT + id_ + "\n" + received_at + "\n" + body).encode("utf-8", "surrogatepass")
+
+
+def sign_check(private_key: Ed25519PrivateKey, id_: str, received_at: str, body: str) -> str:
+    return base64.b64encode(private_key.sign(check_signing_input(id_, received_at, body))).decode("ascii")
 
 
 def key_to_text(public_key: Ed25519PublicKey) -> str:
@@ -107,6 +130,9 @@ def encode(message: Message) -> str:
         data = {"type": "caught_up", "head": message.head}
     elif isinstance(message, Gap):
         data = {"type": "gap", "from": message.first, "to": message.last, "reason": message.reason}
+    elif isinstance(message, CheckFrame):
+        data = {"type": "test_alert", "id": message.id, "received_at": message.received_at, "body": message.body,
+                "sig": message.sig}
     else:
         data = {
             "type": "event",
@@ -162,6 +188,9 @@ def decode(text: str | bytes) -> Message:
             body=_field(data, "body", str),
             sig=_field(data, "sig", str),
         )
+    if kind == "test_alert":
+        return CheckFrame(id=_field(data, "id", str), received_at=_field(data, "received_at", str),
+                          body=_field(data, "body", str), sig=_field(data, "sig", str))
     raise BadMessage(f"unknown frame type {kind!r}")
 
 
@@ -180,3 +209,18 @@ def verify_frame(public_key: Ed25519PublicKey, frame: EventFrame, table: EventTa
     except BadPayload as exc:
         raise BadSignature(f"event {frame.seq}: signed body is not an Acquire payload ({exc})") from None
     return ReceivedEvent(seq=frame.seq, id=frame.id, received_at=frame.received_at, body=frame.body, event=event)
+
+
+def verify_check(public_key: Ed25519PublicKey, frame: CheckFrame) -> ReceivedEvent:
+    """Check a test alert's ``sig`` with the pinned key; its event (seq 0) is derived from the signed body.
+    Raises :class:`BadSignature`."""
+    try:
+        public_key.verify(base64.b64decode(frame.sig, validate=True),
+                          check_signing_input(frame.id, frame.received_at, frame.body))
+    except (InvalidSignature, ValueError, binascii.Error):
+        raise BadSignature("test alert: signature does not verify with the pinned key") from None
+    try:
+        event: Event = parse_body(frame.body)
+    except BadPayload as exc:
+        raise BadSignature(f"test alert: signed body is not a payload ({exc})") from None
+    return ReceivedEvent(seq=0, id=frame.id, received_at=frame.received_at, body=frame.body, event=event)

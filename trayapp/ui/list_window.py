@@ -62,7 +62,7 @@ class Banner(QFrame):
         self.setObjectName(f"banner-{level}")
         self.setStyleSheet(f"#banner-{level} {{ {self.STYLES[level]} border-radius:4px; }}"
                            f"#banner-{level} QLabel {{ border:none; background:transparent; }}")
-        layout = QHBoxLayout(self)
+        layout = self.row = QHBoxLayout(self)
         layout.setContentsMargins(10, 6, 6, 6)
         self.label = QLabel(self)
         self.label.setWordWrap(True)
@@ -99,12 +99,14 @@ class ListWindow(QMainWindow):
         mark_read_requested(list): mark these event ids read.
         mark_all_read_requested(): mark every event read.
         quit_requested(): the window was closed while it is the main window (no system tray).
+        test_alert_requested(): the welcome strip's *Send me a test alert* (the demo's first screen).
     """
 
     open_requested = Signal(str)
     mark_read_requested = Signal(list)
     mark_all_read_requested = Signal()
     quit_requested = Signal()
+    test_alert_requested = Signal()
 
     def __init__(self, model: HistoryModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -127,7 +129,19 @@ class ListWindow(QMainWindow):
         self.no_tray_banner = Banner("info", closable=False, parent=central)
         self.warning_banner = Banner("warning", parent=central)
         self.warning_banner.dismissed.connect(self._reset_warnings)
+        self.welcome_banner = Banner("info", parent=central)
+        self.welcome_button = QPushButton(self.welcome_banner)
+        self.welcome_button.setAccessibleName("Send me a test alert")
+        self.welcome_button.clicked.connect(self.test_alert_requested)
+        self.welcome_banner.row.insertWidget(1, self.welcome_button)
+        self.welcome_result = QLabel(self.welcome_banner)
+        self.welcome_result.setTextFormat(Qt.TextFormat.PlainText)
+        self.welcome_result.setWordWrap(True)
+        self.welcome_result.setAccessibleName("Test alert result")
+        self.welcome_result.hide()
+        self.welcome_banner.row.insertWidget(2, self.welcome_result, 1)
         layout.addWidget(self.no_tray_banner)
+        layout.addWidget(self.welcome_banner)
         layout.addWidget(self.warning_banner)
         self.only_bar = QWidget(central)  # "Showing only …  [Show all]" (the catch-up summary's click)
         only_layout = QHBoxLayout(self.only_bar)
@@ -275,6 +289,19 @@ class ListWindow(QMainWindow):
         self.no_tray_banner.show_message(
             f"{reason} This window is trayapp's main window: alerts still pop up while it is open "
             "(or minimised). Closing it quits trayapp.")
+
+    def show_welcome(self, text: str, button: str) -> None:
+        """A first-screen strip with a button (the demo: *Send me a test alert*)."""
+        self.welcome_button.setText(button)
+        self.welcome_banner.show_message(text)
+
+    def show_welcome_result(self, ok: bool, words: str) -> None:
+        """What came of the welcome strip's button (only while the strip is shown)."""
+        if self.welcome_banner.isHidden():
+            return
+        self.welcome_result.setStyleSheet("color:#107c10;" if ok else "color:#c42b1c;")
+        self.welcome_result.setText(("✔ " if ok else "✘ ") + words)
+        self.welcome_result.show()
 
     @property
     def main_window_mode(self) -> bool:
