@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,6 +21,7 @@ from websockets.http11 import Request, Response
 
 from trayapp.core import wire
 from trayapp.core.acquire import parse_body
+from trayapp.core.errors import BadPayload
 from trayapp.core.link import build_link
 
 TOKEN = "tb_test-token-0123456789abcdef"
@@ -44,6 +45,7 @@ class Seen:
     since: int | None
     epoch: str | None
     authorization: str | None
+    nonce: str = ""
 
 
 @dataclass
@@ -89,7 +91,8 @@ class FakeBridge:
         params = parse_qs(parts.query)
         since = int(params["since"][0]) if "since" in params else None
         epoch = params["epoch"][0] if "epoch" in params else None
-        self.seen.append(Seen(request.path, since, epoch, request.headers.get("Authorization")))
+        nonce = params["nonce"][0] if "nonce" in params else ""
+        self.seen.append(Seen(request.path, since, epoch, request.headers.get("Authorization"), nonce))
         if self.refuse_status is not None:
             return connection.respond(HTTPStatus(self.refuse_status), "refused\n")
         if request.headers.get("Authorization") != f"Bearer {self.token}":
@@ -99,14 +102,23 @@ class FakeBridge:
     def make_frame(self, body: str, event_id: str | None = None) -> wire.EventFrame:
         seq = len(self.frames) + 1
         received_at = f"2026-11-25T08:00:{seq % 60:02d}.000Z"
+        event_id = event_id or f"evt-{self.epoch}-{seq}"
+        try:
+            event = parse_body(body).to_json()
+        except BadPayload:  # a genuine, signed body that is no Acquire payload
+            event = {}
         return wire.EventFrame(
+            epoch=self.epoch,
             seq=seq,
-            id=event_id or f"evt-{self.epoch}-{seq}",
+            id=event_id,
             received_at=received_at,
-            event=parse_body(body).to_json(),
+            event=event,
             body=body,
-            sig=wire.sign(self.private_key, seq, received_at, body),
+            sig=wire.sign_event(self.private_key, self.epoch, seq, event_id, received_at, body),
         )
+
+    def control(self, message: wire.ControlFrame, nonce: str) -> str:
+        return wire.encode(wire.sign_control(self.private_key, message, nonce, self.epoch))
 
     async def add(self, body: str, event_id: str | None = None) -> wire.EventFrame:
         frame = self.make_frame(body, event_id)
@@ -127,20 +139,21 @@ class FakeBridge:
             if extra is not None:
                 await ws.send(extra)
         head = len(self.frames)
-        await ws.send(wire.encode(wire.Hello(epoch=self.epoch, head=head)))
+        nonce = seen.nonce
+        await ws.send(self.control(wire.Hello(epoch=self.epoch, head=head), nonce))
         since = seen.since
         sent = head
         if since is not None:
             if (seen.epoch is not None and seen.epoch != self.epoch) or since > head:
-                await ws.send(wire.encode(wire.Gap(None, None, "epoch")))
+                await ws.send(self.control(wire.Gap(None, None, "epoch"), nonce))
                 since = 0
             start = since + 1
             if start < self.retained_from <= head + 1:
-                await ws.send(wire.encode(wire.Gap(start, self.retained_from - 1, "retention")))
+                await ws.send(self.control(wire.Gap(start, self.retained_from - 1, "retention"), nonce))
                 start = self.retained_from
             for frame in self.frames[start - 1 : head]:
                 await ws.send(self._out(frame))
-        await ws.send(wire.encode(wire.CaughtUp(head=head)))
+        await ws.send(self.control(wire.CaughtUp(head=head), nonce))
         assert self._new is not None
         cond = self._new
 
@@ -170,8 +183,7 @@ class FakeBridge:
 
 def tampered(frame: wire.EventFrame) -> wire.EventFrame:
     """The same frame with a body the signature does not cover."""
-    return wire.EventFrame(frame.seq, frame.id, frame.received_at, frame.event, frame.body.replace("Case", "Evil"),
-                           frame.sig)
+    return replace(frame, body=frame.body.replace("Case", "Evil"))
 
 
 def frame_json(frame: wire.EventFrame) -> dict[str, Any]:

@@ -23,9 +23,9 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.client.conftest import run_connection
 from tests.integration.conftest import BridgeProcess, case_payload, cli, load_fixtures, signed
-from trayapp.client.connection import TOKEN_REFUSED, Connection, ConnectionConfig
+from trayapp.client.connection import TOKEN_REVOKED, Connection, ConnectionConfig
 from trayapp.client.history import Cursor, History
-from trayapp.client.state import ConnectionState
+from trayapp.client.state import ConnectionState, Problem
 from trayapp.core.link import parse_link
 
 from .conftest import Recorder
@@ -181,11 +181,11 @@ async def test_pinned_key_mismatch_rejects_events(bridge_factory: Callable[..., 
     other = bridge_factory()
     token, _, _ = token_link(bp)
     _, other_key, _ = token_link(other)
-    async with client(ConnectionConfig(bp.url, token, other_key), history, recorder):
-        await recorder.until(lambda: recorder.caught_up)
-        await post_all(bp.url, [case_payload(1)])
-        await recorder.until(lambda: recorder.failures)
-    assert recorder.events == [] and history.count() == 0
+    await post_all(bp.url, [case_payload(1)])
+    async with client(ConnectionConfig(bp.url, token, other_key, refused_retry=60.0), history, recorder):
+        await recorder.until(lambda: recorder.state is ConnectionState.ERROR)
+    assert recorder.states[-1].problem is Problem.KEY_MISMATCH  # at hello, before any event
+    assert recorder.events == [] and recorder.caught_up == [] and history.count() == 0 and history.cursor() is None
 
 
 async def test_epoch_gap_is_surfaced(bridge: BridgeProcess, history: History, recorder: Recorder) -> None:
@@ -238,8 +238,10 @@ async def test_revoked_token_is_an_error_state(bridge: BridgeProcess, history: H
         await recorder.until(lambda: recorder.caught_up)
         await asyncio.to_thread(cli, "token", "revoke", "leaver", data_dir=bridge.data_dir)
         await recorder.until(lambda: recorder.state is ConnectionState.ERROR)
-    assert recorder.states[-1].detail == TOKEN_REFUSED
+    assert recorder.states[-1].detail == TOKEN_REVOKED  # close 4001
+    assert recorder.states[-1].problem is Problem.REVOKED
     refused = Recorder()
     async with client(ConnectionConfig(bridge.url, token, key, refused_retry=60.0), history, refused):
         await refused.until(lambda: refused.state is ConnectionState.ERROR)
-    assert refused.states[-1].detail == TOKEN_REFUSED
+    assert refused.states[-1].detail == TOKEN_REVOKED  # HTTP 403
+    assert refused.states[-1].problem is Problem.REVOKED

@@ -6,16 +6,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.client.conftest import run_connection
-from trayapp.client.connection import TOKEN_REFUSED, Connection, ConnectionConfig
+from trayapp.client.connection import KEY_MISMATCH, TOKEN_REFUSED, TOKEN_REVOKED, Connection, ConnectionConfig
 from trayapp.client.errors import ClientError, NotConfigured
-from trayapp.client.history import History
-from trayapp.client.state import ConnectionState
+from trayapp.client.history import Cursor, History
+from trayapp.client.state import ConnectionState, Problem
 from trayapp.core import wire
 
 from .conftest import Recorder
@@ -117,17 +119,64 @@ async def test_tampered_frame_is_dropped_counted_and_reported(fake: FakeBridge, 
     assert all("Evil" not in row.event.body for row in history.recent(bodies=True))
 
 
-async def test_wrong_pinned_key_rejects_everything(fake: FakeBridge, history: History, recorder: Recorder) -> None:
+async def test_wrong_pinned_key_is_a_key_mismatch_at_hello(fake: FakeBridge, history: History,
+                                                             recorder: Recorder) -> None:
+    await fake.add(case_body(1))
     other = FakeBridge()
-    async with running(fake, history, recorder, key=other.key_text):
-        await recorder.until(lambda: recorder.caught_up)
-        await fake.add(case_body(1))
+    async with running(fake, history, recorder, key=other.key_text, refused_retry=60.0):
+        await recorder.until(lambda: recorder.state is ConnectionState.ERROR)
+    assert recorder.states[-1].problem is Problem.KEY_MISMATCH
+    assert recorder.states[-1].detail == KEY_MISMATCH
+    assert ConnectionState.CONNECTED not in [s.state for s in recorder.states]  # never said "connected"
+    assert recorder.events == [] and recorder.caught_up == [] and history.count() == 0
+    assert history.cursor() is None  # nothing from that bridge was acted on
+    assert len(fake.seen) == 1  # a slow retry: the key will not fix itself
+
+
+async def test_hello_replayed_from_another_connection_is_refused(fake: FakeBridge, history: History,
+                                                                 recorder: Recorder) -> None:
+    old = fake.control(wire.Hello(epoch=fake.epoch, head=0), "an-earlier-connection-nonce")
+    fake.before_hello = lambda: old
+    async with running(fake, history, recorder):
+        await recorder.until(lambda: recorder.state is ConnectionState.OFFLINE)
+    assert "another connection's hello" in recorder.states[-1].detail
+    assert fake.seen[0].nonce and wire.check_nonce(fake.seen[0].nonce)
+    assert len({seen.nonce for seen in fake.seen}) == len(fake.seen)  # a fresh nonce per connection
+
+
+@pytest.mark.parametrize("forged", [wire.CaughtUp(head=100), wire.Gap(1, 100, "retention")])
+async def test_unsigned_or_foreign_control_frames_are_not_acted_on(fake: FakeBridge, history: History,
+                                                                    recorder: Recorder,
+                                                                    forged: wire.ControlFrame) -> None:
+    history.skip_to(fake.epoch, 0)
+    await fake.add(case_body(1))
+    other = Ed25519PrivateKey.generate()
+    nonces: list[str] = []
+
+    def forge(frame: wire.EventFrame) -> wire.EventFrame:
+        nonces.append(fake.seen[-1].nonce)
+        return frame
+
+    fake.tamper = forge
+    injected = {"done": False}
+
+    async def inject() -> None:
+        await recorder.until(lambda: recorder.events)
+        injected["done"] = True
+        for ws in fake.connections:
+            await ws.send(wire.encode(wire.sign_control(other, forged, nonces[-1], fake.epoch)))
+
+    async with running(fake, history, recorder, backoff_initial=30.0):
+        task = asyncio.create_task(inject())
         await recorder.until(lambda: recorder.failures)
-    assert recorder.events == [] and history.count() == 0
+        await task
+    assert "does not verify" in recorder.failures[0]
+    assert history.cursor() == Cursor(fake.epoch, 1)  # the forged head / range was not skipped to
+    assert recorder.gaps == []
 
 
 async def test_malformed_frame_is_reported(fake: FakeBridge, history: History, recorder: Recorder) -> None:
-    fake.tamper = lambda f: wire.EventFrame(f.seq, f.id, f.received_at, f.event, f.body, "not base64!")
+    fake.tamper = lambda f: replace(f, sig="not base64!")
     async with running(fake, history, recorder):
         await recorder.until(lambda: recorder.caught_up)
         await fake.add(case_body(1))
@@ -184,22 +233,25 @@ async def test_unknown_frame_types_are_ignored(fake: FakeBridge, history: Histor
     assert recorder.failures == []
 
 
-@pytest.mark.parametrize("status", [401, 403])
+@pytest.mark.parametrize(("status", "problem", "detail"), [(401, Problem.TOKEN_REFUSED, TOKEN_REFUSED),
+                                                          (403, Problem.REVOKED, TOKEN_REVOKED)])
 async def test_token_refused_at_handshake(fake: FakeBridge, history: History, recorder: Recorder,
-                                          status: int) -> None:
+                                          status: int, problem: Problem, detail: str) -> None:
     fake.refuse_status = status
     async with running(fake, history, recorder, refused_retry=60.0):
         await recorder.until(lambda: recorder.state is ConnectionState.ERROR)
-    assert recorder.states[-1].detail == TOKEN_REFUSED
+    assert recorder.states[-1].detail == detail
+    assert recorder.states[-1].problem is problem
     assert len(fake.seen) == 1  # the slow retry did not hammer
 
 
-async def test_close_4001_means_token_refused(fake: FakeBridge, history: History, recorder: Recorder) -> None:
+async def test_close_4001_means_revoked(fake: FakeBridge, history: History, recorder: Recorder) -> None:
     async with running(fake, history, recorder, refused_retry=60.0):
         await recorder.until(lambda: recorder.caught_up)
         await fake.close_all(wire.CLOSE_REVOKED, "token revoked")
         await recorder.until(lambda: recorder.state is ConnectionState.ERROR)
-    assert recorder.states[-1].detail == TOKEN_REFUSED
+    assert recorder.states[-1].detail == TOKEN_REVOKED
+    assert recorder.states[-1].problem is Problem.REVOKED
 
 
 async def test_close_4008_resumes_at_once_and_loses_nothing(fake: FakeBridge, history: History,
@@ -230,6 +282,7 @@ async def test_history_failure_is_an_error_state_not_a_dead_task(fake: FakeBridg
             await fake.add(case_body(1))
             await recorder.until(lambda: recorder.state is ConnectionState.ERROR)
             assert "disk is full" in recorder.states[-1].detail
+            assert recorder.states[-1].problem is Problem.INTERNAL
         await recorder.until(lambda: recorder.events and recorder.state is ConnectionState.CONNECTED)
     assert recorder.seqs == [1]  # not lost: the cursor had not moved
 
@@ -275,6 +328,7 @@ async def test_unreachable_bridge_is_offline_with_words(history: History, record
         await recorder.until(lambda: recorder.state is ConnectionState.OFFLINE)
     assert "cannot reach 127.0.0.1" in recorder.states[-1].detail
     assert "retrying in 30 s" in recorder.states[-1].detail
+    assert recorder.states[-1].problem is Problem.UNREACHABLE
 
 
 async def test_not_a_bridge_first_frame(fake: FakeBridge, history: History, recorder: Recorder) -> None:

@@ -8,6 +8,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,12 @@ import keyring
 import pytest
 from keyring.backends import fail
 
-from tests.integration.conftest import BridgeProcess, case_payload
+from tests.integration.conftest import BridgeProcess, case_payload, cli
 from trayapp import settings as settings_mod
 from trayapp.client import credentials
 from trayapp.client.connect import run_connect, save_link, test_connection
-from trayapp.client.errors import ClientError, TokenRefused
-from trayapp.client.listen import run_listen
+from trayapp.client.errors import ClientError, KeyMismatch, TokenRefused
+from trayapp.client.listen import EXIT_CODES, run_listen
 from trayapp.core.link import build_link
 
 from .conftest import MemoryKeyring
@@ -96,6 +97,47 @@ def test_listen_refused_token_and_bad_link(bridge: BridgeProcess) -> None:
     assert insecure.returncode == 2 and "unencrypted" in insecure.stderr
 
 
+def exit_line(stderr: str) -> dict[str, Any]:
+    lines = [d for d in json_lines(stderr) if d["type"] == "exit"]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_listen_exit_codes_tell_what_is_wrong(bridge_factory: Callable[..., BridgeProcess]) -> None:
+    bp, other = bridge_factory(), bridge_factory()
+    token, key, link = token_link(bp, "leaver")
+    _, other_key, _ = token_link(other)
+    started = time.monotonic()
+    mismatch = run(listen_cmd("--link", build_link(bp.url, token, other_key), "--timeout", "30"))
+    assert mismatch.returncode == 5 and exit_line(mismatch.stderr)["reason"] == "key_mismatch"
+    assert "does not match the alert server" in mismatch.stderr
+    assert not any(d["type"] == "state" and d["state"] == "connected" for d in json_lines(mismatch.stderr))
+    unreachable = run(listen_cmd("--link", build_link(bp.url.rsplit(":", 1)[0] + ":9", token, key), "--timeout", "30"))
+    assert unreachable.returncode == 6 and exit_line(unreachable.stderr)["reason"] == "unreachable"
+    assert time.monotonic() - started < 20  # each says so within seconds, not at --timeout
+    kept = run(listen_cmd("--link", build_link(bp.url.rsplit(":", 1)[0] + ":9", token, key), "--keep-trying",
+                          "--timeout", "2"))
+    assert kept.returncode == 1  # --keep-trying: still retrying when the timeout expired
+    # revoked while listening: close 4001
+    proc = subprocess.Popen(listen_cmd("--link", link, "--timeout", "30"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    while '"caught_up"' not in proc.stderr.readline():
+        pass
+    cli("token", "revoke", "leaver", data_dir=bp.data_dir)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 4 and exit_line(err)["reason"] == "revoked"
+    # revoked at the handshake: 403
+    again = run(listen_cmd("--link", link, "--timeout", "30"))
+    assert again.returncode == 4 and "revoked" in exit_line(again.stderr)["detail"]
+
+
+def test_listen_help_documents_the_exit_codes() -> None:
+    out = run(listen_cmd("--help")).stdout
+    for code, words in EXIT_CODES.items():
+        assert f"  {code}  {words}" in out
+
+
 def test_listen_does_not_import_qt() -> None:
     code = ("import sys, trayapp.client.listen, trayapp.client.connect; "
             "bad = [m for m in sys.modules if m.startswith('PySide6')]; assert not bad, bad")
@@ -143,10 +185,11 @@ def test_test_connection_problems(bridge_factory: Callable[..., BridgeProcess], 
     bp, other = bridge_factory(), bridge_factory()
     token, key, _ = token_link(bp)
     _, other_key, _ = token_link(other)
-    assert "no events yet" in test_connection(build_link(bp.url, token, key))
-    post(bp.url, case_payload(1))
-    with pytest.raises(ClientError, match="not signed with the link's key"):
+    assert "signing key verified (0 events so far)" in test_connection(build_link(bp.url, token, key))
+    with pytest.raises(KeyMismatch, match="does not match the alert server"):  # proven by hello: no event needed
         test_connection(build_link(bp.url, token, other_key))
+    post(bp.url, case_payload(1))
+    assert "signing key verified (1 events so far)" in test_connection(build_link(bp.url, token, key))
     with pytest.raises(TokenRefused):
         test_connection(build_link(bp.url, "tb_" + "y" * 43, key))
     with pytest.raises(ClientError, match="cannot reach"):

@@ -16,7 +16,7 @@ from tests.integration.conftest import BridgeProcess, case_payload, signed
 from trayapp.client.errors import NoKeyring
 from trayapp.client.history import FILE_NAME, History, HistoryRow
 from trayapp.client.service import ClientService, woke_from_sleep
-from trayapp.client.state import ConnectionState, ConnectionStatus
+from trayapp.client.state import ConnectionState, ConnectionStatus, Problem
 from trayapp.settings import Settings
 
 from .test_bridge_integration import token_link
@@ -151,22 +151,28 @@ def test_no_keyring_is_an_error_state(qtbot: Any, tmp_path: Path, services: list
     assert "keyring" in sig.states[-1].detail
 
 
-def test_verification_failure_and_gap_signals(qtbot: Any, bridge_factory: Callable[..., BridgeProcess],
-                                              tmp_path: Path, services: list[ClientService]) -> None:
+def test_wrong_key_is_an_error_state_and_a_stale_cursor_a_gap(qtbot: Any, bridge_factory: Callable[..., BridgeProcess],
+                                                             tmp_path: Path, services: list[ClientService]) -> None:
     bp = bridge_factory()
     other = bridge_factory()
-    token, _, _ = token_link(bp)
+    token, key, _ = token_link(bp)
     _, wrong_key, _ = token_link(other)
     post(bp.url, case_payload(1))
     with History(tmp_path / "app" / FILE_NAME) as h:
         h.skip_to("some-other-bridge", 3)
     service, sig = make(services, Settings(bridge_url=bp.url, key=wrong_key), tmp_path / "app", token)
     service.start()
-    qtbot.waitUntil(lambda: bool(sig.caught_up and sig.failures), timeout=10000)
+    qtbot.waitUntil(lambda: sig.state is ConnectionState.ERROR, timeout=10000)
+    assert sig.states[-1].problem is Problem.KEY_MISMATCH
+    assert ConnectionState.CONNECTED not in [s.state for s in sig.states]
+    assert sig.events == [] and sig.caught_up == [] and sig.gaps == []
+    service.stop()
+    service, sig = make(services, Settings(bridge_url=bp.url, key=key), tmp_path / "app", token)
+    service.start()
+    qtbot.waitUntil(lambda: bool(sig.caught_up), timeout=10000)
     assert [(g.first, g.last, g.reason) for g in sig.gaps] == [(None, None, "epoch")]
-    assert "signature does not verify" in sig.failures[0]
-    assert sig.events == [] and sig.caught_up == [0]
-    assert service.verification_failures == 1
+    assert [row.event.seq for row, _ in sig.events] == [1] and sig.caught_up == [1]
+    assert service.verification_failures == 0 and sig.wrong_thread == 0
 
 
 def test_wake_detection() -> None:

@@ -226,12 +226,14 @@ async def post(client: httpx.AsyncClient, payload: dict[str, Any] | str) -> http
 
 
 async def connect(bp: BridgeProcess, token: str, since: int | None = None, epoch: str | None = None,
-                  **kwargs: Any) -> ClientConnection:
+                  nonce: str | None = None, **kwargs: Any) -> ClientConnection:
     query = []
     if since is not None:
         query.append(f"since={since}")
     if epoch is not None:
         query.append(f"epoch={epoch}")
+    if nonce is not None:
+        query.append(f"nonce={nonce}")
     url = bp.ws_url + ("?" + "&".join(query) if query else "")
     return await websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"}, **kwargs)
 
@@ -244,8 +246,11 @@ async def recv_frame(ws: ClientConnection, timeout: float = 10.0) -> wire.Messag
 
 
 async def recv_until_caught_up(ws: ClientConnection) -> tuple[wire.Hello, list[wire.Message], wire.CaughtUp]:
+    """hello, the backlog's frames (events, gaps), caught_up; the config frame right after hello is checked and left
+    out (tests/integration/test_test_alert.py looks at it)."""
     hello = await recv_frame(ws)
     assert isinstance(hello, wire.Hello)
+    assert isinstance(await recv_frame(ws), wire.Config), "the config frame comes right after hello"
     frames: list[wire.Message] = []
     while True:
         frame = await recv_frame(ws)

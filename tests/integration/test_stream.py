@@ -18,6 +18,7 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from trayapp.core import wire
+from trayapp.core.errors import BadSignature
 
 from .conftest import (
     BOTH_BACKENDS_MARKS,
@@ -50,7 +51,7 @@ async def test_hello_then_caught_up_then_live(bridge: BridgeProcess, http: httpx
     await post_many(http, 1, 3)
     ws = await connect(bridge, bridge.token())
     hello, frames, caught = await recv_until_caught_up(ws)
-    assert hello.protocol == 1 and hello.head == 3 and frames == [] and caught.head == 3
+    assert hello.protocol == 2 and hello.head == 3 and frames == [] and caught.head == 3
     assert (await post(http, case_payload(99))).json()["seq"] == 4
     frame = await recv_frame(ws)
     assert isinstance(frame, wire.EventFrame) and frame.seq == 4 and frame.event["case_id"] == "99"
@@ -95,7 +96,7 @@ async def test_events_posted_during_backlog_replay(bridge: BridgeProcess, http: 
         elif isinstance(frame, wire.EventFrame):
             seqs.append(frame.seq)
         else:
-            assert isinstance(frame, wire.Hello)
+            assert isinstance(frame, (wire.Hello, wire.Config))
     await poster
     assert seqs == list(range(1, 901))
     assert caught_up is not None and caught_up >= 700
@@ -128,6 +129,49 @@ async def test_epoch_and_retention_gaps(bridge_factory: Any) -> None:
     frame = await recv_frame(ws)
     assert isinstance(frame, wire.EventFrame) and frame.seq == 4
     await ws.close()
+
+
+async def test_every_frame_is_signed_for_this_connection(bridge_factory: Any) -> None:
+    """Protocol 2: hello, gap and caught_up are signed over the client's nonce and the epoch; event frames over the
+    epoch, seq, id, received_at and body -- all with the key /v1/key publishes."""
+    bp: BridgeProcess = bridge_factory()
+    token = bp.token()
+    async with httpx.AsyncClient(base_url=bp.url) as http:
+        await post_many(http, 1, 3, parallel=1)
+        key = wire.key_from_text((await http.get("/v1/key")).json()["key"])
+    nonce = wire.new_nonce()
+    ws = await connect(bp, token, since=1, epoch="0000not-this-one", nonce=nonce)
+    hello, frames, caught = await recv_until_caught_up(ws)
+    await ws.close()
+    assert hello.nonce == nonce
+    wire.verify_hello(key, hello, nonce)
+    with pytest.raises(BadSignature):
+        wire.verify_hello(key, hello, wire.new_nonce())  # not replayable into another connection
+    gap, *events = frames
+    assert gap == wire.Gap(None, None, "epoch")
+    for control in (gap, caught):
+        assert isinstance(control, wire.Gap | wire.CaughtUp)
+        wire.verify_control(key, control, nonce, hello.epoch)
+        with pytest.raises(BadSignature):
+            wire.verify_control(key, control, wire.new_nonce(), hello.epoch)
+    for frame in events:
+        assert isinstance(frame, wire.EventFrame) and frame.epoch == hello.epoch
+        assert frame.id == f"{hello.epoch}-{frame.seq}"
+        wire.verify_frame(key, frame, epoch=hello.epoch)
+    # without a nonce: signed with the empty nonce
+    ws = await connect(bp, token)
+    hello, _, caught = await recv_until_caught_up(ws)
+    await ws.close()
+    wire.verify_hello(key, hello, "")
+    wire.verify_control(key, caught, "", hello.epoch)
+
+
+@pytest.mark.parametrize("nonce", ["", "short", "a" * 65, "has+plus+and/slash0", "%C3%A9" * 8, "a" * 15 + "="])
+async def test_a_bad_nonce_is_refused_400_with_the_reason(bridge: BridgeProcess, nonce: str) -> None:
+    with pytest.raises(InvalidStatus) as info:
+        await connect(bridge, bridge.token(), nonce=nonce)
+    assert info.value.response.status_code == 400
+    assert b"nonce must be 16 to 64 URL-safe base64 characters" in info.value.response.body
 
 
 async def test_auth_refusals_are_http_responses(bridge: BridgeProcess) -> None:

@@ -1,8 +1,13 @@
-"""POST /v1/test-alert against the real bridge: signed, only to the caller's own open streams, never stored."""
+"""POST /v1/test-alert against the real bridge: signed for each connection, only to the caller's own open streams,
+never stored; and the signed config frame every stream starts with (``serve --conversation-url``)."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -10,7 +15,7 @@ import pytest
 from trayapp.core import wire
 from trayapp.core.errors import BadSignature
 
-from .conftest import BridgeProcess, case_payload, connect, post, recv_frame, recv_until_caught_up
+from .conftest import BIN, SECRET, BridgeProcess, case_payload, connect, post, recv_frame, recv_until_caught_up
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -25,18 +30,22 @@ async def test_only_the_callers_streams_get_it_signed(bridge: BridgeProcess, htt
     mine, other = bridge.token("maria"), bridge.token("david")
     key = await key_of(http)
     await post(http, case_payload(1))
-    streams = [await connect(bridge, mine), await connect(bridge, mine, since=0)]
+    nonces = ["first-stream-nonce-0001", "second-stream-nonce-002"]
+    streams = [await connect(bridge, mine, nonce=nonces[0]), await connect(bridge, mine, since=0, nonce=nonces[1])]
     theirs = await connect(bridge, other)
-    for ws in (*streams, theirs):
-        await recv_until_caught_up(ws)
+    epochs = [(await recv_until_caught_up(ws))[0].epoch for ws in (*streams, theirs)]
     answer = await http.post("/v1/test-alert", headers=bearer(mine))
     assert answer.status_code == 200, answer.text
     assert answer.json()["sent"] == 2
-    for ws in streams:
+    frames = []
+    for ws, nonce in zip(streams, nonces, strict=True):
         frame = await recv_frame(ws)
         assert isinstance(frame, wire.CheckFrame) and frame.id == answer.json()["id"]
-        checked = wire.verify_check(key, frame)  # type: ignore[arg-type]
+        checked = wire.verify_check(key, frame, nonce, epochs[0])  # type: ignore[arg-type]
         assert checked.seq == 0 and json.loads(checked.body)["event"] == "trayapp.test_alert"
+        frames.append(frame)
+    with pytest.raises(BadSignature):  # signed for its own connection: not valid on the other one
+        wire.verify_check(key, frames[0], nonces[1], epochs[0])  # type: ignore[arg-type]
     # The other token's stream gets the next real event, and nothing before it.
     assert (await post(http, case_payload(2))).json()["seq"] == 2
     nxt = await recv_frame(theirs)
@@ -54,19 +63,46 @@ async def test_only_the_callers_streams_get_it_signed(bridge: BridgeProcess, htt
         await ws.close()
 
 
-async def test_forged_or_tampered_test_alerts_do_not_verify(bridge: BridgeProcess, http: httpx.AsyncClient) -> None:
-    token = bridge.token()
+async def test_tampered_test_alerts_do_not_verify(bridge: BridgeProcess, http: httpx.AsyncClient) -> None:
+    token, nonce = bridge.token(), "tamper-test-nonce-0001"
     key = await key_of(http)
-    ws = await connect(bridge, token)
-    await recv_until_caught_up(ws)
+    ws = await connect(bridge, token, nonce=nonce)
+    hello, _, _ = await recv_until_caught_up(ws)
     await http.post("/v1/test-alert", headers=bearer(token))
     frame = await recv_frame(ws)
     assert isinstance(frame, wire.CheckFrame)
     for tampered in (wire.CheckFrame(frame.id + "x", frame.received_at, frame.body, frame.sig),
                      wire.CheckFrame(frame.id, frame.received_at, frame.body.replace("test", "tset"), frame.sig)):
         with pytest.raises(BadSignature):
-            wire.verify_check(key, tampered)  # type: ignore[arg-type]
+            wire.verify_check(key, tampered, nonce, hello.epoch)  # type: ignore[arg-type]
     await ws.close()
+
+
+async def test_config_frame_comes_signed_right_after_hello(bridge_factory: Callable[..., BridgeProcess]) -> None:
+    template = "https://desk.example.com/c/{account}/{case_id}"
+    bridge = bridge_factory("--conversation-url", template)
+    token, nonce = bridge.token(), "config-test-nonce-0001"
+    async with httpx.AsyncClient(base_url=bridge.url, timeout=30) as http:
+        key = await key_of(http)
+        await post(http, case_payload(1))
+    ws = await connect(bridge, token, since=0, nonce=nonce)
+    hello = await recv_frame(ws)
+    config = await recv_frame(ws)
+    assert isinstance(hello, wire.Hello) and isinstance(config, wire.Config)
+    assert config.conversation_url == template
+    wire.verify_control(key, config, nonce, hello.epoch)  # type: ignore[arg-type]
+    with pytest.raises(BadSignature):
+        wire.verify_control(key, config, "another-nonce-000001", hello.epoch)  # type: ignore[arg-type]
+    assert isinstance(await recv_frame(ws), wire.EventFrame)  # then the backlog, then caught_up
+    assert isinstance(await recv_frame(ws), wire.CaughtUp)
+    await ws.close()
+
+
+def test_serve_refuses_a_conversation_url_that_cannot_be_opened(tmp_path: Path) -> None:
+    env = {**os.environ, "ACQUIRE_WEBHOOK_SECRET": SECRET}
+    out = subprocess.run([str(BIN), "serve", "--port", "0", "--data-dir", str(tmp_path), "--conversation-url",
+                          "javascript:alert({case_id})"], capture_output=True, text=True, timeout=30, env=env)
+    assert out.returncode == 2 and "--conversation-url: the conversation address must start with http" in out.stderr
 
 
 async def test_refusals(bridge: BridgeProcess, http: httpx.AsyncClient) -> None:

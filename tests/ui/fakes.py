@@ -19,6 +19,7 @@ class FakeClient(QObject):
     caught_up = Signal(int)
     gap = Signal(object)
     verification_failed = Signal(str)
+    event_skipped = Signal(str, str)
     read_changed = Signal(list, bool)
     older_loaded = Signal(str, list)
     counts_changed = Signal(int, int)

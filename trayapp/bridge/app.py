@@ -156,7 +156,8 @@ def create_app(config: BridgeConfig, store: Store | None = None) -> BridgeApp:
         app.state.ingest = IngestEndpoint(bridge.store, config.secrets, config.event_table, config.max_body,
                                           bridge.metrics,
                                           TokenBuckets(config.bad_signature_rate, config.bad_signature_burst))
-        app.state.stream = StreamEndpoint(bridge.hub, config.max_sockets_per_token)
+        app.state.stream = StreamEndpoint(bridge.hub, bridge.signer, config.max_sockets_per_token,
+                                          config.conversation_url)
         app.state.events = EventsEndpoint(bridge.store)
         app.state.test_alert = SelfTestEndpoint(bridge.hub, bridge.signer)
         try:

@@ -4,6 +4,7 @@
                          [--secret-file F] [--event-table F] [--tls-cert F --tls-key F] [--demo]
                          [--queue-size 1024] [--ping-interval 20] [--ping-timeout 20] [--redis-url URL]
                          [--bad-signature-burst 20] [--bad-signature-rate 1] [--max-sockets-per-token 20]
+                         [--conversation-url TEMPLATE]
     trayapp-bridge token add NAME [--data-dir D | --redis-url URL] [--url URL] [--json]
     trayapp-bridge token list [--data-dir D | --redis-url URL] [--json]
     trayapp-bridge token revoke NAME [--data-dir D | --redis-url URL]
@@ -28,6 +29,7 @@ from typing import Any
 
 from trayapp.core import wire
 from trayapp.core.link import build_link
+from trayapp.core.urls import DEFAULT_TEMPLATE
 
 from . import config as cfg
 from .errors import BridgeError
@@ -67,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="open streams per token (and process); one more is refused with 429 (0: no limit)")
     redis_help = f"store everything in Redis (several bridges share it; also ${REDIS_URL_ENV})"
     s.add_argument("--redis-url", help=redis_help)
+    s.add_argument("--conversation-url", metavar="TEMPLATE", default=DEFAULT_TEMPLATE,
+                   help="where a click on an alert goes, for every app: {case_id} and {account} are filled in "
+                        "(default: %(default)s); sent to the apps in a signed frame")
 
     t = sub.add_parser("token", help="manage client tokens").add_subparsers(dest="token_command", required=True)
     ta = t.add_parser("add", help="create a token; prints it once with a connection link")
@@ -164,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log_level=args.log_level, queue_size=args.queue_size, ping_interval=args.ping_interval,
                 ping_timeout=args.ping_timeout, redis_url=redis_url_from(args.redis_url),
                 bad_signature_burst=args.bad_signature_burst, bad_signature_rate=args.bad_signature_rate,
-                max_sockets_per_token=args.max_sockets_per_token,
+                max_sockets_per_token=args.max_sockets_per_token, conversation_url=args.conversation_url,
             )
             config.require_secret()
             return run(config)

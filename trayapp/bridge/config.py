@@ -17,8 +17,10 @@ from typing import Any
 
 import platformdirs
 
+from trayapp.core import wire
 from trayapp.core.acquire import EventTable
 from trayapp.core.errors import BadPayload
+from trayapp.core.urls import DEFAULT_TEMPLATE, template_problem
 
 from .errors import ConfigError
 
@@ -58,6 +60,7 @@ class BridgeConfig:
     bad_signature_burst: int = 20  # limits.py: bad signatures per address before 429 (0: no limit)
     bad_signature_rate: float = 1.0  # ... refilled per second
     max_sockets_per_token: int = 20  # open /v1/stream sockets per token and process (0: no limit)
+    conversation_url: str = DEFAULT_TEMPLATE  # where a click on an alert goes, for every app (signed config frame)
 
     @property
     def scheme(self) -> str:
@@ -122,11 +125,17 @@ def from_args(
                                            Path(secret_file) if secret_file else None)
     if options.get("max_body", 1) <= 0:
         raise ConfigError("--max-body must be positive")
+    problem = wire.max_body_problem(options.get("max_body", DEFAULT_MAX_BODY))
+    if problem:  # every webhook we accept must reach the apps: refuse to start rather than refuse deliveries
+        raise ConfigError(problem)
     for name in ("bad_signature_burst", "bad_signature_rate", "max_sockets_per_token"):
         if options.get(name, 0) < 0:
             raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
     if options.get("retention_days", 1) <= 0:
         raise ConfigError("--retention-days must be positive")
+    template_error = template_problem(options.get("conversation_url", DEFAULT_TEMPLATE))
+    if template_error:
+        raise ConfigError(f"--conversation-url: {template_error}")
     return BridgeConfig(
         data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(),
         event_table=load_event_table(Path(event_table) if event_table else None),

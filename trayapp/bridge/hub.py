@@ -48,7 +48,7 @@ class Subscriber:
     ``pending`` for the pump, which sends them in order."""
 
     __slots__ = ("close_code", "close_reason", "closed", "direct", "extra", "idle", "last", "limit", "name",
-                 "pending", "token_hash", "wake")
+                 "nonce", "pending", "token_hash", "wake")
 
     def __init__(self, token_hash: str, name: str, limit: int, direct: Callable[[bytes], bool] | None) -> None:
         self.token_hash = token_hash
@@ -59,6 +59,7 @@ class Subscriber:
         self.last = 0
         self.pending: list[StoredEvent] = []
         self.extra: list[str] = []  # out-of-band frames (test alerts): no seq, sent as soon as the socket is live
+        self.nonce = ""  # the client's nonce: out-of-band frames are signed for this connection
         self.wake = asyncio.Event()
         self.closed = asyncio.Event()
         self.close_code = 0
@@ -164,9 +165,10 @@ class Hub:
             self.metrics.events_sent.inc(written)
         self.metrics.fanout_seconds.observe(time.perf_counter() - started)
 
-    def send_extra(self, token_hash: str, frame: str) -> int:
-        """An out-of-band frame to every open stream of one token (never to anyone else's); how many took it."""
-        return sum(sub.push_extra(frame) for sub in list(self.subscribers) if sub.token_hash == token_hash)
+    def send_extra(self, token_hash: str, frame_for: Callable[[Subscriber], str]) -> int:
+        """An out-of-band frame (``frame_for(sub)``: signed for that connection) to every open stream of one token,
+        never to anyone else's; how many took it."""
+        return sum(sub.push_extra(frame_for(sub)) for sub in list(self.subscribers) if sub.token_hash == token_hash)
 
     def subscribe(self, token_hash: str, name: str, direct: Callable[[bytes], bool] | None = None) -> Subscriber:
         sub = Subscriber(token_hash, name, self.queue_size, direct)

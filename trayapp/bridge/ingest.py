@@ -62,7 +62,8 @@ async def send_json(send: Send, status: int, data: Any, headers: list[tuple[byte
 
 
 class FrameSigner:
-    """Builds the stored, signed event frame for ``(seq, item)``; key and epoch are set once the store is open.
+    """Builds the stored, signed event frame for ``(seq, item)``, and signs a connection's control frames; key and
+    epoch are set once the store is open.
 
     The event ``id`` is ``<epoch>-<seq>``: unique for the life of the store, and free to compute.
     """
@@ -73,21 +74,16 @@ class FrameSigner:
 
     def __call__(self, seq: int, item: NewEvent) -> str:
         assert self.key is not None, "signing key not loaded"
-        frame = wire.EventFrame(
-            seq=seq, id=item.id or f"{self.epoch}-{seq}", received_at=item.received_at, event=item.event,
-            body=item.body,
-            sig=wire.sign(self.key, seq, item.received_at, item.body),
-        )
-        text = wire.encode(frame)
-        if not text.isascii():
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:  # lone surrogates (from \\ud800-style escapes): write them escaped
-                text = json.dumps(
-                    {"type": "event", "seq": seq, "id": frame.id, "received_at": item.received_at,
-                     "event": item.event, "body": item.body, "sig": frame.sig},
-                    ensure_ascii=True, separators=(",", ":"))
-        return text
+        event_id = item.id or f"{self.epoch}-{seq}"
+        return wire.encode(wire.EventFrame(
+            epoch=self.epoch, seq=seq, id=event_id, received_at=item.received_at, event=item.event, body=item.body,
+            sig=wire.sign_event(self.key, self.epoch, seq, event_id, item.received_at, item.body),
+        ))
+
+    def control(self, message: wire.ControlFrame, nonce: str) -> str:
+        """The encoded control frame, signed for the connection that sent ``nonce``."""
+        assert self.key is not None, "signing key not loaded"
+        return wire.encode(wire.sign_control(self.key, message, nonce, self.epoch))
 
 
 _EVENT_FIELDS = tuple(f for f in Event.__dataclass_fields__ if f != "extra")

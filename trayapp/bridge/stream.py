@@ -1,10 +1,12 @@
 """``GET /v1/stream`` (WebSocket) and ``GET /v1/events``; the fan-out itself is :mod:`.hub`.
 
-Per connection: authenticate (HTTP 401 / 403 denial response, never an upgrade; 429 with ``Retry-After`` when the
-token already holds ``max_per_token`` sockets in this process), **subscribe to the hub**, accept,
-send ``hello``, replay the backlog from the store (``gap`` frames where events are no longer retained or the epoch
-changed), ``caught_up``, then live frames from the subscription queue, skipping every seq already sent. So no seq
-is skipped, repeated or reordered, also for events that arrive during the replay.
+Per connection: check the query (``since``, ``epoch``, ``nonce``: 400 with the reason), authenticate (HTTP 401 /
+403 denial response, never an upgrade; 429 with ``Retry-After`` when the token already holds ``max_per_token`` sockets
+in this process), **subscribe to the hub**, accept, send ``hello``, replay the backlog from the store (``gap`` frames
+where events are no longer retained or the epoch changed), ``caught_up``, then live frames from the subscription
+queue, skipping every seq already sent. So no seq is skipped, repeated or reordered, also for events that arrive
+during the replay. ``hello``, ``gap`` and ``caught_up`` are signed for this connection (its ``nonce``, the epoch) by
+the :class:`~.ingest.FrameSigner`; event frames were signed when they were stored.
 
 Each socket runs two tasks: the pump (the sequence above, then its queue) and a reader that notices the client
 going away; a close requested by the hub (4001, 4008, 1001) cancels the pump and sends the close frame.
@@ -22,10 +24,12 @@ from urllib.parse import parse_qs
 from starlette.types import Receive, Scope, Send
 
 from trayapp.core import wire
+from trayapp.core.errors import BadMessage
+from trayapp.core.urls import DEFAULT_TEMPLATE
 
 from .errors import BridgeError
 from .hub import Hub, Subscriber
-from .ingest import send_json
+from .ingest import FrameSigner, send_json
 from .store import Store
 from .tokens import bearer, token_hash
 
@@ -80,10 +84,13 @@ async def authenticate(store: Store, scope: Scope) -> tuple[int, str, str]:
 class StreamEndpoint:
     """The ``/v1/stream`` WebSocket (raw ASGI)."""
 
-    def __init__(self, hub: Hub, max_per_token: int = 0) -> None:
+    def __init__(self, hub: Hub, signer: FrameSigner, max_per_token: int = 0,
+                 conversation_url: str = DEFAULT_TEMPLATE) -> None:
         self.hub = hub
         self.store = hub.store
+        self.signer = signer
         self.max_per_token = max_per_token
+        self.conversation_url = conversation_url  # the admin's: sent in the signed config frame after hello
 
     async def _deny(self, send: Send, status: int, reason: str,
                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -103,7 +110,8 @@ class StreamEndpoint:
         params = _query(scope)
         try:
             since = _int_param(params, "since")
-        except ValueError as exc:
+            nonce = wire.check_nonce(params["nonce"]) if "nonce" in params else ""
+        except (ValueError, BadMessage) as exc:
             await self._deny(send, 400, str(exc))
             return
         epoch = params.get("epoch")
@@ -122,17 +130,18 @@ class StreamEndpoint:
             return
         # subscribe before reading anything from the store: nothing can slip between backlog and live
         sub = self.hub.subscribe(hashed, name, scope.get("extensions", {}).get(FAST_SEND))
+        sub.nonce = nonce
         try:
             await send({"type": "websocket.accept"})
-            await self._run(sub, since, epoch, receive, send)
+            await self._run(sub, since, epoch, nonce, receive, send)
         except OSError:
             pass  # the peer went away
         finally:
             self.hub.unsubscribe(sub)
 
-    async def _run(self, sub: Subscriber, since: int | None, epoch: str | None, receive: Receive, send: Send
-                   ) -> None:
-        pump = asyncio.create_task(self._pump(sub, since, epoch, send))
+    async def _run(self, sub: Subscriber, since: int | None, epoch: str | None, nonce: str, receive: Receive,
+                   send: Send) -> None:
+        pump = asyncio.create_task(self._pump(sub, since, epoch, nonce, send))
         drain = asyncio.create_task(self._drain(receive))
         closer = asyncio.create_task(sub.closed.wait())
         try:
@@ -162,24 +171,28 @@ class StreamEndpoint:
             if message["type"] == "websocket.disconnect":
                 return
 
-    async def _pump(self, sub: Subscriber, since: int | None, epoch: str | None, send: Send) -> None:
+    async def _pump(self, sub: Subscriber, since: int | None, epoch: str | None, nonce: str, send: Send) -> None:
         store = self.store
         metrics = self.hub.metrics
 
         async def text(frame: str) -> None:
             await send({"type": "websocket.send", "text": frame})
 
+        async def control(message: wire.ControlFrame) -> None:
+            await text(self.signer.control(message, nonce))
+
         bounds = await store.bounds()
         head = bounds.head
-        await text(wire.encode(wire.Hello(epoch=store.epoch, head=head)))
+        await control(wire.Hello(epoch=store.epoch, head=head))
+        await control(wire.Config(self.conversation_url))
         if since is None:
             last = head
         else:
             if (epoch is not None and epoch != store.epoch) or since > head:
-                await text(wire.encode(wire.Gap(None, None, "epoch")))
+                await control(wire.Gap(None, None, "epoch"))
                 since = 0
-            last = await self._replay(since, None, text)
-        await text(wire.encode(wire.CaughtUp(head=last)))
+            last = await self._replay(since, None, text, control)
+        await control(wire.CaughtUp(head=last))
         sub.last = last
         while True:
             if not sub.pending and not sub.extra:
@@ -199,12 +212,12 @@ class StreamEndpoint:
                 if ev.seq <= sub.last:
                     continue
                 if ev.seq > sub.last + 1:  # should not happen (commit before publish); refill from the store
-                    sub.last = await self._replay(sub.last, ev.seq - 1, text)
+                    sub.last = await self._replay(sub.last, ev.seq - 1, text, control)
                 await text(ev.frame)
                 metrics.events_sent.inc()
                 sub.last = ev.seq
 
-    async def _replay(self, last: int, until: int | None, text: Any) -> int:
+    async def _replay(self, last: int, until: int | None, text: Any, control: Any) -> int:
         """Send stored events after ``last`` (up to ``until``, else to the end); gap frames for missing ones."""
         while True:
             # The head is read *before* the page: every seq up to it was committed before the read started, so
@@ -215,13 +228,13 @@ class StreamEndpoint:
                 rows = [r for r in rows if r.seq <= until]
             for row in rows:
                 if row.seq > last + 1:
-                    await text(wire.encode(wire.Gap(last + 1, row.seq - 1, "retention")))
+                    await control(wire.Gap(last + 1, row.seq - 1, "retention"))
                 await text(row.frame)
                 last = row.seq
             if len(rows) < PAGE:
                 break
         if known > last:
-            await text(wire.encode(wire.Gap(last + 1, known, "retention")))
+            await control(wire.Gap(last + 1, known, "retention"))
             last = known
         return last
 

@@ -1,9 +1,10 @@
 """``POST /v1/test-alert``: *Send me a test alert* — a signed test alert to the caller's own open streams.
 
 Authenticated like the stream (``Authorization: Bearer <token>``; 401 unknown, 403 revoked). The alert is a
-``test_alert`` frame (``core.wire.CheckFrame``: id, received_at, body, Ed25519 signature by the bridge's key) sent only
-to the open streams of *this token* (:meth:`Hub.send_extra`): never stored, never replayed, never seen by another
-token. At most :data:`BURST` in a row per token, then one every ``1 / RATE`` seconds (429 with ``Retry-After``).
+``test_alert`` control frame (``core.wire.CheckFrame``: id, received_at, body; signed by the bridge's key for each
+connection's nonce and the epoch, so it cannot be replayed into another one) sent only to the open streams of *this
+token* (:meth:`Hub.send_extra`): never stored, never replayed, never seen by another token. At most :data:`BURST`
+in a row per token, then one every ``1 / RATE`` seconds (429 with ``Retry-After``).
 The answer is ``{"sent": N, "id": I}``: how many of the token's streams took it (0: the agent's app is not connected).
 """
 
@@ -67,12 +68,9 @@ class SelfTestEndpoint:
                             [(b"retry-after", str(wait).encode())])
             return
         self.limit.take(hashed)
-        key = self.signer.key
-        assert key is not None, "signing key not loaded"
         alert_id = "test-" + secrets.token_hex(8)
         sent_at = rfc3339_ms(time.time())
-        body = test_alert_body(alert_id, sent_at)
-        frame = wire.encode(wire.CheckFrame(alert_id, sent_at, body, wire.sign_check(key, alert_id, sent_at, body)))
-        sent = self.hub.send_extra(hashed, frame)
+        alert = wire.CheckFrame(alert_id, sent_at, test_alert_body(alert_id, sent_at))
+        sent = self.hub.send_extra(hashed, lambda sub: self.signer.control(alert, sub.nonce))
         log.info("test alert %s for token %r: sent to %d open stream(s)", alert_id, name, sent)
         await send_json(send, 200, {"sent": sent, "id": alert_id})

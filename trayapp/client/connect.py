@@ -7,11 +7,12 @@ Entry points (no Qt imported; everything here may block, so call it off the GUI 
     test_connection(link: Link | str | None = None, *, ca_file: str | None = None, timeout: float = 10.0) -> str
     prove(link: Link | str | None = None, *, ca_file: str | None = None, timeout: float = 10.0) -> ProbeResult
 
-``test_connection`` opens the stream, waits for ``hello`` and, when the bridge holds an event, checks that event's
-signature with the link's key (so a link whose key does not match the bridge is caught now, not at the first alert).
-It returns a sentence for the settings dialog, or raises a :class:`~trayapp.client.errors.ClientError` whose message
-says what is wrong (``TokenRefused``, ``TokenRevoked``, ``KeyMismatch``, ``ConnectionFailed``, ...). ``link=None``
-tests the stored connection. ``prove`` runs the same probe and never raises a ``ClientError``: it answers a
+``test_connection`` opens the stream with a fresh nonce and checks the signed ``hello`` with the link's key (protocol
+version 2: a link whose key does not match the bridge is caught now, not at the first alert, also on a bridge that
+holds no event yet). It returns a sentence for the settings dialog, or raises a
+:class:`~trayapp.client.errors.ClientError` whose message says what is wrong (``TokenRefused``, ``TokenRevoked``,
+``KeyMismatch``, ``ConnectionFailed``, ...). ``link=None`` tests the stored connection.
+``prove`` runs the same probe and never raises a ``ClientError``: it answers a
 :class:`~trayapp.client.proof.ProbeResult` (ok / unreachable / key mismatch / token refused / revoked / broken), what
 the app's link flow decides from before it stores a link.
 
@@ -31,7 +32,7 @@ from ..core.errors import BadLink, BadMessage, BadSignature
 from ..core.link import Link, parse_link, stream_url
 from ..settings import Settings, load, save, settings_path
 from . import credentials
-from .connection import ConnectionConfig, host_of, open_stream, ssl_context
+from .connection import KEY_MISMATCH, ConnectionConfig, host_of, open_stream, ssl_context
 from .errors import ClientError, ConnectionFailed, KeyMismatch, NotConfigured
 from .proof import Outcome, ProbeResult, failed
 
@@ -83,42 +84,25 @@ async def probe(config: ConnectionConfig, timeout: float = 10.0) -> ProbeResult:
     """An OK :class:`ProbeResult` (``detail``: what was checked), or a ``ClientError`` (see :func:`test_connection`)."""
     config.check()
     host = host_of(config.bridge_url)
-    url = stream_url(config.bridge_url)
+    nonce = wire.new_nonce()
+    url = stream_url(config.bridge_url, nonce=nonce)
     context = ssl_context(config.ca_file) if url.startswith("wss:") else None
     key = wire.key_from_text(config.key)
 
-    async def first(url: str, want_event: bool) -> tuple[wire.Hello, wire.EventFrame | None]:
+    async def run() -> ProbeResult:
         ws = await open_stream(config, url, context)
         try:
             hello = wire.decode(await ws.recv())
-            if not isinstance(hello, wire.Hello):
-                raise ConnectionFailed(f"{host} did not answer with hello: not a trayapp bridge?")
-            if hello.protocol != wire.PROTOCOL:
-                raise ConnectionFailed(f"{host} speaks stream protocol {hello.protocol}; update trayapp")
-            while want_event:
-                message = wire.decode(await ws.recv())
-                if isinstance(message, wire.EventFrame):
-                    return hello, message
-                if isinstance(message, wire.CaughtUp):
-                    break
-            return hello, None
         finally:
             await ws.close()
-
-    async def run() -> ProbeResult:
-        hello, _ = await first(url, False)
-        if hello.head < 1:
-            return ProbeResult(Outcome.OK, host, f"connected to {host}; no events yet, so the signing key is not "
-                                                 "checked yet")
-        _, frame = await first(stream_url(config.bridge_url, since=hello.head - 1, epoch=hello.epoch), True)
-        if frame is None:
-            return ProbeResult(Outcome.OK, host, f"connected to {host} ({hello.head} events so far)")
+        if not isinstance(hello, wire.Hello):
+            raise ConnectionFailed(f"{host} did not answer with hello: not a trayapp bridge?")
+        if hello.protocol != wire.PROTOCOL:
+            raise ConnectionFailed(f"{host} speaks stream protocol {hello.protocol}; update trayapp")
         try:
-            wire.verify_frame(key, frame)
+            wire.verify_hello(key, hello, nonce)
         except BadSignature:
-            raise KeyMismatch(
-                f"connected to {host}, but its events are not signed with the link's key: ask your admin for a new link"
-            ) from None
+            raise KeyMismatch(f"connected to {host}, but {KEY_MISMATCH}") from None
         return ProbeResult(Outcome.OK, host, f"connected to {host}; signing key verified ({hello.head} events so far)",
                            key_proven=True)
 

@@ -1,15 +1,26 @@
-"""The asyncio WebSocket client of the bridge's ``/v1/stream`` (``docs/protocol.md``). No Qt here.
+"""The asyncio WebSocket client of the bridge's ``/v1/stream``, protocol version 2 (``docs/protocol.md``). No Qt here.
 
-:class:`Connection` owns one reconnect loop: connect with ``Authorization: Bearer``, resume with ``since`` + ``epoch``
-from the store's cursor, verify every event frame with the pinned Ed25519 key (``core.wire.verify_frame``: the displayed
-event is derived from the *signed* body), store it (which advances the cursor), then report it to a :class:`Listener`.
+:class:`Connection` owns one reconnect loop: connect with ``Authorization: Bearer`` and a fresh random ``nonce``,
+resume with ``since`` + ``epoch`` from the store's cursor, verify the signed ``hello`` with the pinned Ed25519 key
+*before anything else* (a wrong or stale key: ERROR ``Problem.KEY_MISMATCH`` at once), then verify every frame it acts
+on -- ``caught_up`` and ``gap`` (signed for this nonce and epoch) and every event frame (``core.wire.verify_frame``:
+this epoch, and the displayed event is derived from the *signed* body) -- store each event (which advances the
+cursor), then report it to a :class:`Listener`.
 
-- A frame that fails verification or is malformed is dropped, logged (without secrets) and counted
-  (``Connection.failures``), and reported with ``on_verification_failed``. A ``gap`` is reported, never swallowed.
+- An event frame that fails verification or is malformed is dropped, logged (without secrets) and counted
+  (``Connection.failures``), and reported with ``on_verification_failed``; a ``caught_up`` or ``gap`` that fails
+  verification is reported the same way and the connection starts again. A ``gap`` is reported, never swallowed.
+- **No single event can stop the stream**: a genuine event that cannot be derived, stored or presented is skipped --
+  logged with the reason, counted (``Connection.skipped``), reported with ``on_event_skipped(event_id, reason)``, and
+  the cursor moves past it. Only a history that cannot be written at all (disk full) stops the stream, without moving
+  the cursor, and the connection retries.
 - Keepalive: ``ping_interval`` 20 s + ``ping_timeout`` 20 s, so a dead socket is noticed within ~40 s.
 - Reconnect delays come from ``core.backoff`` (jittered, 1 s → 60 s); the sequence is reset after a healthy connection
   (``caught_up`` received or up for ``healthy_after`` seconds). Close 4008 (slow consumer) resumes at once.
-  HTTP 401/403 at the handshake or close 4001 → ERROR "token refused" and a slow retry (``refused_retry``).
+  HTTP 401 at the handshake → ERROR ``Problem.TOKEN_REFUSED``; HTTP 403 or close 4001 → ERROR ``Problem.REVOKED``;
+  a ``hello`` that does not verify → ERROR ``Problem.KEY_MISMATCH``; each with a slow retry (``refused_retry``). A
+  bridge that cannot be reached is OFFLINE ``Problem.UNREACHABLE``; a bug or an unwritable history is ERROR
+  ``Problem.INTERNAL`` (retried with backoff).
 - ``wss://`` uses the system trust store plus the optional ``ca_file``; ``ws://`` only to loopback hosts.
 """
 
@@ -33,14 +44,25 @@ from ..core.backoff import backoff
 from ..core.errors import BadLink, BadMessage, BadSignature
 from ..core.event import ReceivedEvent
 from ..core.link import check_bridge_url, stream_url
-from .errors import ClientError, ConnectionFailed, NotConfigured, TokenRefused, TokenRevoked
+from .errors import (
+    ClientError,
+    ConnectionFailed,
+    EventNotStored,
+    KeyMismatch,
+    NotConfigured,
+    TokenRefused,
+    TokenRevoked,
+)
 from .history import Cursor, HistoryRow
-from .state import ConnectionState, ConnectionStatus
+from .state import ConnectionState, ConnectionStatus, Problem
 
 log = logging.getLogger(__name__)
 
 TOKEN_REFUSED: Final = "token refused: ask your admin for a new link"
-MAX_FRAME: Final = 4 * 1024 * 1024
+TOKEN_REVOKED: Final = "access turned off (token revoked): ask your admin for a new link"
+KEY_MISMATCH: Final = ("this link does not match the alert server (its signing key differs): "
+                       "ask your admin for a new link")
+MAX_FRAME: Final = wire.CLIENT_MAX_FRAME
 
 
 class EventStore(Protocol):
@@ -66,7 +88,14 @@ class Listener(Protocol):
 
     def on_verification_failed(self, reason: str) -> None: ...
 
-    def on_test_alert(self, received: ReceivedEvent) -> None: ...
+    def on_event_skipped(self, event_id: str, reason: str) -> None:
+        """A genuine event could not be derived, stored or shown; the stream went on without it."""
+
+    def on_test_alert(self, received: ReceivedEvent) -> None:
+        """A test alert the agent asked for (verified for this connection; seq 0, never stored)."""
+
+    def on_config(self, conversation_url: str) -> None:
+        """The admin's settings for every app (signed ``config`` frame): where a click on an alert goes."""
 
 
 @dataclass(frozen=True)
@@ -125,10 +154,10 @@ async def open_stream(config: ConnectionConfig, url: str, context: ssl.SSLContex
         )
     except InvalidStatus as exc:
         code = exc.response.status_code
-        if code == 403:
-            raise TokenRevoked(TOKEN_REFUSED) from None
         if code == 401:
             raise TokenRefused(TOKEN_REFUSED) from None
+        if code == 403:
+            raise TokenRevoked(TOKEN_REVOKED) from None
         raise ConnectionFailed(f"{host} answered HTTP {code}") from None
     except ssl.SSLCertVerificationError as exc:
         raise ConnectionFailed(f"{host}: the certificate is not trusted ({exc.verify_message})") from None
@@ -167,6 +196,7 @@ class Connection:
         self.store = store
         self.listener = listener
         self.failures = 0  # frames dropped (bad signature / malformed)
+        self.skipped = 0  # genuine events that could not be derived, stored or shown
         self.connects = 0
         self._key = wire.key_from_text(config.key)
         self._delays = delays or (lambda: backoff(config.backoff_initial, config.backoff_max))
@@ -183,8 +213,8 @@ class Connection:
     def status(self) -> ConnectionStatus:
         return self._status
 
-    def _set(self, state: ConnectionState, detail: str) -> None:
-        new = self._status.follow(state, detail)
+    def _set(self, state: ConnectionState, detail: str, problem: Problem | None = None) -> None:
+        new = self._status.follow(state, detail, problem=problem)
         if new != self._status:
             self._status = new
             log.info("connection: %s (%s)", state.value, detail)
@@ -209,7 +239,9 @@ class Connection:
             self._wake.clear()
             started = loop.time()
             self._healthy = False
-            refused = failed = False
+            failed = False
+            refused: Problem | None = None  # needs the agent: a new link
+            problem: Problem | None = None
             delay: float | None = None
             try:
                 await self._session()
@@ -219,17 +251,20 @@ class Connection:
                 else:
                     detail = f"{host} closed the connection ({closed.code} {closed.reason})".replace(" )", ")")
                 if closed.code == wire.CLOSE_REVOKED:
-                    refused = True
+                    refused, detail = Problem.REVOKED, TOKEN_REVOKED
                 elif closed.code == wire.CLOSE_SLOW_CONSUMER and not slow_again:
                     log.info("connection: closed as a slow consumer; resuming at once")
                     delay = 0.0
                 slow_again = closed.code == wire.CLOSE_SLOW_CONSUMER  # twice in a row: back off instead
+            except TokenRevoked:
+                refused, detail, slow_again = Problem.REVOKED, TOKEN_REVOKED, False
             except TokenRefused:
-                refused = True
-                slow_again = False
+                refused, detail, slow_again = Problem.TOKEN_REFUSED, TOKEN_REFUSED, False
+            except KeyMismatch as exc:
+                log.error("connection: %s", exc)
+                refused, detail, slow_again = Problem.KEY_MISMATCH, KEY_MISMATCH, False
             except ConnectionFailed as exc:
-                detail = str(exc)
-                slow_again = False
+                detail, problem, slow_again = str(exc), Problem.UNREACHABLE, False
             except ClientError as exc:  # e.g. the history cannot be written (disk full)
                 log.error("connection: %s", exc)
                 detail, failed, slow_again = str(exc), True, False
@@ -245,31 +280,32 @@ class Connection:
             if self._wake.is_set():
                 delay = 0.0
             if refused:
-                self._set(ConnectionState.ERROR, TOKEN_REFUSED)
+                self._set(ConnectionState.ERROR, detail, refused)
             elif failed:
-                self._set(ConnectionState.ERROR, f"{detail}; retrying in {delay:.0f} s")
+                self._set(ConnectionState.ERROR, f"{detail}; retrying in {delay:.0f} s", Problem.INTERNAL)
             elif self._wake.is_set() and self._status.state is ConnectionState.CONNECTED:
                 self._set(ConnectionState.CONNECTING, f"reconnecting to {host}")  # asked for: not an outage
             else:
                 when = f"retrying in {delay:.0f} s" if delay >= 1 else "reconnecting"
-                self._set(ConnectionState.OFFLINE, f"{detail}; {when}")
+                self._set(ConnectionState.OFFLINE, f"{detail}; {when}", problem)
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
 
-    def _url(self) -> str:
+    def _url(self, nonce: str) -> str:
         cursor = self.store.cursor()
         if cursor is None:
-            return stream_url(self.config.bridge_url)
-        return stream_url(self.config.bridge_url, since=cursor.seq, epoch=cursor.epoch or None)
+            return stream_url(self.config.bridge_url, nonce=nonce)
+        return stream_url(self.config.bridge_url, since=cursor.seq, epoch=cursor.epoch or None, nonce=nonce)
 
     async def _session(self) -> None:
         host = host_of(self.config.bridge_url)
-        ws = await open_stream(self.config, self._url(), self._ssl)
+        nonce = wire.new_nonce()
+        ws = await open_stream(self.config, self._url(nonce), self._ssl)
         self.connects += 1
         self._ws = ws
         try:
-            await self._read(ws, host)
+            await self._read(ws, host, nonce)
         except ConnectionClosed as exc:
             rcvd = exc.rcvd
             raise _Closed(rcvd.code if rcvd else None, rcvd.reason if rcvd else "") from None
@@ -278,7 +314,7 @@ class Connection:
             await ws.close()
         raise _Closed(ws.close_code, ws.close_reason or "")
 
-    async def _read(self, ws: ClientConnection, host: str) -> None:
+    async def _read(self, ws: ClientConnection, host: str, nonce: str) -> None:
         loop = asyncio.get_running_loop()
         opened = loop.time()
         hello: wire.Hello | None = None
@@ -296,54 +332,103 @@ class Connection:
                 self._drop(f"malformed frame from the bridge: {exc}")
                 continue
             if hello is None:
-                if not isinstance(message, wire.Hello):
-                    raise ConnectionFailed(f"{host} did not start with hello: not a trayapp bridge?")
-                if message.protocol != wire.PROTOCOL:
-                    await ws.close(1002, "unsupported protocol")
-                    raise ConnectionFailed(
-                        f"{host} speaks stream protocol {message.protocol}; this app speaks {wire.PROTOCOL}: update"
-                    )
-                hello = message
-                self.epoch, self.head = message.epoch, message.head
+                hello = await self._hello(ws, host, message, nonce)
+                self.epoch, self.head = hello.epoch, hello.head
                 if self.store.cursor() is None:
                     # A first connection starts live; remember where, so a drop before the first event still
                     # resumes from here and loses nothing.
-                    self.store.skip_to(message.epoch, message.head)
+                    self.store.skip_to(hello.epoch, hello.head)
                 self._set(ConnectionState.CONNECTED, f"connected to {host}; catching up")
                 continue
             if isinstance(message, wire.EventFrame):
+                row = self._event(message, hello.epoch)
+                if row is not None:
+                    replayed += replay
+                    self._present(row, replay)
+                continue
+            if isinstance(message, wire.Hello):
+                self._drop("unexpected hello in the middle of the stream")
+                continue
+            if isinstance(message, wire.CheckFrame):  # a test alert the agent asked for: shown, never stored
                 try:
-                    received = wire.verify_frame(self._key, message)
+                    checked = wire.verify_check(self._key, message, nonce, hello.epoch)
                 except BadSignature as exc:
                     self._drop(str(exc))
                     continue
-                row = self.store.add(received, hello.epoch)
-                if row is not None:
-                    replayed += replay
-                    self.listener.on_event(row, replay)
-            elif isinstance(message, wire.CaughtUp):
-                # Everything up to head was sent before this (stored, deduplicated, or dropped and reported).
+                log.info("connection: test alert %s arrived", checked.id)
+                self.listener.on_test_alert(checked)
+                continue
+            try:
+                wire.verify_control(self._key, message, nonce, hello.epoch)
+            except BadSignature as exc:
+                self._drop(str(exc))
+                raise ConnectionFailed(f"{host} sent a {message.TYPE} frame that does not verify") from None
+            if isinstance(message, wire.CaughtUp):
+                # Everything up to head was sent before this (stored, deduplicated, skipped or dropped and reported).
                 self.store.skip_to(hello.epoch, message.head)
                 if replay:
                     replay = False
                     self._healthy = True
                     self._set(ConnectionState.CONNECTED, f"connected to {host}")
                     self.listener.on_caught_up(replayed)
-            elif isinstance(message, wire.CheckFrame):  # a test alert the agent asked for: shown, never stored
-                try:
-                    checked = wire.verify_check(self._key, message)
-                except BadSignature as exc:
-                    self._drop(str(exc))
-                    continue
-                log.info("connection: test alert %s arrived", checked.id)
-                self.listener.on_test_alert(checked)
+            elif isinstance(message, wire.Config):
+                log.info("connection: the bridge's settings: conversation address %s", message.conversation_url)
+                self.listener.on_config(message.conversation_url)
             elif isinstance(message, wire.Gap):
                 log.warning("connection: gap %s..%s (%s)", message.first, message.last, message.reason)
                 self.listener.on_gap(message)
                 if message.last is not None:
                     self.store.skip_to(hello.epoch, message.last)
-            else:
-                self._drop("unexpected hello in the middle of the stream")
+
+    async def _hello(self, ws: ClientConnection, host: str, message: wire.Message, nonce: str) -> wire.Hello:
+        """The first frame must be a ``hello`` of our protocol, signed for our nonce by the pinned key."""
+        if not isinstance(message, wire.Hello):
+            raise ConnectionFailed(f"{host} did not start with hello: not a trayapp bridge?")
+        if message.protocol != wire.PROTOCOL:
+            await ws.close(1002, "unsupported protocol")
+            raise ConnectionFailed(
+                f"{host} speaks stream protocol {message.protocol}; this app speaks {wire.PROTOCOL}: update"
+            )
+        try:
+            wire.verify_hello(self._key, message, nonce)
+        except BadSignature:
+            await ws.close(1008, "hello does not verify")
+            if message.nonce != nonce:
+                raise ConnectionFailed(f"{host} answered with another connection's hello") from None
+            raise KeyMismatch(f"{host}: the signed hello does not verify with the link's key") from None
+        return message
+
+    def _event(self, frame: wire.EventFrame, epoch: str) -> HistoryRow | None:
+        """Verify, derive and store one event frame; ``None`` when dropped, skipped or already stored."""
+        try:
+            received = wire.verify_frame(self._key, frame, epoch=epoch)
+        except BadSignature as exc:
+            self._drop(str(exc))
+            return None
+        except Exception as exc:  # genuine, but no event can be derived (BadPayload, or a parser bug)
+            self._skip(frame, epoch, f"its event cannot be read: {type(exc).__name__}: {exc}")
+            return None
+        try:
+            return self.store.add(received, epoch)
+        except EventNotStored as exc:  # this event's content; a history that cannot be written raises on
+            self._skip(frame, epoch, str(exc))
+            return None
+
+    def _present(self, row: HistoryRow, replay: bool) -> None:
+        try:
+            self.listener.on_event(row, replay)
+        except Exception as exc:  # stored (the cursor is past it), but it could not be shown
+            log.exception("connection: presenting event %s failed", row.event.id)
+            self._report_skip(row.event.id, f"it could not be shown: {type(exc).__name__}: {exc}")
+
+    def _skip(self, frame: wire.EventFrame, epoch: str, reason: str) -> None:
+        self.store.skip_to(epoch, frame.seq)
+        self._report_skip(frame.id, reason)
+
+    def _report_skip(self, event_id: str, reason: str) -> None:
+        self.skipped += 1
+        log.warning("connection: skipped event %s (%d so far): %s", event_id, self.skipped, reason)
+        self.listener.on_event_skipped(event_id, reason)
 
     def _drop(self, reason: str) -> None:
         self.failures += 1
@@ -351,7 +436,7 @@ class Connection:
         self.listener.on_verification_failed(reason)
 
 
-_KNOWN_TYPES: Final = frozenset({"hello", "caught_up", "gap", "event", "test_alert"})
+_KNOWN_TYPES: Final = frozenset({"hello", "caught_up", "gap", "event", "config", "test_alert"})
 
 
 def _frame_type(text: str | bytes) -> object:

@@ -20,15 +20,15 @@ class NoKeyring(CredentialsError):
 
 
 class TokenRefused(ClientError):
-    """The bridge refused the token (HTTP 401/403 at the handshake, or close code 4001)."""
+    """The bridge refused the token (HTTP 401 at the handshake: it does not know it)."""
 
 
 class TokenRevoked(TokenRefused):
-    """The admin turned the token off (HTTP 403 at the handshake, or close code 4001)."""
+    """The token was revoked (HTTP 403 at the handshake, or close code 4001)."""
 
 
 class KeyMismatch(ClientError):
-    """The bridge does not sign with the link's (pinned) key."""
+    """The bridge's signed ``hello`` does not verify with the link's key: a wrong or stale link (or not our bridge)."""
 
 
 class ConnectionFailed(ClientError):
@@ -37,3 +37,7 @@ class ConnectionFailed(ClientError):
 
 class HistoryError(ClientError):
     """The local history database cannot be opened or written."""
+
+
+class EventNotStored(HistoryError):
+    """This one event cannot be stored (its content, not the database): the connection skips it."""

@@ -5,7 +5,10 @@ File: ``<data dir>/history.sqlite3`` (``trayapp.settings.data_dir()``, ``$TRAYAP
 
 - :meth:`History.add` stores a verified event and advances the cursor ``(epoch, seq)`` *in the same transaction*, so
   the cursor is never ahead of what is stored (a crash between the two cannot lose an event). Events are deduplicated
-  by id: a repeat returns ``None`` (the cursor still advances).
+  by id: a repeat returns ``None`` (the cursor still advances). An event that cannot be stored for what it contains
+  raises :class:`~trayapp.client.errors.EventNotStored` (the connection skips it and moves the cursor past it); a
+  database that cannot be written raises :class:`~trayapp.client.errors.HistoryError` (nothing moves). A signed body
+  that holds lone surrogates is stored byte-exact as a BLOB (``surrogatepass`` UTF-8) and read back as the same text.
 - :meth:`History.cursor` is what the connection resumes from (``since`` + ``epoch``).
 - :meth:`History.recent` loads the newest rows fast (the normalised event's fields are stored in columns beside the
   signed body, so loading does not re-run the payload parser; rows come without their body unless asked, to keep
@@ -28,7 +31,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..core.event import Event, ReceivedEvent
-from .errors import HistoryError
+from .errors import EventNotStored, HistoryError
 
 log = logging.getLogger(__name__)
 
@@ -153,29 +156,52 @@ class History:
         )
 
     def add(self, received: ReceivedEvent, epoch: str) -> HistoryRow | None:
-        """Store a verified event and advance the cursor, atomically; ``None`` if its id is already stored."""
+        """Store a verified event and advance the cursor, atomically; ``None`` if its id is already stored.
+
+        Raises :class:`EventNotStored` when this event cannot be stored, :class:`HistoryError` when nothing can."""
+        try:
+            return self._add(received, epoch)
+        except (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, sqlite3.ProgrammingError,
+                ValueError, TypeError, OverflowError) as exc:  # UnicodeEncodeError is a ValueError
+            if isinstance(exc, sqlite3.ProgrammingError) and not self._usable():
+                raise HistoryError(f"cannot store an event in the history: {exc}") from None
+            raise EventNotStored(f"cannot store event {received.id!r}: {type(exc).__name__}: {exc}") from None
+        except sqlite3.Error as exc:
+            raise HistoryError(f"cannot store an event in the history: {exc}") from None
+
+    def _usable(self) -> bool:
+        try:
+            self._db.execute("SELECT 1").fetchone()
+        except sqlite3.Error:
+            return False
+        return True
+
+    def _add(self, received: ReceivedEvent, epoch: str) -> HistoryRow | None:
         event = received.event
         extra = json.dumps(event.extra, ensure_ascii=False, separators=(",", ":")) if event.extra else None
         values = [getattr(event, name) for name in _EVENT_FIELDS]
-        try:
-            with self._transaction():
-                cur = self._db.execute(
-                    f"INSERT OR IGNORE INTO events (id, epoch, seq, received_at, received_ts, body, "
-                    f"{', '.join(_EVENT_FIELDS)}, extra) VALUES ({', '.join('?' * (len(_EVENT_FIELDS) + 7))})",
-                    (
-                        received.id,
-                        epoch,
-                        received.seq,
-                        received.received_at,
-                        _timestamp(received.received_at),
-                        received.body,
-                        *values,
-                        extra,
-                    ),
-                )
-                self._advance(epoch, received.seq)
-        except sqlite3.Error as exc:
-            raise HistoryError(f"cannot store an event in the history: {exc}") from None
+        body: str | bytes = received.body
+        if not received.body.isascii():
+            try:
+                received.body.encode("utf-8")
+            except UnicodeEncodeError:
+                body = received.body.encode("utf-8", "surrogatepass")
+        with self._transaction():
+            cur = self._db.execute(
+                f"INSERT OR IGNORE INTO events (id, epoch, seq, received_at, received_ts, body, "
+                f"{', '.join(_EVENT_FIELDS)}, extra) VALUES ({', '.join('?' * (len(_EVENT_FIELDS) + 7))})",
+                (
+                    received.id,
+                    epoch,
+                    received.seq,
+                    received.received_at,
+                    _timestamp(received.received_at),
+                    body,
+                    *values,
+                    extra,
+                ),
+            )
+            self._advance(epoch, received.seq)
         return HistoryRow(received, False) if cur.rowcount == 1 else None
 
     def skip_to(self, epoch: str, seq: int) -> None:
@@ -201,6 +227,8 @@ class History:
         for n, id_, seq, received_at, body, read, extra, *fields in self._db.execute(sql, params):
             read_rows += 1
             last_n = n
+            if isinstance(body, bytes):  # a body with lone surrogates (see the module doc)
+                body = body.decode("utf-8", "surrogatepass")
             for i in shared_at:
                 value = fields[i]
                 if value is not None:

@@ -12,14 +12,15 @@ Entry points for ``trayapp/cli.py``::
 - ``--data-dir D``: keep a resume cursor in ``D/listen.sqlite3`` (never the tray app's own history), so a restarted
   listener continues where it stopped; without it the cursor lives in memory (reconnects still resume);
 - ``--since N``: on the first connection replay the retained events after seq N (``--since 0``: all of them);
-- ``--once N``: exit 0 after printing N events; ``--timeout S``: exit 1 after S seconds if not done.
+- ``--once N``: exit 0 after printing N events; ``--timeout S``: exit 1 after S seconds if not done;
+- ``--keep-trying``: when the bridge cannot be reached at start, keep retrying instead of exiting 6.
 
 stdout, one line per verified event, flushed: ``{"seq":N,"id":"...","received_at":"...","event":{...}}`` (the event as
-derived from the signed body, ``core.event.Event.to_json()``). stderr: JSON lines with ``"type"`` = ``state``, ``gap``,
-``caught_up``, ``verification_failed``, plus log messages.
+derived from the signed body, ``core.event.Event.to_json()``). stderr: JSON lines with ``"type"`` = ``state`` (with
+``problem``), ``gap``, ``caught_up``, ``verification_failed``, ``event_skipped`` (an alert that could not be shown; the
+stream goes on), ``exit`` (the code and why), plus log messages.
 
-Exit codes: 0 stopped (SIGINT/SIGTERM or ``--once`` reached), 1 ``--timeout`` expired, 2 not configured / bad link /
-keyring problem, 3 token refused by the bridge.
+Exit codes (:data:`EXIT_CODES`, also in ``--help``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from ..core.link import parse_link
 from .connection import Connection, ConnectionConfig, EventStore
 from .errors import ClientError
 from .history import Cursor, History, HistoryRow, MemoryCursor
-from .state import ConnectionState, ConnectionStatus
+from .state import ConnectionState, ConnectionStatus, Problem
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,28 @@ EXIT_OK = 0
 EXIT_TIMEOUT = 1
 EXIT_CONFIG = 2
 EXIT_REFUSED = 3
+EXIT_REVOKED = 4
+EXIT_KEY_MISMATCH = 5
+EXIT_UNREACHABLE = 6
+EXIT_INTERNAL = 7
+#: Exit code -> what it means (``--help`` prints this).
+EXIT_CODES = {
+    EXIT_OK: "stopped (SIGINT/SIGTERM, or --once reached)",
+    EXIT_TIMEOUT: "--timeout expired",
+    EXIT_CONFIG: "not configured, bad link, or a keyring / data-dir problem",
+    EXIT_REFUSED: "token refused: the bridge does not know this token (HTTP 401)",
+    EXIT_REVOKED: "revoked: the token was turned off (HTTP 403, or close 4001 while listening)",
+    EXIT_KEY_MISMATCH: "key mismatch: the bridge's signed hello does not verify with the link's key",
+    EXIT_UNREACHABLE: "unreachable: the bridge could not be reached at start (see --keep-trying)",
+    EXIT_INTERNAL: "internal error (a bug, or the --data-dir history cannot be written; see the log)",
+}
+_EXIT_FOR: dict[Problem | None, int] = {
+    Problem.TOKEN_REFUSED: EXIT_REFUSED,
+    Problem.REVOKED: EXIT_REVOKED,
+    Problem.KEY_MISMATCH: EXIT_KEY_MISMATCH,
+    Problem.UNREACHABLE: EXIT_UNREACHABLE,
+    Problem.INTERNAL: EXIT_INTERNAL,
+}
 
 
 def add_listen_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +82,10 @@ def add_listen_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", type=int, help="first connection: replay retained events after this seq")
     parser.add_argument("--once", type=int, metavar="N", help="exit after N events")
     parser.add_argument("--timeout", type=float, metavar="S", help="exit 1 after S seconds if not done")
+    parser.add_argument("--keep-trying", action="store_true",
+                        help="keep retrying when the bridge cannot be reached at start (default: exit 6)")
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "exit codes:\n" + "\n".join(f"  {code}  {words}" for code, words in EXIT_CODES.items())
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,23 +98,39 @@ def _parser() -> argparse.ArgumentParser:
 class _Printer:
     """Listener: events to stdout, everything else to stderr, as JSON lines."""
 
-    def __init__(self, out: TextIO, err: TextIO, once: int | None, done: asyncio.Event) -> None:
+    def __init__(self, out: TextIO, err: TextIO, once: int | None, done: asyncio.Event,
+                 keep_trying: bool = False) -> None:
         self.out, self.err = out, err
         self.once = once
         self.done = done
+        self.keep_trying = keep_trying
+        self.connected = False
         self.printed = 0
         self.exit_code = EXIT_OK
 
+    @staticmethod
+    def _write(stream: TextIO, data: dict[str, Any]) -> None:
+        try:
+            stream.write(json.dumps(data, ensure_ascii=False) + "\n")
+        except UnicodeEncodeError:  # a console that cannot show every character: JSON escapes instead
+            stream.write(json.dumps(data) + "\n")
+        stream.flush()
+
     def _err(self, data: dict[str, Any]) -> None:
-        self.err.write(json.dumps(data, ensure_ascii=False) + "\n")
-        self.err.flush()
+        self._write(self.err, data)
 
     def on_state(self, status: ConnectionStatus) -> None:
-        self._err(
-            {"type": "state", "state": status.state.value, "since": status.since.isoformat(), "detail": status.detail}
-        )
-        if status.state is ConnectionState.ERROR:
-            self.exit_code = EXIT_REFUSED
+        problem = status.problem.value if status.problem else None
+        self._err({"type": "state", "state": status.state.value, "since": status.since.isoformat(),
+                   "detail": status.detail, "problem": problem})
+        if status.state is ConnectionState.CONNECTED:
+            self.connected = True
+        stop = status.state is ConnectionState.ERROR or (
+            status.problem is Problem.UNREACHABLE and not self.connected and not self.keep_trying)
+        if stop and not self.done.is_set():
+            self.exit_code = _EXIT_FOR.get(status.problem, EXIT_INTERNAL)
+            self._err({"type": "exit", "code": self.exit_code, "reason": problem or "internal",
+                       "detail": status.detail})
             self.done.set()
 
     def on_event(self, row: HistoryRow, replay: bool) -> None:
@@ -96,8 +139,7 @@ class _Printer:
         received = row.event
         line = {"seq": received.seq, "id": received.id, "received_at": received.received_at}
         line["event"] = received.event.to_json()
-        self.out.write(json.dumps(line, ensure_ascii=False) + "\n")
-        self.out.flush()
+        self._write(self.out, line)
         self.printed += 1
         if self.once is not None and self.printed >= self.once:
             self.done.set()
@@ -119,8 +161,15 @@ class _Printer:
     def on_verification_failed(self, reason: str) -> None:
         self._err({"type": "verification_failed", "reason": reason})
 
+    def on_event_skipped(self, event_id: str, reason: str) -> None:
+        self._err({"type": "event_skipped", "id": event_id, "reason": reason,
+                   "message": "1 alert could not be shown"})
+
     def on_test_alert(self, received: ReceivedEvent) -> None:
         self._err({"type": "test_alert", "id": received.id, "received_at": received.received_at})
+
+    def on_config(self, conversation_url: str) -> None:
+        self._err({"type": "config", "conversation_url": conversation_url})
 
 
 def _config(args: argparse.Namespace) -> ConnectionConfig:
@@ -149,10 +198,12 @@ async def listen(
     timeout: float | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    keep_trying: bool = False,
 ) -> int:
-    """Run until ``once`` events were printed, ``timeout`` expired, the token was refused, or SIGINT/SIGTERM."""
+    """Run until ``once`` events were printed, ``timeout`` expired, the connection needs a new link (exit code by
+    :class:`~trayapp.client.state.Problem`), the bridge cannot be reached at start, or SIGINT/SIGTERM."""
     done = asyncio.Event()
-    printer = _Printer(out or sys.stdout, err or sys.stderr, once, done)
+    printer = _Printer(out or sys.stdout, err or sys.stderr, once, done, keep_trying)
     connection = Connection(config, store, printer)
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
@@ -207,7 +258,8 @@ def run_listen(args: argparse.Namespace | Sequence[str] | None = None) -> int:
     else:
         store = MemoryCursor(Cursor("", args.since) if args.since is not None else None)
     try:
-        return asyncio.run(listen(config, store, once=args.once, timeout=args.timeout))
+        return asyncio.run(listen(config, store, once=args.once, timeout=args.timeout,
+                                  keep_trying=getattr(args, "keep_trying", False)))
     except KeyboardInterrupt:
         return EXIT_OK
     finally:

@@ -14,7 +14,7 @@ connection_options=None)`` — ``data_dir`` holds ``history.sqlite3`` (default `
 ``load_older`` -> ``older_loaded``), without their signed body (``row.event.body == ""``); rows of ``event_received``
 carry it. ``counts_changed(total, unread)`` gives the whole history's counts; ``search`` finds matching rows anywhere in
 the history (``search_finished``). Beyond the contract: ``status`` (the last ConnectionStatus) and
-``verification_failures`` (a count).
+``verification_failures`` and ``skipped_events`` (counts).
 
 Reconnects at once on a network change (``QNetworkInformation`` when a back-end exists) and on wake from sleep
 (a cheap check every 30 s that notices the wall clock jumping ahead of the monotonic clock).
@@ -80,6 +80,7 @@ class ClientService(QObject):
     caught_up = Signal(int)
     gap = Signal(object)
     verification_failed = Signal(str)
+    event_skipped = Signal(str, str)
     read_changed = Signal(list, bool)
     older_loaded = Signal(str, list)
     counts_changed = Signal(int, int)
@@ -87,6 +88,7 @@ class ClientService(QObject):
     event_loaded = Signal(str, object)
     test_alert = Signal(object)
     test_alert_sent = Signal(bool, str, str)
+    config_received = Signal(str)
 
     def __init__(
         self,
@@ -122,6 +124,7 @@ class ClientService(QObject):
         self._tasks: set[asyncio.Task[None]] = set()
         # Read from the GUI thread for tests/diagnostics; written only by the worker.
         self.verification_failures = 0
+        self.skipped_events = 0
 
     # --- public API (GUI thread) ---
 
@@ -494,5 +497,12 @@ class _Relay:
         self._service.verification_failures += 1
         self._service.verification_failed.emit(reason)
 
+    def on_event_skipped(self, event_id: str, reason: str) -> None:
+        self._service.skipped_events += 1
+        self._service.event_skipped.emit(event_id, reason)
+
     def on_test_alert(self, received: ReceivedEvent) -> None:
         self._service.test_alert.emit(received)
+
+    def on_config(self, conversation_url: str) -> None:
+        self._service.config_received.emit(conversation_url)

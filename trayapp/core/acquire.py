@@ -7,6 +7,8 @@ event name when the table gives one, else from the payload. Unknown names become
 Field sources — v2 (a top-level ``data`` object): ``case_id`` = ``data.case.id``; status from
 ``data.case.status`` (chats, new cases) or ``data.agent.status`` (agents); ``title`` / ``channel`` /
 ``contact_name`` from ``data.case``; ``agent_name`` = ``data.agent.name``; ``account`` = ``account_id``.
+Every text field is made safe to show by :func:`trayapp.core.text.field` (lone surrogates, controls, bidi overrides,
+length caps) -- here, where the event is derived, for the bridge and the app alike.
 v1 (no ``data``): ``case_id`` = ``id``; ``status`` = ``status``; names from the JSON-encoded ``users``
 (visitor / agent), ``user.name`` and ``message.user.name``; chat messages carry ``text`` = ``message.msg``.
 """
@@ -19,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from . import text
 from .errors import BadPayload
 from .event import AGENT_STATUSES, CHAT_STATUSES, KINDS, Event
 
@@ -197,7 +200,10 @@ def normalise(payload: Mapping[str, Any], table: EventTable | None = None) -> Ev
         fields["status"] = None
     if kind != "chat.message":
         fields["text"] = None
-    return Event(kind=kind, acquire_event=name, account=_text(payload.get("account_id")), **fields)
+    fields["acquire_event"] = name
+    fields["account"] = _text(payload.get("account_id"))
+    safe: dict[str, Any] = {key: text.field(key, value) for key, value in fields.items()}
+    return Event(kind=kind, acquire_event=safe.pop("acquire_event") or "", **safe)
 
 
 def parse_body(body: str, table: EventTable | None = None) -> Event:

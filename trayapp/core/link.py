@@ -72,7 +72,7 @@ def parse_link(text: str) -> Link:
     return Link(url=check_bridge_url(values["url"]), token=values["token"], key=values["key"])
 
 
-def stream_url(bridge_url: str, since: int | None = None, epoch: str | None = None) -> str:
+def stream_url(bridge_url: str, since: int | None = None, epoch: str | None = None, nonce: str | None = None) -> str:
     """The WebSocket URL of ``/v1/stream`` for a bridge base URL."""
     parts = urlsplit(check_bridge_url(bridge_url))
     scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
@@ -81,4 +81,6 @@ def stream_url(bridge_url: str, since: int | None = None, epoch: str | None = No
         query["since"] = str(since)
     if epoch is not None:
         query["epoch"] = epoch
+    if nonce is not None:
+        query["nonce"] = nonce
     return urlunsplit((scheme, parts.netloc, parts.path + "/v1/stream", urlencode(query), ""))
