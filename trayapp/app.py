@@ -17,7 +17,7 @@ from trayapp import autostart
 from trayapp import settings as settings_mod
 from trayapp.client.proof import Outcome, ProbeResult
 from trayapp.core.event import ReceivedEvent
-from trayapp.core.urls import conversation_url
+from trayapp.core.urls import conversation_url, template_problem
 from trayapp.link_flow import LinkFlow, Prover, Saver, prove_link, save_link
 from trayapp.settings import Settings
 from trayapp.ui.alerts import CATCH_UP_TARGET
@@ -27,7 +27,7 @@ from trayapp.ui.icons import app_icon, app_icon_path
 from trayapp.ui.link_events import LinkOpenFilter
 from trayapp.ui.list_model import HistoryModel
 from trayapp.ui.list_window import ListWindow
-from trayapp.ui.notify import LIST_TARGET, Notification, Notifier, create_notifier
+from trayapp.ui.notify import LIST_TARGET, Notification, Notifier, Urgency, create_notifier
 from trayapp.ui.notify.tray import TrayMessageNotifier
 from trayapp.ui.presenter import Presenter
 from trayapp.ui.settings_dialog import SettingsDialog, SettingsValues
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 NO_TRAY_REASON = "No system tray was found on this desktop, so trayapp cannot live in the panel."
 TEST_ALERT_KEY = "test-alert"
+ACCESS_KEY = "warning:access"  # the popup that says the connection needs a new link
+SETTINGS_TARGET = "settings"
 TEST_ALERT_WAIT_MS = 15_000
 DEMO_WELCOME = ("This is the trayapp demo: a simulated Acquire account sends a case every few seconds, and each one "
                 "pops up. Check that popups reach you — with sound — before you rely on them:")
@@ -59,6 +61,7 @@ class ClientLike(Protocol):
     event_loaded: Any
     test_alert: Any
     test_alert_sent: Any
+    config_received: Any
 
     def start(self) -> None: ...
     def stop(self) -> None: ...
@@ -120,6 +123,7 @@ class TrayApp(QObject):
         self._login_was = settings.start_at_login
         self._quitting = False
         self._dropped = 0
+        self._announced = ""  # the words of the "needs a new link" popup on screen
         self._loading: set[str] = set()  # events to open once the client has loaded them
         self._test_alert_timer = QTimer(self)
         self._test_alert_timer.setSingleShot(True)
@@ -171,6 +175,7 @@ class TrayApp(QObject):
         client.search_finished.connect(self._on_search_finished)
         client.event_loaded.connect(self._on_event_loaded)
         client.test_alert.connect(self._on_test_alert)
+        client.config_received.connect(self._on_config)
         client.test_alert_sent.connect(self._on_test_alert_sent)
         self._test_alert_timer.timeout.connect(self._test_alert_missing)
         model.older_requested.connect(client.load_older)
@@ -238,6 +243,7 @@ class TrayApp(QObject):
             return
         self._quitting = True
         log.info("quitting")
+        self._test_alert_timer.stop()
         self.tray.hide()
         self.client.stop()
         self.notifier.shutdown()
@@ -267,10 +273,11 @@ class TrayApp(QObject):
                 values.start_at_login = autostart.is_enabled()
             except autostart.AutostartError as exc:
                 login_problem = str(exc)
-        dialog = SettingsDialog(values, self.settings.bridge_url, login_problem)
+        dialog = SettingsDialog(values, self.settings.bridge_url, login_problem,
+                                admin_template=self.settings.admin_url_template)
         self._login_was = values.start_at_login
         dialog.setWindowIcon(app_icon())
-        dialog.set_state_text(self.tray.state_text())
+        dialog.set_state_text(self.tray.state_text(), self.tray.detail)
         dialog.values_accepted.connect(self.apply_values)
         dialog.test_requested.connect(self.test_connection)
         dialog.test_alert_requested.connect(self.send_test_alert)
@@ -302,13 +309,32 @@ class TrayApp(QObject):
     @Slot(object)
     def _on_state(self, status: object) -> None:
         self.tray.set_status(status)
+        self._announce_problem()
         self._show_state()
+        if self.tray.state is Connection.CONNECTED:
+            self.links.connected()
+
+    def _announce_problem(self) -> None:
+        """A connection that needs a new link (wrong key, revoked, refused) pops up at once, saying what to do;
+        the popup goes when the cause is gone."""
+        words = self.tray.needs_a_link
+        if words == self._announced:
+            return
+        self._announced = words
+        if not words:
+            self.notifier.withdraw(ACCESS_KEY)
+            return
+        log.warning("connection needs a new link: %s (%s)", words, self.tray.detail)
+        self.notifier.show(Notification(
+            key=ACCESS_KEY, title=words,
+            body="No case alerts reach this computer until you use a new link (Settings → New link…).",
+            target=SETTINGS_TARGET, urgency=Urgency.CRITICAL))
 
     @Slot()
     def _show_state(self) -> None:
         text = self.tray.state_text()
         down = self.tray.offline_since
-        if down is not None:
+        if down is not None and not self.tray.needs_a_link:  # (those words say it already)
             text += f" · Not receiving case alerts since {down.astimezone():%H:%M}"
         until = self.presenter.quiet_until
         if until is not None:
@@ -317,7 +343,7 @@ class TrayApp(QObject):
             text += f" · {quiet} {until_words(until)}"
         self.window.set_state_text(text, self.tray.look.name.lower())
         if self._settings_dialog is not None:
-            self._settings_dialog.set_state_text(text)
+            self._settings_dialog.set_state_text(text, self.tray.detail)
 
     @Slot(object, bool)
     def _on_event(self, row: Any, replaying: bool) -> None:
@@ -378,8 +404,9 @@ class TrayApp(QObject):
     # --- opening events ----------------------------------------------------------------------
 
     def link_for(self, received: ReceivedEvent) -> str | None:
-        """The conversation URL of an event, built from the settings' template (never the payload)."""
-        return conversation_url(self.settings.url_template, received.event, self.settings.account_id or None)
+        """The conversation URL of an event, built from the template (the agent's override, else the admin's from
+        the bridge's signed config frame; never from the payload); only http(s) on the template's own host."""
+        return conversation_url(self.settings.conversation_template, received.event, self.settings.account_id or None)
 
     @Slot(str)
     def open_target(self, target: str) -> None:
@@ -389,6 +416,8 @@ class TrayApp(QObject):
             ids = self.presenter.catch_up_ids
             self.window.show_only(ids, f"the {len(ids)} events that arrived while you were away")
             self.show_list()
+        elif target == SETTINGS_TARGET:
+            self.show_settings()
         elif target == LIST_TARGET or target.startswith("list"):
             self.show_list()
         else:
@@ -556,6 +585,17 @@ class TrayApp(QObject):
         if self._settings_dialog is not None:
             self._settings_dialog.show_test_result(result.ok, result.words, result.detail)
 
+    @Slot(str)
+    def _on_config(self, conversation_url: str) -> None:
+        """The bridge's signed config frame: the admin's conversation address, kept for when offline."""
+        if template_problem(conversation_url):
+            log.warning("ignoring the alert server's conversation address %r: %s", conversation_url,
+                        template_problem(conversation_url))
+            return
+        if conversation_url != self.settings.admin_url_template:
+            log.info("the alert server's conversation address: %s", conversation_url)
+            self._replace_settings(self.settings.replace(admin_url_template=conversation_url))
+
     # --- test alert --------------------------------------------------------------------------
 
     @Slot()
@@ -586,6 +626,7 @@ class TrayApp(QObject):
 
     @Slot()
     def _test_alert_missing(self) -> None:
+        self._test_alert_timer.stop()
         log.warning("test alert: sent, but nothing arrived within %d s", TEST_ALERT_WAIT_MS // 1000)
         self._say_test_alert(False, "The test alert was sent but did not arrive. Use Reconnect now in the tray menu "
                              "and try again; if it still does not arrive, tell your admin.", "")

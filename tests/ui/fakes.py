@@ -27,6 +27,7 @@ class FakeClient(QObject):
     event_loaded = Signal(str, object)
     test_alert = Signal(object)
     test_alert_sent = Signal(bool, str, str)
+    config_received = Signal(str)
 
     def __init__(self) -> None:
         super().__init__()

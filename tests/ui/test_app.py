@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from PySide6.QtCore import QCoreApplication, Qt, QUrl
@@ -12,12 +12,14 @@ from tests.ui.conftest import make_row
 from tests.ui.fakes import FakeClient, RecordingNotifier, UrlCatcher, catching_browser
 from trayapp.app import TrayApp
 from trayapp.client.proof import KEY_MISMATCH_WORDS, Outcome, ProbeResult
-from trayapp.client.state import ConnectionState, ConnectionStatus
+from trayapp.client.state import ConnectionState, ConnectionStatus, Problem
 from trayapp.core.link import Link
 from trayapp.core.wire import Gap
+from trayapp.core.words import REVOKED_WORDS
 from trayapp.settings import Settings
 from trayapp.ui.alerts import CATCH_UP_TARGET
-from trayapp.ui.notify import LIST_TARGET
+from trayapp.ui.icons import TrayLook
+from trayapp.ui.notify import LIST_TARGET, Urgency
 from trayapp.ui.tray import DndChoice
 
 TEMPLATE = "https://acme.example.com/inbox/case/{case_id}"
@@ -100,7 +102,8 @@ def test_state_gap_and_verification_are_shown(app: TrayApp) -> None:
     since = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
     client(app).state_changed.emit(ConnectionStatus(ConnectionState.OFFLINE, since, "retrying in 8 s"))
     assert "Offline" in app.window.state_label.text()
-    assert "retrying in 8 s" in app.tray.tooltip()
+    assert "keeps trying" in app.tray.tooltip() and "retrying in 8 s" not in app.tray.tooltip()
+    assert app.tray.detail == "retrying in 8 s"  # the technical words: Settings → Details
     client(app).gap.emit(Gap(3, 9, "retention"))
     assert "could not be recovered" in app.window.warning_banner.label.text()
     assert notifier(app).shown[-1].title == "Some alerts could not be recovered"
@@ -381,3 +384,37 @@ def test_demo_first_screen_offers_a_test_alert(qtbot) -> None:
     demo.show_settings()
     assert demo._settings_dialog is not None and not demo._settings_dialog.new_link_button.isEnabled()
     demo.quit()
+
+
+@pytest.mark.parametrize(("problem", "words"), [(Problem.KEY_MISMATCH, KEY_MISMATCH_WORDS),
+                                                (Problem.REVOKED, REVOKED_WORDS)])
+def test_a_connection_that_needs_a_new_link_says_so_at_once(app: TrayApp, problem: Problem, words: str) -> None:
+    app.start()
+    long_ago = datetime.now(UTC) - timedelta(minutes=10)  # down long enough for the generic offline alarm
+    client(app).state_changed.emit(ConnectionStatus(ConnectionState.ERROR, long_ago, "technical reason", problem))
+    titles = [n.title for n in notifier(app).shown]
+    assert titles == [words]  # at once; and no "Not receiving case alerts … check your network"
+    popup = notifier(app).shown[0]
+    assert popup.key == "warning:access" and "New link" in popup.body and popup.urgency is Urgency.CRITICAL
+    assert app.tray.look is TrayLook.ERROR
+    assert app.window.state_label.accessibleDescription().startswith("Not receiving alerts since ")
+    assert words in app.window.state_label.accessibleDescription() and "Connected" not in app.tray.tooltip()
+    client(app).state_changed.emit(ConnectionStatus(ConnectionState.ERROR, long_ago, "technical reason", problem))
+    assert len(notifier(app).shown) == 1  # said once
+    app.open_target(popup.target)  # clicking it opens the settings (New link…)
+    assert app._settings_dialog is not None and "technical reason" in app._settings_dialog.details_text.toPlainText()
+    client(app).state_changed.emit(ConnectionStatus(ConnectionState.CONNECTED, datetime.now(UTC), "connected"))
+    assert "warning:access" in notifier(app).withdrawn  # its cause is gone
+
+
+def test_the_admins_conversation_address_is_used(app: TrayApp, urls: UrlCatcher) -> None:
+    app.settings = app.settings.replace(url_template="")
+    row = make_row(1)
+    client(app).config_received.emit("https://desk.example.com/c/{case_id}")
+    assert app.settings.admin_url_template == "https://desk.example.com/c/{case_id}"
+    assert app.saved[-1].admin_url_template == "https://desk.example.com/c/{case_id}"  # type: ignore[attr-defined]
+    assert app.link_for(row.event) == "https://desk.example.com/c/5001"
+    client(app).config_received.emit("javascript:alert({case_id})")  # never a template that cannot be opened
+    assert app.settings.admin_url_template == "https://desk.example.com/c/{case_id}"
+    app.settings = app.settings.replace(url_template=TEMPLATE)  # the agent's override (Advanced) wins
+    assert app.link_for(row.event) == "https://acme.example.com/inbox/case/5001"

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Final
 
+from ..core.words import KEY_MISMATCH_WORDS, REFUSED_WORDS, REVOKED_WORDS
 from .errors import ClientError, ConnectionFailed, KeyMismatch, TokenRefused, TokenRevoked
 
-KEY_MISMATCH_WORDS: Final = "This link does not match your team's alert server — ask your admin for a new link."
-REVOKED_WORDS: Final = "Your access was turned off — ask your admin for a new link."
-REFUSED_WORDS: Final = "Your team's alert server does not accept this link — ask your admin for a new link."
+__all__ = ["KEY_MISMATCH_WORDS", "REFUSED_WORDS", "REVOKED_WORDS", "Outcome", "ProbeResult", "failed", "outcome_of"]
 
 
 class Outcome(enum.Enum):

@@ -310,13 +310,15 @@ class ListWindow(QMainWindow):
     # --- state shown -------------------------------------------------------------------------
 
     STATE_COLOURS: ClassVar[dict[str, str]] = {
-        "connected": "#17874f", "connecting": "#c98a00", "offline": "#c62828", "dnd": "#5a5f9a"}
+        "connected": "#17874f", "connecting": "#c98a00", "offline": "#c62828", "error": "#b3261e", "dnd": "#5a5f9a"}
 
     @Slot(str)
     def set_state_text(self, text: str, look: str = "") -> None:
-        """The connection state in words; ``look`` (connected/connecting/offline/dnd) colours its dot."""
+        """The connection state in words; ``look`` (connected/connecting/offline/error/dnd) colours its dot (an
+        error gets a cross: another shape, not only another colour)."""
         colour = self.STATE_COLOURS.get(look)
-        dot = f'<span style="color:{colour}; font-size:large">●</span>&nbsp;' if colour else ""
+        mark = "✖" if look == "error" else "●"
+        dot = f'<span style="color:{colour}; font-size:large">{mark}</span>&nbsp;' if colour else ""
         self.state_label.setText(dot + html.escape(text))
         self.state_label.setAccessibleDescription(text)
 

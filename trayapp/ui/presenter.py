@@ -15,11 +15,13 @@ from datetime import datetime, timedelta
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from trayapp.core.event import Event, ReceivedEvent
+from trayapp.core.words import NEEDS_A_LINK
 from trayapp.settings import Settings
 from trayapp.ui.alerts import (
     CATCH_UP_KEY,
     CATCH_UP_TARGET,
     FOREVER,
+    OFFLINE_KEY,
     Action,
     AlertConfig,
     AlertPolicy,
@@ -247,10 +249,16 @@ class Presenter(QObject):
 
     @Slot(object)
     def on_state(self, status: object) -> None:
-        """The client's ``ConnectionStatus`` (``state``, ``since``)."""
+        """The client's ``ConnectionStatus`` (``state``, ``since``, ``problem``)."""
         state = getattr(status, "state", status)
         name = str(getattr(state, "name", state))
-        self._run(self.policy.connection(name, getattr(status, "since", None), self._clock()))
+        actions = self.policy.connection(name, getattr(status, "since", None), self._clock())
+        problem = getattr(getattr(status, "problem", None), "value", None)
+        if name.upper() == "ERROR" and problem in NEEDS_A_LINK:
+            # The app has said what to do (a new link) at once: no generic "keeps trying; check your network" later.
+            self.policy.offline_alarm = True
+            actions = [a for a in actions if not (isinstance(a, Show) and a.notification.key == OFFLINE_KEY)]
+        self._run(actions)
 
     # --- the clock -----------------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ class SettingsValues:
     """What the dialog edits: the :class:`trayapp.settings.Settings` fields of the same names."""
 
     notify: frozenset[str] = DEFAULT_NOTIFY
-    url_template: str = DEFAULT_TEMPLATE
+    url_template: str = ""  # the agent's override ("": the admin's)
     account_id: str = ""
     retention_days: int = 30
     log_level: str = "INFO"
@@ -69,7 +69,10 @@ class SettingsValues:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SettingsValues:
-        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
+        values = cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
+        if values.url_template == DEFAULT_TEMPLATE:  # older settings files stored the default: no override
+            values.url_template = ""
+        return values
 
     def changes(self) -> dict[str, object]:
         """The settings fields to ``Settings.replace`` with."""
@@ -97,13 +100,16 @@ class SettingsDialog(QDialog):
     sound_test_requested = Signal(int)
 
     def __init__(self, values: SettingsValues, bridge_url: str = "", login_problem: str | None = None,
-                 parent: QWidget | None = None) -> None:
-        """``login_problem``: why *Start at login* cannot be changed here (the box is then disabled)."""
+                 parent: QWidget | None = None, admin_template: str = "") -> None:
+        """``login_problem``: why *Start at login* cannot be changed here (the box is then disabled);
+        ``admin_template``: the admin's conversation address (from the alert server), used when the agent sets
+        none."""
         super().__init__(parent)
         self.setWindowTitle("Settings")  # the desktop adds " — trayapp" (the application display name)
         self.setObjectName("SettingsDialog")
         self.setMinimumWidth(720)
         self._original = values
+        self._admin_template = admin_template or DEFAULT_TEMPLATE
         self._test_alert_allowed = True
         outer = QVBoxLayout(self)
         self.tabs = QTabWidget(self)
@@ -381,7 +387,8 @@ class SettingsDialog(QDialog):
         links = QGroupBox("Where a click on an alert goes", page)
         form = QFormLayout(links)
         self.template_edit = QLineEdit(values.url_template, links)
-        self.template_edit.setAccessibleName("Conversation address template")
+        self.template_edit.setPlaceholderText(f"from your admin: {self._admin_template}")
+        self.template_edit.setAccessibleName("Conversation address template (empty: your admin's)")
         self.template_edit.setToolTip("{case_id} and {account} are filled in; only http(s) on this host is opened.")
         self.template_edit.textChanged.connect(self._validate)
         form.addRow("Conversation address:", self.template_edit)
@@ -504,7 +511,7 @@ class SettingsDialog(QDialog):
     def problems(self) -> list[str]:
         """What keeps OK from being pressed, in words."""
         found = []
-        problem = template_problem(self.template_edit.text().strip())
+        problem = template_problem(self.template_edit.text().strip()) if self.template_edit.text().strip() else None
         if problem:
             found.append(f"Conversation address: {problem}")
         if hasattr(self, "working_box") and self.working_box.isChecked():
@@ -520,7 +527,7 @@ class SettingsDialog(QDialog):
         self.error_label.setText("\n".join(found))
         self.error_label.setVisible(bool(found))
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not found)
-        template = self.template_edit.text().strip()
+        template = self.template_edit.text().strip() or self._admin_template
         if not template_problem(template):
             account = self.account_edit.text().strip()
             sample = Event(kind="case.new", acquire_event="case.new", case_id="5121", account="your-account")
