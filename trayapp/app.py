@@ -124,6 +124,7 @@ class TrayApp(QObject):
         self._quitting = False
         self._dropped = 0
         self._announced = ""  # the words of the "needs a new link" popup on screen
+        self._test_alert_arrived = False
         self._loading: set[str] = set()  # events to open once the client has loaded them
         self._test_alert_timer = QTimer(self)
         self._test_alert_timer.setSingleShot(True)
@@ -603,10 +604,13 @@ class TrayApp(QObject):
         """*Send me a test alert* (Settings, the demo's first screen): the bridge sends a signed test alert to this
         app's own connection; it pops up when it arrives (:meth:`_on_test_alert`)."""
         log.info("test alert requested")
+        self._test_alert_arrived = False
         self.client.send_test_alert()
 
     @Slot(bool, str, str)
     def _on_test_alert_sent(self, ok: bool, words: str, detail: str) -> None:
+        if ok and self._test_alert_arrived:
+            return  # the alert itself was faster than the bridge's answer: "arrived" stands
         if ok:
             self._test_alert_timer.start()
         else:
@@ -617,6 +621,7 @@ class TrayApp(QObject):
     def _on_test_alert(self, received: ReceivedEvent) -> None:
         """A verified test alert arrived on the stream: pop it up (also when quiet: the agent asked for it)."""
         self._test_alert_timer.stop()
+        self._test_alert_arrived = True
         self.notifier.show(Notification(
             key=TEST_ALERT_KEY, title="Test alert — alerts reach you",
             body="Case alerts from your team's alert server pop up here like this one.", target=LIST_TARGET))

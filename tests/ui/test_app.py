@@ -359,6 +359,10 @@ def test_send_me_a_test_alert_pops_up_and_says_so(app: TrayApp, qtbot) -> None:
     assert popup.key == "test-alert" and popup.title == "Test alert — alerts reach you"
     assert dialog.test_result.text() == "✔ The test alert arrived: alerts reach this computer."
     assert app.model.total == 0  # not an event: the list is untouched
+    client(app).test_alert_sent.emit(True, "sent", "")  # the bridge's answer after the alert itself: "arrived" stands
+    assert dialog.test_result.text() == "✔ The test alert arrived: alerts reach this computer."
+    assert not app._test_alert_timer.isActive()
+    dialog.test_alert_button.click()
     client(app).test_alert_sent.emit(True, "sent", "")
     app._test_alert_missing()  # what the timer does when nothing arrives
     assert dialog.test_result.text().startswith("✘ The test alert was sent but did not arrive")
