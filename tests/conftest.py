@@ -39,3 +39,12 @@ def skip_or_fail(reason: str) -> None:
 
 def load_fixtures() -> list[dict]:
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(FIXTURES.glob("*.json"))]
+
+
+@pytest.fixture
+def hostile_corpus() -> list:
+    """Every hostile-content case (``tests/hostile_corpus.py``: lone surrogates, NUL, controls, bidi overrides, 10,000
+    characters, markup, max-body bodies that inflate when escaped), each a signed-able webhook body."""
+    from tests.hostile_corpus import corpus
+
+    return corpus()

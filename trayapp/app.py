@@ -3,6 +3,7 @@ connects every signal in one place (:meth:`TrayApp._connect_signals`)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -26,8 +27,9 @@ from trayapp.ui.first_run import FirstRunDialog, LinkMode
 from trayapp.ui.icons import app_icon, app_icon_path
 from trayapp.ui.link_events import LinkOpenFilter
 from trayapp.ui.list_model import HistoryModel
-from trayapp.ui.list_window import ListWindow
+from trayapp.ui.list_window import ListWindow, alerts
 from trayapp.ui.notify import LIST_TARGET, Notification, Notifier, Urgency, create_notifier
+from trayapp.ui.notify.factory import open_preferred
 from trayapp.ui.notify.tray import TrayMessageNotifier
 from trayapp.ui.presenter import Presenter
 from trayapp.ui.settings_dialog import SettingsDialog, SettingsValues
@@ -36,6 +38,9 @@ from trayapp.ui.tray import Connection, DndChoice, TrayController, until_words
 
 log = logging.getLogger(__name__)
 
+#: Pauses (s) between tries to get native notifications back after a downgrade to tray messages.
+NOTIFIER_RETRY_S = (30, 60, 120, 300)
+
 NO_TRAY_REASON = "No system tray was found on this desktop, so trayapp cannot live in the panel."
 TEST_ALERT_KEY = "test-alert"
 ACCESS_KEY = "warning:access"  # the popup that says the connection needs a new link
@@ -43,6 +48,10 @@ SETTINGS_TARGET = "settings"
 TEST_ALERT_WAIT_MS = 15_000
 DEMO_WELCOME = ("This is the trayapp demo: a simulated Acquire account sends a case every few seconds, and each one "
                 "pops up. Check that popups reach you — with sound — before you rely on them:")
+
+
+def _received_of(row: Any) -> Any:
+    return getattr(row, "event", row)
 
 
 class ClientLike(Protocol):
@@ -54,6 +63,7 @@ class ClientLike(Protocol):
     caught_up: Any
     gap: Any
     verification_failed: Any
+    event_skipped: Any
     read_changed: Any
     older_loaded: Any
     counts_changed: Any
@@ -111,6 +121,7 @@ class TrayApp(QObject):
         instance: QObject | None = None,
         sound: SoundPlayer | None = None,
         clock: Callable[[], datetime] | None = None,
+        notifier_factory: Callable[[], Notifier] | None = None,
     ) -> None:
         super().__init__()
         self.client = client
@@ -125,6 +136,12 @@ class TrayApp(QObject):
         self._dropped = 0
         self._announced = ""  # the words of the "needs a new link" popup on screen
         self._test_alert_arrived = False
+        self._unshown = 0  # alerts that could not be shown (a popup failed, or the client dropped the event)
+        self._degraded = ""  # why popups are tray messages for now ("" = native notifications work)
+        self._open_notifier = notifier_factory or (lambda: open_preferred(app_icon_path()))
+        self._retry_timer = QTimer(self)
+        self._retry_timer.setSingleShot(True)
+        self._retry_delay_s = NOTIFIER_RETRY_S[0]
         self._loading: set[str] = set()  # events to open once the client has loaded them
         self._test_alert_timer = QTimer(self)
         self._test_alert_timer.setSingleShot(True)
@@ -151,6 +168,12 @@ class TrayApp(QObject):
         if qapp is not None:
             qapp.installEventFilter(self.link_events)
         self._connect_signals()
+        if notifier is None and isinstance(self.notifier, TrayMessageNotifier):
+            # No native notifications at start (e.g. the notification service is not up yet at login): the same
+            # temporary, visible downgrade as a failure later — they are tried again.
+            self._degraded = "not available at start"
+            self._retry_timer.start(self._retry_delay_s * 1000)
+            self.tray.set_warning(self.warning_text())
         self._restore_dnd()
         log.info("notifications via %s; system tray %s", self.notifier.name,
                  "available" if self.tray.available else "missing")
@@ -170,6 +193,7 @@ class TrayApp(QObject):
         client.gap.connect(window.show_gap)
         client.gap.connect(presenter.on_gap)
         client.verification_failed.connect(self._on_verification_failed)
+        client.event_skipped.connect(self._on_event_skipped)
         client.read_changed.connect(self._on_read_changed)
         client.counts_changed.connect(self._on_counts)
         client.older_loaded.connect(model.add_older)
@@ -183,6 +207,7 @@ class TrayApp(QObject):
         model.search_requested.connect(client.search)
 
         self._flush_timer.timeout.connect(self.flush_rows)
+        self._retry_timer.timeout.connect(self._retry_notifier)
         model.unread_changed.connect(tray.set_unread)
 
         presenter.dnd_changed.connect(tray.set_manual_dnd)
@@ -218,6 +243,10 @@ class TrayApp(QObject):
         self.notifier.activated.connect(self.open_target)
         self.notifier.dismissed.connect(self.presenter.on_dismissed)
         self.notifier.failed.connect(self._on_notifier_failed)
+        self.notifier.not_shown.connect(self._on_not_shown)
+        caps = getattr(self.notifier, "capabilities_known", None)
+        if caps is not None:
+            caps.connect(self._on_notifier_working)
 
     # --- start / stop ------------------------------------------------------------------------
 
@@ -342,6 +371,9 @@ class TrayApp(QObject):
             working = self.presenter.quiet_reason == "outside working hours"
             quiet = "Outside working hours: quiet" if working else "Do not disturb"
             text += f" · {quiet} {until_words(until)}"
+        warning = self.warning_text()
+        if warning:
+            text += f" · {warning[0].upper()}{warning[1:]}"
         self.window.set_state_text(text, self.tray.look.name.lower())
         if self._settings_dialog is not None:
             self._settings_dialog.set_state_text(text, self.tray.detail)
@@ -350,7 +382,12 @@ class TrayApp(QObject):
     def _on_event(self, row: Any, replaying: bool) -> None:
         # The popup decision is immediate; rows reach the list in batches (one insertion per turn of the
         # event loop), so a backlog of thousands does not repaint the list thousands of times.
-        self.presenter.on_event(row, replaying)
+        try:
+            self.presenter.on_event(row, replaying)
+        except Exception:  # one event must not stop the others: it is still listed, and counted as not shown
+            log.exception("the alert for event %s could not be prepared", getattr(_received_of(row), "id", "?"))
+            self._count_unshown()
+            self.window.show_not_popped()
         self._incoming.append(row)
         if not self._flush_timer.isActive():
             self._flush_timer.start()
@@ -387,19 +424,88 @@ class TrayApp(QObject):
     def _on_verification_failed(self, reason: str) -> None:
         self._dropped += 1
         self.window.show_verification_failed(reason)
-        self.tray.set_warning(f"{self._dropped} alert{'s' if self._dropped != 1 else ''} failed verification")
+        self._show_warning()
+
+    @Slot(str, str)
+    def _on_event_skipped(self, event_id: str, reason: str) -> None:
+        """The client received an event it could not store or derive (it moved on past it)."""
+        log.warning("an alert could not be shown: the client skipped event %s (%s)", event_id, reason)
+        self._count_unshown()
+        self.window.show_event_skipped(reason)
+
+    @Slot(object, str)
+    def _on_not_shown(self, notification: Notification, reason: str) -> None:
+        log.warning("an alert could not be shown: popup %s failed (%s)", notification.key, reason)
+        self._count_unshown()
+        self.window.show_not_popped()
+
+    def _count_unshown(self) -> None:
+        self._unshown += 1
+        self._show_warning()
+
+    def warning_text(self) -> str:
+        """The problems that are not the connection, in words ("" when there are none)."""
+        parts = []
+        if self._dropped:
+            parts.append(f"{alerts(self._dropped)} failed verification")
+        if self._unshown:
+            parts.append(f"{alerts(self._unshown)} could not be shown")
+        if self._degraded:
+            parts.append("popups are limited: the desktop's notification service is not answering "
+                         "(trying again)")
+        return "; ".join(parts)
+
+    def _show_warning(self) -> None:
+        self.tray.set_warning(self.warning_text())
+        self._show_state()
 
     @Slot(str)
     def _on_notifier_failed(self, message: str) -> None:
+        """The native back-end is down: tray messages for now (visible in the tooltip and the list), and the
+        native back-end is tried again later, with a growing pause."""
         if isinstance(self.notifier, TrayMessageNotifier):
             return
-        log.warning("native notifications failed (%s): using tray messages instead", message)
+        log.warning("native notifications failed (%s): using tray messages until they work again (retry in %d s)",
+                    message, self._retry_delay_s)
         old = self.notifier
-        self.presenter.notify.disconnect(old.show)
-        self.presenter.withdraw.disconnect(old.withdraw)
-        old.dismissed.disconnect(self.presenter.on_dismissed)
+        self._use_notifier(TrayMessageNotifier(self.tray.icon, app_icon()))
+        for notification in getattr(old, "unsent", []):  # accepted, but the back-end went down before showing it
+            self.notifier.show(notification)
+        self._degraded = message
+        self._retry_timer.start(self._retry_delay_s * 1000)
+        self._retry_delay_s = next((s for s in NOTIFIER_RETRY_S if s > self._retry_delay_s), NOTIFIER_RETRY_S[-1])
+        self._show_warning()
+
+    @Slot()
+    def _retry_notifier(self) -> None:
+        if self._quitting or not self._degraded:
+            return
+        try:
+            new = self._open_notifier()
+        except Exception as exc:
+            log.info("native notifications still unavailable (%r): next try in %d s", exc, self._retry_delay_s)
+            self._retry_timer.start(self._retry_delay_s * 1000)
+            self._retry_delay_s = next((s for s in NOTIFIER_RETRY_S if s > self._retry_delay_s),
+                                       NOTIFIER_RETRY_S[-1])
+            return
+        log.info("native notifications (%s) are back", new.name)
+        self._use_notifier(new)
+        self._degraded = ""
+        self._show_warning()
+
+    @Slot()
+    def _on_notifier_working(self) -> None:
+        """The back-end answered (its capabilities): a later failure starts the retries from the shortest pause."""
+        self._retry_delay_s = NOTIFIER_RETRY_S[0]
+
+    def _use_notifier(self, new: Notifier) -> None:
+        old, self.notifier = self.notifier, new
+        for signal, slot in ((self.presenter.notify, old.show), (self.presenter.withdraw, old.withdraw)):
+            signal.disconnect(slot)
+        for signal in (old.activated, old.dismissed, old.failed, old.not_shown):
+            with contextlib.suppress(RuntimeError, TypeError):
+                signal.disconnect()
         old.shutdown()
-        self.notifier = TrayMessageNotifier(self.tray.icon, app_icon())
         self._connect_notifier()
 
     # --- opening events ----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import logging.handlers
 import os
@@ -28,8 +29,18 @@ from trayapp import __version__
 log = logging.getLogger("trayapp")
 
 LOG_FILE = "trayapp.log"
+LOG_BACKUPS = 5
 LOG_DIR_ENV = "TRAYAPP_LOG_DIR"
 _SECRET = re.compile(r"(?i)(token=|bearer\s+|\"token\"\s*:\s*\")([^&\s\"']+)")
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose every file (the current one and each new one after a rotation) is 0600."""
+
+    def _open(self) -> Any:
+        from trayapp.private_files import private_opener
+
+        return open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors, opener=private_opener)
 
 
 class RedactSecrets(logging.Filter):
@@ -61,10 +72,13 @@ def setup_logging(debug: bool, level: str = "INFO") -> Path | None:
     path: Path | None = None
     try:
         directory = log_dir()
-        directory.mkdir(parents=True, exist_ok=True)
+        from trayapp.private_files import private_dir, tighten
+
+        private_dir(directory)
         path = directory / LOG_FILE
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
+        tighten(path, *(path.with_name(f"{LOG_FILE}.{n}") for n in range(1, LOG_BACKUPS + 1)))  # older versions'
+        handler: logging.Handler = PrivateRotatingFileHandler(
+            path, maxBytes=1_000_000, backupCount=LOG_BACKUPS, encoding="utf-8")
         handler.setFormatter(fmt)
         handler.addFilter(redact)
         root.addHandler(handler)
@@ -116,8 +130,66 @@ def _normalise(argv: list[str]) -> list[str]:
     return argv
 
 
+#: Given by :func:`reexec_without_secrets` to the process it becomes: the fd to read the real arguments from.
+ARGS_FD = "--args-fd"
+_MAX_HANDED_ARGS = 16 * 1024  # bytes written to a pipe before exec: well within its buffer (links are ~200)
+
+
+def _secret(arg: str) -> bool:
+    """A connection link or anything carrying a token (``trayapp://…``, ``--link=…``, ``…token=…``)."""
+    return "trayapp://" in arg or "token=" in arg.lower()
+
+
+def read_handed_args(argv: list[str]) -> list[str]:
+    """``argv`` itself, or — after :func:`reexec_without_secrets` — the real arguments read (once) from the fd
+    named by ``--args-fd``."""
+    if len(argv) < 2 or argv[0] != ARGS_FD:
+        return argv
+    fd = int(argv[1])
+    with os.fdopen(fd, "rb") as pipe:
+        handed = json.loads(pipe.read().decode("utf-8"))
+    if not isinstance(handed, list) or not all(isinstance(a, str) for a in handed):
+        raise SystemExit("trayapp: bad arguments handed over")
+    return handed
+
+
+def reexec_without_secrets(args: list[str]) -> None:
+    """On POSIX, become a process whose command line has no link or token in it (``/proc/PID/cmdline`` is
+    readable by every local user): the arguments go through a pipe to the same program, exec'd with
+    ``--args-fd N`` and the secrets replaced by ``<link>``. The pid stays the same (the URL handler or the shell
+    keep waiting for it). Returns without doing anything when nothing is secret, on Windows (other users cannot
+    read a process's command line there), or when the exec fails (then the arguments stay as they were)."""
+    if os.name != "posix" or not any(_secret(a) for a in args):
+        return
+    data = json.dumps(args).encode("utf-8")
+    if len(data) > _MAX_HANDED_ARGS:
+        log.warning("arguments too long to hand over privately: kept on the command line")
+        return
+    shown = ["<link>" if _secret(a) else a for a in args]
+    if getattr(sys, "frozen", False):
+        command = [sys.executable, ARGS_FD, "", *shown]
+    else:
+        # -P: the current directory does not shadow the installed package (a "trayapp" folder where it was started)
+        command = [sys.executable, "-P", "-m", "trayapp", ARGS_FD, "", *shown]
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, data)
+        os.close(write_end)
+        os.set_inheritable(read_end, True)
+        command[command.index(ARGS_FD) + 1] = str(read_end)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(command[0], command)
+    except OSError as exc:  # pragma: no cover - exec of our own interpreter failed
+        print(f"trayapp: cannot restart without the link on the command line: {exc}", file=sys.stderr)
+        with contextlib.suppress(OSError):
+            os.close(read_end)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = _normalise(list(sys.argv[1:] if argv is None else argv))
+    if argv is None:  # the real process: its command line must not keep a token
+        reexec_without_secrets(sys.argv[1:])
+    args_list = _normalise(read_handed_args(list(sys.argv[1:] if argv is None else argv)))
     flags = {a for a in args_list if a in _GLOBAL_FLAGS}  # accepted before or after the command
     args = build_parser().parse_args([a for a in args_list if a not in _GLOBAL_FLAGS])
     for flag in flags:
@@ -189,22 +261,28 @@ def _quit_on_signals(app: Any, quit_fn: Any) -> Any:
     return (reader, writer, notifier)
 
 
-def _single_instance(app: Any, argv: list[str], suffix: str) -> Any:
-    """The listener of the first instance, or ``None`` when a running instance took ``argv``."""
-    from trayapp.ui.single_instance import SingleInstance, send_to_running, server_name
+def _single_instance(app: Any, argv: list[str], suffix: str) -> tuple[bool, Any]:
+    """``(True, None)`` when a running instance took ``argv``; else ``(False, listener)`` — the first instance's
+    listener, or ``None`` when there is no private place for one."""
+    from trayapp.ui.single_instance import InstanceError, SingleInstance, send_to_running, server_name
 
-    name = server_name(suffix)
+    try:
+        name = server_name(suffix)
+    except InstanceError as exc:  # starting matters more than being the only one: alerts must not stop
+        log.warning("single instance: %s; starting without handing over to a running app", exc)
+        print(f"trayapp: cannot check for a running trayapp ({exc}); starting anyway.", file=sys.stderr)
+        return False, None
     if send_to_running(argv, name):
-        return None
+        return True, None
     instance = SingleInstance(name, app)
     instance.listen()
-    return instance
+    return False, instance
 
 
 def run_tray(argv: list[str], link: str | None = None) -> int:
     qapp = _qapp()
-    instance = _single_instance(qapp, argv, "")
-    if instance is None:
+    handed_over, instance = _single_instance(qapp, argv, "")
+    if handed_over:
         print("trayapp is already running: handed over to it.", file=sys.stderr)
         return 0
     from trayapp import settings as settings_mod
@@ -312,8 +390,8 @@ def run_demo(args: argparse.Namespace, argv: list[str]) -> int:
     import tempfile
 
     qapp = _qapp()
-    instance = _single_instance(qapp, argv, "demo")
-    if instance is None:
+    handed_over, instance = _single_instance(qapp, argv, "demo")
+    if handed_over:
         print("trayapp demo is already running: showing it.", file=sys.stderr)
         return 0
     from trayapp.app import TrayApp

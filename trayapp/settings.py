@@ -32,6 +32,7 @@ from typing import Any, Final
 
 from .core.event import AGENT_STATUSES, CHAT_STATUSES, KINDS, Event
 from .core.urls import DEFAULT_TEMPLATE
+from .private_files import private_dir, write_private
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,7 @@ def load_report(path: Path | None = None) -> tuple[Settings, list[str]]:
     except ValueError as exc:
         backup = path.with_name(path.name + ".damaged")
         try:
-            backup.write_text(text, encoding="utf-8")
+            write_private(backup, text)
         except OSError:
             backup = path
         problem = f"the settings file {path} is damaged ({exc}); using the defaults (a copy is in {backup})"
@@ -265,7 +266,7 @@ def load(path: Path | None = None) -> Settings:
 def save(settings: Settings, path: Path | None = None) -> Path:
     """Write atomically (temporary file in the same directory, fsync, ``os.replace``). Raises ``OSError``."""
     path = path or settings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     text = json.dumps(settings.to_json(), indent=2, ensure_ascii=False) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=path.parent)
     try:

@@ -20,7 +20,7 @@ import pytest
 from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
 
-from tests.integration.conftest import bridge, bridge_factory  # noqa: F401 - re-exported fixtures
+from tests.integration.conftest import backend, bridge, bridge_factory  # noqa: F401 - re-exported fixtures
 from trayapp.client.connection import Connection
 from trayapp.client.history import HistoryRow
 from trayapp.client.state import ConnectionState, ConnectionStatus

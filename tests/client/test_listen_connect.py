@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import queue
@@ -21,8 +22,10 @@ from tests.integration.conftest import BridgeProcess, case_payload, cli
 from trayapp import settings as settings_mod
 from trayapp.client import credentials
 from trayapp.client.connect import run_connect, save_link, test_connection
-from trayapp.client.errors import ClientError, KeyMismatch, TokenRefused
-from trayapp.client.listen import EXIT_CODES, run_listen
+from trayapp.client.connection import ConnectionConfig
+from trayapp.client.errors import ClientError, HistoryError, KeyMismatch, TokenRefused
+from trayapp.client.history import Cursor, MemoryCursor
+from trayapp.client.listen import EXIT_CODES, listen, run_listen
 from trayapp.core.link import build_link
 
 from .conftest import MemoryKeyring
@@ -152,6 +155,21 @@ def test_listen_with_stored_connection(bridge: BridgeProcess, memory_keyring: Me
     assert run_listen(["--since", "0", "--once", "1", "--timeout", "30"]) == 0
     out = capsys.readouterr().out
     assert json.loads(out)["event"]["case_id"] == "7"
+
+
+class BrokenDisk(MemoryCursor):
+    def add(self, received: Any, epoch: str) -> Any:
+        raise HistoryError("cannot store an event in the history: database or disk is full")
+
+
+async def test_listen_internal_error_exit_code(bridge: BridgeProcess) -> None:
+    token, key, _ = token_link(bridge)
+    post(bridge.url, case_payload(1))
+    out, err = io.StringIO(), io.StringIO()
+    code = await listen(ConnectionConfig(bridge.url, token, key), BrokenDisk(Cursor("", 0)), timeout=30, out=out,
+                        err=err)
+    assert code == 7 and exit_line(err.getvalue())["reason"] == "internal"
+    assert "disk is full" in exit_line(err.getvalue())["detail"] and out.getvalue() == ""
 
 
 def test_listen_not_configured(memory_keyring: MemoryKeyring, capsys: pytest.CaptureFixture[str]) -> None:

@@ -311,3 +311,98 @@ def test_short_outage_and_not_configured_do_not_alarm() -> None:
     assert policy.tick(T0 + 120 * S) == []
     policy.connection("NOT_CONFIGURED", T0, T0)
     assert policy.tick(T0 + 600 * S) == [] and policy.next_deadline(T0) is None
+
+
+# --- re-alerts share the burst budget ------------------------------------------------------------
+
+def sounds(actions: list) -> int:
+    return sum(1 for a in actions if isinstance(a, Show) and a.sound)
+
+
+def arrive(policy: AlertPolicy, cases: int, start: datetime, spacing: timedelta) -> None:
+    for i in range(cases):
+        policy.on_event(ev(i + 1), start + i * spacing)
+
+
+@pytest.mark.parametrize(("cases", "spacing_s", "burst_size", "popups", "summary_title"), [
+    # (cases arriving, seconds apart, group threshold) -> individual re-alerts, the summary's title (or None)
+    (1, 0, 3, 1, None),
+    (3, 1, 3, 3, None),
+    (4, 1, 3, 0, "4 customers still waiting, longest 1 min"),
+    (12, 0.5, 3, 0, "12 customers still waiting, longest 1 min"),
+    (200, 0.01, 3, 0, "200 customers still waiting, longest 1 min"),
+    (12, 0.5, 0, 12, None),  # grouping off: every one calls (as "never" in the settings says)
+    (5, 30, 3, 1, None),  # far apart: they call one by one, each at its own time
+])
+def test_realerts_of_many_waiting_cases_become_one_summary_with_one_sound(
+        cases: int, spacing_s: float, burst_size: int, popups: int, summary_title: str | None) -> None:
+    policy = AlertPolicy(AlertConfig(burst_size=burst_size))
+    arrive(policy, cases, T0, spacing_s * S)
+    policy.tick(T0 + 59 * S)  # the arrival's own burst (if any) is over
+    first_due = policy.next_deadline(T0 + 59 * S)
+    assert first_due == T0 + 60 * S
+    actions = policy.tick(first_due)
+    singles = [key for key, _ in shown(actions) if key.startswith("case:")]
+    summaries = [title for key, title in shown(actions) if key == "summary:waiting"]
+    assert len(singles) == popups
+    assert summaries == ([summary_title] if summary_title else [])
+    if summary_title:
+        assert sounds(actions) == 1, "one sound for the whole summary"
+        summary = next(a.notification for a in actions if isinstance(a, Show))
+        assert summary.target == LIST_TARGET
+        assert summary.body.splitlines()[0] == "New case #5001 — Contact 1", "the longest waiting first"
+        if cases > 3:
+            assert summary.body.splitlines()[-1] == f"and {cases - 3} more"
+    else:
+        assert sounds(actions) == len(singles)
+
+
+def test_the_waiting_summary_repeats_every_interval_says_the_longest_wait_and_stops_at_the_maximum() -> None:
+    policy = AlertPolicy()
+    arrive(policy, 12, T0, 0.5 * S)
+    titles = []
+    for n in range(1, 8):
+        titles.append([t for key, t in shown(policy.tick(T0 + 60 * n * S)) if key == "summary:waiting"])
+    assert titles[:5] == [[f"12 customers still waiting, longest {n} min"] for n in range(1, 6)]
+    assert titles[5:] == [[], []], "at most 5 re-alerts, summarised or not"
+    assert policy.waiting_keys == []
+
+
+def test_an_opened_case_leaves_the_summary_and_settled_cases_stop_calling() -> None:
+    policy = AlertPolicy()
+    arrive(policy, 6, T0, 1 * S)
+    policy.acknowledge([ev(1)])
+    policy.on_event(chat(10, "active", case="5002"), T0 + 30 * S)
+    assert policy.tick(T0 + 61 * S) == [], "5001 was opened, 5002 is active: nobody is due yet"
+    actions = policy.tick(T0 + 62 * S)
+    assert shown(actions) == [("summary:waiting", "4 customers still waiting, longest 1 min")]
+    assert "#5001" not in actions[-1].notification.body and "#5002" not in actions[-1].notification.body
+
+
+def test_individual_popups_make_way_for_the_waiting_summary() -> None:
+    policy = AlertPolicy(AlertConfig(burst_size=3, burst_window_s=10))
+    for i, t in enumerate((0, 15, 30, 45)):  # four cases, never a burst: four popups on screen
+        assert len(shown(policy.on_event(ev(i + 1), T0 + t * S))) == 1
+    actions = policy.tick(T0 + 200 * S)  # the machine slept through their re-alerts: all four call at once
+    assert shown(actions) == [("summary:waiting", "4 customers still waiting, longest 3 min")]
+    assert sorted(withdrawn(actions)) == ["case:5001", "case:5002", "case:5003", "case:5004"]
+    assert sounds(actions) == 1
+    assert withdrawn(policy.acknowledge_all()) == ["summary:waiting"], "mark all read takes the summary away"
+
+
+def test_a_single_due_case_waits_while_new_alerts_have_spent_the_budget() -> None:
+    policy = AlertPolicy(AlertConfig(burst_size=3, burst_window_s=10))
+    policy.on_event(ev(1), T0)  # calls again at T0 + 60
+    for i in range(3):  # three fresh cases 55-57 s later: the budget of the window is spent
+        policy.on_event(ev(10 + i), T0 + (55 + i) * S)
+    assert shown(policy.tick(T0 + 60 * S)) == []
+    assert policy.next_deadline(T0 + 60 * S) == T0 + 65 * S, "when the oldest of the window's popups leaves it"
+    assert shown(policy.tick(T0 + 65 * S)) == [("case:5001", "New case #5001 — Contact 1 (waiting 1 min)")]
+
+
+def test_quiet_time_and_an_active_burst_still_postpone_the_waiting_summary() -> None:
+    policy = AlertPolicy()
+    arrive(policy, 6, T0, 0.5 * S)
+    policy.manual_until = T0 + 90 * S
+    assert shown(policy.tick(T0 + 60 * S)) == []
+    assert [k for k, _ in shown(policy.tick(T0 + 120 * S))] == ["summary:waiting"]

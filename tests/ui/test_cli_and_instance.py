@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.ui.launches import second_launch
 from trayapp.cli import RedactSecrets, _normalise, setup_logging
 from trayapp.ui.notify import LIST_TARGET, Notification
 from trayapp.ui.notify.tray import TrayMessageNotifier
@@ -57,20 +58,14 @@ def test_logs_never_carry_tokens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert "zzz" not in record.getMessage()
 
 
-def test_second_launch_hands_over_its_arguments(qtbot) -> None:
-    name = f"trayapp-test-{uuid.uuid4().hex[:8]}"
+def test_second_launch_hands_over_its_arguments(qtbot, tmp_path: Path) -> None:
+    name = str(tmp_path / f"trayapp-test-{uuid.uuid4().hex[:8]}.sock")
     first = SingleInstance(name)
     assert first.listen()
     received: list[list[str]] = []
     first.arguments_received.connect(received.append)
 
-    code = ("import sys\nfrom PySide6.QtCore import QCoreApplication\n"
-            "from trayapp.ui.single_instance import send_to_running\n"
-            "app = QCoreApplication([])\n"
-            f"sys.exit(0 if send_to_running(['connect', 'trayapp://connect?x'], {name!r}) else 3)\n")
-    second = subprocess.Popen([sys.executable, "-c", code])  # a second launch is another process
-    qtbot.waitUntil(lambda: second.poll() is not None, timeout=20_000)
-    assert second.returncode == 0
+    assert second_launch(qtbot, name, ["connect", "trayapp://connect?x"]) == 0  # a second launch: another process
     assert received == [["connect", "trayapp://connect?x"]]
     first.close()
     assert not send_to_running(["x"], name)

@@ -186,12 +186,18 @@ def test_user_close_reports_dismissed(native, fake, qtbot) -> None:
     assert dismissed.args == ["case:5121"]
 
 
-def test_a_send_the_platform_refuses_is_reported_as_failed(qtbot) -> None:
+def test_a_send_the_platform_refuses_is_not_shown_and_three_in_a_row_mean_it_is_down(qtbot) -> None:
     n = NativeNotifier(FakeDesktopNotifier(fail_send=True))  # type: ignore[arg-type]
+    failed: list[str] = []
+    n.failed.connect(failed.append)
     try:
-        with qtbot.waitSignal(n.failed, timeout=5_000) as failed:
+        with qtbot.waitSignal(n.not_shown, timeout=5_000) as not_shown:
             n.show(note())
-        assert "case:5121" in failed.args[0]
+        assert not_shown.args[0].key == "case:5121" and "case:5121" in not_shown.args[1]
+        assert failed == [], "one refused popup is about that popup"
+        with qtbot.waitSignal(n.failed, timeout=5_000):
+            n.show(note(key="case:2"))
+            n.show(note(key="case:3"))
     finally:
         n.shutdown()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import stat
 import time
 from pathlib import Path
@@ -133,3 +134,37 @@ async def test_another_process_sees_revocations(tmp_path: Path) -> None:
     assert await server.token_generation() == before + 1
     await admin.close()
     await server.close()
+
+
+async def test_frames_stored_by_a_protocol_1_bridge_are_signed_again_for_protocol_2(tmp_path: Path) -> None:
+    from trayapp.bridge.ingest import FrameSigner
+    from trayapp.core import wire
+
+    store = SQLiteStore(tmp_path)
+    signer = FrameSigner()
+    await store.open(signer)
+    signer.key, signer.epoch = await store.signing_key(), store.epoch
+    await store.append(item("new"))
+    await store.close()
+    body = '{"event":"case.new","data":{"case":{"id":7,"contact":{"name":"Ann\\u202e"}}}}'
+    old = json.dumps({"type": "event", "seq": 2, "id": f"{store.epoch}-2", "received_at": "2026-11-23T09:58:01.120Z",
+                      "event": {"kind": "case.new", "acquire_event": "case.new", "contact_name": "Ann\u202e"},
+                      "body": body, "sig": "v1-signature-of-another-input"}, separators=(",", ":"))
+    with sqlite3.connect(tmp_path / "bridge.sqlite3") as db:
+        db.execute("INSERT INTO events VALUES (2, ?, ?)", (time.time(), old))
+    store = SQLiteStore(tmp_path)
+    signer = FrameSigner()
+    await store.open(signer)
+    signer.key, signer.epoch = await store.signing_key(), store.epoch
+    rows = await store.read(0, 10)
+    await store.close()
+    assert [r.seq for r in rows] == [1, 2]
+    frames = [wire.decode(r.frame) for r in rows]
+    public = signer.key.public_key()
+    for frame in frames:
+        assert isinstance(frame, wire.EventFrame)
+        wire.verify_frame(public, frame, epoch=store.epoch)
+    upgraded = frames[1]
+    assert isinstance(upgraded, wire.EventFrame)
+    assert upgraded.id == f"{store.epoch}-2" and upgraded.body == body
+    assert upgraded.event["contact_name"] == "Ann"

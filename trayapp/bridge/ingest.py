@@ -21,7 +21,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.types import Receive, Scope, Send
 
-from trayapp.core import wire
+from trayapp.core import text, wire
 from trayapp.core.acquire import EventTable, normalise
 from trayapp.core.errors import BadPayload, BadSignature
 from trayapp.core.event import Event
@@ -111,7 +111,8 @@ def _event_of(payload: dict[str, Any], table: EventTable) -> dict[str, Any]:
     except Exception:  # never lose a verified delivery over a normaliser bug: keep it as "other"
         log.exception("normaliser failed; storing the event as kind 'other'")
         name = payload.get("event")
-        return Event(kind="other", acquire_event=name if isinstance(name, str) else "").to_json()
+        return Event(kind="other", acquire_event=text.field("acquire_event", name if isinstance(name, str) else None)
+                     or "").to_json()
 
 
 class IngestEndpoint:

@@ -28,7 +28,6 @@ import contextlib
 import ipaddress
 import logging
 import logging.config
-import os
 import signal
 import sys
 import threading
@@ -42,6 +41,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.protocol import State as WsState
 
 from trayapp.core import wire
+from trayapp.private_files import write_private
 
 from .app import BridgeApp, create_app
 from .config import BridgeConfig
@@ -244,10 +244,7 @@ class BridgeServer(uvicorn.Server):
 
 
 def write_url_file(data_dir: Path, url: str) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = data_dir / f".{URL_FILE}.{os.getpid()}"
-    tmp.write_text(url + "\n", encoding="utf-8")
-    os.replace(tmp, data_dir / URL_FILE)
+    write_private(data_dir / URL_FILE, url + "\n")
 
 
 def read_url_file(data_dir: Path) -> str | None:

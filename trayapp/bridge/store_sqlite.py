@@ -6,13 +6,19 @@ transaction; only then are the callers' futures resolved (so ``200`` means durab
 seq order, in the event loop. Reads go through a small pool of reader connections (WAL readers never block the
 writer). Token changes made by other processes (``trayapp-bridge token revoke``) are seen through the
 ``token_gen`` counter in the ``meta`` table.
+
+Frames stored by a protocol-1 bridge (no ``epoch`` in the frame, the old signature) are signed again for protocol 2
+as they are read, with their event's text fields made safe (:func:`upgraded_frame`), so an upgraded bridge keeps
+replaying what it had stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import queue
+import re
 import secrets
 import sqlite3
 import threading
@@ -25,6 +31,8 @@ from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ..core import text
+from ..private_files import private_database
 from . import keys
 from .errors import BadRequest, StoreClosed, StoreUnavailable
 from .store import (
@@ -54,6 +62,19 @@ CREATE TABLE IF NOT EXISTS tokens (
 );
 CREATE INDEX IF NOT EXISTS tokens_name ON tokens (name);
 """
+
+
+_PROTOCOL_1_FRAME = re.compile(r'\{"type":"event","seq":\d+,"id":')  # protocol 2 has the epoch after the seq
+
+
+def upgraded_frame(seq: int, received_ts: float, frame: str, builder: FrameBuilder) -> str:
+    """A stored protocol-1 event frame, built again (signed for protocol 2) by ``builder``."""
+    old = json.loads(frame)
+    event = {name: text.field(name, value) if name in text.CAPS and isinstance(value, str) else value
+             for name, value in old["event"].items()}
+    event["acquire_event"] = event.get("acquire_event") or ""
+    return builder(seq, NewEvent(body=old["body"], event=event, dedupe_key="", received_at=old["received_at"],
+                                 received_ts=received_ts, id=old["id"]))
 
 
 def _now_text() -> str:
@@ -107,7 +128,7 @@ class SQLiteStore(Store):
     async def open(self, frame_builder: FrameBuilder | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self._frame_builder = frame_builder
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_database(self.path)  # 0600 before SQLite opens it: its -wal/-shm files get the same mode
         wconn = await asyncio.to_thread(self._init_db)
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bridge-sqlite-read")
         self._closed = False
@@ -309,7 +330,10 @@ class SQLiteStore(Store):
         rows = await self._read(lambda c: c.execute(
             "SELECT seq, received_ts, frame FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (since, limit)
         ).fetchall())
-        return [StoredEvent(*row) for row in rows]
+        builder = self._frame_builder
+        return [StoredEvent(seq, ts, upgraded_frame(seq, ts, frame, builder)
+                            if builder is not None and _PROTOCOL_1_FRAME.match(frame) else frame)
+                for seq, ts, frame in rows]
 
     async def bounds(self) -> Bounds:
         return Bounds(first=min(self._first, self._head + 1), head=self._head)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..core.event import Event, ReceivedEvent
+from ..private_files import private_database
 from .errors import EventNotStored, HistoryError
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class History:
         self.path = path
         try:
             if isinstance(path, Path):
-                path.parent.mkdir(parents=True, exist_ok=True)
+                private_database(path)  # 0600 before SQLite opens it: its -wal/-shm files get the same mode
             self._db = sqlite3.connect(str(path), isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise HistoryError(f"cannot open the history database {path}: {exc}") from None

@@ -25,6 +25,8 @@ CATCH_UP_KEY = "summary:catch-up"
 #: The ``target`` of the catch-up summary: the list, filtered to the events of the backlog.
 CATCH_UP_TARGET = "list:catch-up"
 BURST_KEY = "summary:burst"
+#: The summary of re-alerts when more waiting customers call at once than the group threshold.
+WAITING_KEY = "summary:waiting"
 OFFLINE_KEY = "warning:offline"
 #: Manual do-not-disturb "until turned off" is stored as this far-away time.
 FOREVER = datetime(9999, 12, 31, 0, 0).astimezone()
@@ -407,23 +409,64 @@ class AlertPolicy:
         if self._recent and now - self._recent[-1][0] >= window:
             self._recent.clear()
             self._burst = None
-        interval = timedelta(seconds=max(1, self.config.realert_interval_s))
-        for key, waiting in list(self._waiting.items()):
-            if now < waiting.next_at:
+        actions.extend(self._realert(now))
+        actions.extend(self._check_offline(now))
+        return actions
+
+    def _realert(self, now: datetime) -> list[Action]:
+        """Waiting customers call again. They share the burst budget: the cases due now, together with those due
+        within the burst window (cases that arrived together call together), pop up one by one while they and the
+        popups of the window stay within the group threshold; more become one summary with one sound."""
+        cfg = self.config
+        interval = timedelta(seconds=max(1, cfg.realert_interval_s))
+        window = timedelta(seconds=cfg.burst_window_s)
+        if not any(now >= w.next_at for w in self._waiting.values()):
+            return []
+        ready: list[tuple[str, _Waiting]] = []
+        for key, waiting in self._waiting.items():
+            if waiting.next_at > now + window:
                 continue
             if not self._may_pop(waiting.received.event, now) or self._burst is not None:
-                waiting.next_at = now + interval  # postponed, not counted
+                if now >= waiting.next_at:
+                    waiting.next_at = now + interval  # postponed, not counted
                 continue
+            ready.append((key, waiting))
+        recent = [r for r in self._recent if now - r[0] < window]
+        limit = cfg.burst_size
+        over = limit > 0 and len(ready) + len(recent) > limit
+        if over and len(ready) == 1:  # the budget is spent by other popups: this one calls when the window ends
+            ready[0][1].next_at = max(ready[0][1].next_at, recent[0][0] + window)
+            return []
+        actions: list[Action] = []
+        for key, waiting in ready:
             waiting.count += 1
-            self._live.add(key)
-            actions.append(Show(self.build(waiting.received, now - waiting.first_seen),
-                                self.sounds_for(waiting.received.event, now)))
-            if waiting.count >= self.config.realert_max:
+            if not over:
+                self._live.add(key)
+                self._recent.append((now, key, waiting.received.event))
+                actions.append(Show(self.build(waiting.received, now - waiting.first_seen),
+                                    self.sounds_for(waiting.received.event, now)))
+            elif key in self._live:  # its own popup makes way for the summary
+                self._live.discard(key)
+                actions.append(Withdraw(key))
+            if waiting.count >= cfg.realert_max:
                 del self._waiting[key]
             else:
                 waiting.next_at = now + interval
-        actions.extend(self._check_offline(now))
+        if over:
+            actions.append(self._waiting_summary([w for _, w in ready], now))
         return actions
+
+    def _waiting_summary(self, waiting: list[_Waiting], now: datetime) -> Show:
+        """"12 customers still waiting, longest 6 min": the longest waiting first."""
+        waiting = sorted(waiting, key=lambda w: w.first_seen)
+        n = len(waiting)
+        titles = [notification_text(w.received.event)[0] for w in waiting[:3]]
+        lines = titles + ([f"and {n - 3} more"] if n > 3 else [])
+        self._live.add(WAITING_KEY)
+        summary = Notification(
+            key=WAITING_KEY, title=f"{n} customers still waiting, longest {age_words(now - waiting[0].first_seen)}",
+            body="\n".join(lines), target=LIST_TARGET, category="im.received")
+        return Show(summary, any(self.sounds_for(w.received.event, now) for w in waiting))
 
     def next_deadline(self, now: datetime) -> datetime | None:
         """When :meth:`tick` has something to do next (``None``: nothing is pending)."""

@@ -29,6 +29,7 @@ from PySide6.QtGui import QFont
 
 from trayapp.core.event import ReceivedEvent
 from trayapp.ui.describe import NOTIFY_KEYS, case_label, event_key, kind_label
+from trayapp.ui.plain import CELL_CHARS, TOOLTIP_CHARS, clean, rich_plain
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -566,31 +567,39 @@ class HistoryModel(QAbstractTableModel):
             return HEADERS.get(Column(section)) if 0 <= section < len(Column) else None
         return None
 
+    @staticmethod
+    def _cell_text(received: ReceivedEvent, column: int, tooltip: bool = False) -> str:
+        """A cell's words (raw: :meth:`data` makes them plain for the role)."""
+        event = received.event
+        if column == Column.TIME:
+            if tooltip:
+                value = parse_time(received.received_at)
+                return value.strftime("%A %Y-%m-%d %H:%M:%S %Z") if value else received.received_at
+            return format_time(received.received_at)
+        if column == Column.KIND:
+            return kind_label(event)
+        if column == Column.CASE:
+            return case_label(event)
+        if column == Column.CONTACT:
+            return event.contact_name or ""
+        if column == Column.TITLE:
+            if tooltip:
+                return "\n".join(p for p in (event.title, event.text, event.channel) if p)
+            if event.title or event.text:
+                return event.title or event.text or ""
+            return f"agent {event.agent_name}" if event.agent_name else (event.department or "")
+        return ""
+
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role not in _ROLES or not index.isValid() or not 0 <= index.row() < self._exposed:
             return None  # the delegate asks for ~10 roles per cell while painting: answer the rest fast
         received = self.received(index.row())
         event = received.event
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            column = index.column()
-            if column == Column.TIME:
-                if role == Qt.ItemDataRole.ToolTipRole:
-                    value = parse_time(received.received_at)
-                    return value.strftime("%A %Y-%m-%d %H:%M:%S %Z") if value else received.received_at
-                return format_time(received.received_at)
-            if column == Column.KIND:
-                return kind_label(event)
-            if column == Column.CASE:
-                return case_label(event)
-            if column == Column.CONTACT:
-                return event.contact_name or ""
-            if column == Column.TITLE:
-                if role == Qt.ItemDataRole.ToolTipRole:
-                    return "\n".join(p for p in (event.title, event.text, event.channel) if p) or None
-                if event.title or event.text:
-                    return event.title or event.text
-                return f"agent {event.agent_name}" if event.agent_name else (event.department or "")
-            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return clean(self._cell_text(received, index.column()), CELL_CHARS, newlines=False)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            # Qt guesses rich text in tooltips: a visitor's <h1>, <img> or <table> would render. Always plain.
+            return rich_plain(self._cell_text(received, index.column(), tooltip=True), TOOLTIP_CHARS)
         if role == Qt.ItemDataRole.FontRole:
             return self._bold if received.id in self._unread else None
         if role == EVENT_ID_ROLE:

@@ -42,6 +42,11 @@ FILTERS: dict[str, frozenset[str] | None] = {
 }
 
 
+def alerts(count: int) -> str:
+    """``1 alert``, ``3 alerts``."""
+    return f"{count} alert{'s' if count != 1 else ''}"
+
+
 class Banner(QFrame):
     """A coloured strip with a message and, optionally, a close button.
 
@@ -66,6 +71,7 @@ class Banner(QFrame):
         layout.setContentsMargins(10, 6, 6, 6)
         self.label = QLabel(self)
         self.label.setWordWrap(True)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)  # reasons may quote what a bridge or visitor sent
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.label.setAccessibleName(f"{level} message text")
         layout.addWidget(self.label, 1)
@@ -115,6 +121,8 @@ class ListWindow(QMainWindow):
         self._main_window_mode = False
         self._gaps = 0
         self._dropped = 0
+        self._unreadable = 0
+        self._not_popped = 0
         self.setObjectName("ListWindow")
         self.resize(900, 520)
 
@@ -148,6 +156,7 @@ class ListWindow(QMainWindow):
         only_layout.setContentsMargins(0, 0, 0, 0)
         self.only_label = QLabel(self.only_bar)
         self.only_label.setAccessibleName("List restriction")
+        self.only_label.setTextFormat(Qt.TextFormat.PlainText)
         self.show_all_button = QPushButton("Show a&ll events", self.only_bar)
         self.show_all_button.setAccessibleName("Show all events")
         self.show_all_button.clicked.connect(self.show_all)
@@ -189,6 +198,7 @@ class ListWindow(QMainWindow):
 
         self.search_hint = QLabel(central)  # "Searching the whole history…" / "Showing the newest N matches"
         self.search_hint.setAccessibleName("Search status")
+        self.search_hint.setTextFormat(Qt.TextFormat.PlainText)  # may quote what was searched for
         self.search_hint.setStyleSheet("color: palette(mid);")
         self.search_hint.hide()
         layout.addWidget(self.search_hint)
@@ -345,12 +355,33 @@ class ListWindow(QMainWindow):
             parts.append(f"{self._dropped} alert{'s' if self._dropped != 1 else ''} failed verification and "
                          f"{'were' if self._dropped != 1 else 'was'} ignored ({self._last_drop_reason}). "
                          "If this keeps happening, ask your admin for a new connection link.")
+        if self._unreadable:
+            parts.append(f"{alerts(self._unreadable)} could not be shown: "
+                         f"{'they' if self._unreadable != 1 else 'it'} arrived but could not be read or saved. "
+                         "Check Acquire directly; the log says why.")
+        if self._not_popped:
+            parts.append(f"{alerts(self._not_popped)} could not be shown as a popup; "
+                         f"{'they are' if self._not_popped != 1 else 'it is'} in this list.")
         self.warning_banner.show_message("\n".join(parts))
+
+    @Slot(str)
+    def show_event_skipped(self, reason: str = "") -> None:
+        """An event arrived but could not be stored or read (the client dropped it): it is not in the list."""
+        self._unreadable += 1
+        self._show_warnings()
+
+    @Slot()
+    def show_not_popped(self) -> None:
+        """An alert could not be shown as a popup (it is in the list)."""
+        self._not_popped += 1
+        self._show_warnings()
 
     @Slot()
     def _reset_warnings(self) -> None:
         self._gaps = 0
         self._dropped = 0
+        self._unreadable = 0
+        self._not_popped = 0
 
     def clear_warnings(self) -> None:
         """Their cause is gone (e.g. a new link is in use): take the warning strip away."""

@@ -126,6 +126,7 @@ class SettingsDialog(QDialog):
         self.bridge_label = QLabel(server_words(bridge_url) if bridge_url else "not set up yet", conn)
         self.bridge_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.bridge_label.setAccessibleName("Alert server")
+        self.bridge_label.setTextFormat(Qt.TextFormat.PlainText)  # words from a link, a bridge or the system
         conn_form.addRow("Alert server:", self.bridge_label)
         self.state_label = QLabel("", conn)
         self.state_label.setWordWrap(True)
@@ -197,6 +198,7 @@ class SettingsDialog(QDialog):
         self.login_note = QLabel(f"({login_problem})" if login_problem else "", app)
         self.login_note.setEnabled(False)
         self.login_note.setWordWrap(True)
+        self.login_note.setTextFormat(Qt.TextFormat.PlainText)  # words from a link, a bridge or the system
         login_row.addWidget(self.login_note, 1)
         if login_problem:
             self.login_box.setEnabled(False)
@@ -213,6 +215,7 @@ class SettingsDialog(QDialog):
         self.error_label = QLabel("", self)
         self.error_label.setStyleSheet("color:#c42b1c;")
         self.error_label.setWordWrap(True)
+        self.error_label.setTextFormat(Qt.TextFormat.PlainText)  # words from a link, a bridge or the system
         outer.addWidget(self.error_label)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)

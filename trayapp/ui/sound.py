@@ -26,6 +26,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QProcess, Slot
 from PySide6.QtWidgets import QApplication
 
+from trayapp.private_files import private_dir
 from trayapp.resources import resource_path
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def scaled_wav(source: Path, volume: int, folder: Path) -> Path:
     scaled = array.array("h", (int(s * factor) for s in samples))
     if sys.byteorder == "big":  # pragma: no cover
         scaled.byteswap()
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     tmp = target.with_suffix(".tmp")
     with wave.open(str(tmp), "wb") as w:
         w.setparams(params)

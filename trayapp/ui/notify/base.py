@@ -49,15 +49,25 @@ class Notifier(QObject):
             the notification's ``target``.
         dismissed(str): a notification went away without a click (closed, expired or replaced
             by the server); the argument is its ``key``.
-        failed(str): the back-end could not show notifications; words for the log.
+        failed(str): the back-end cannot show notifications (no server, the connection cannot be made again);
+            words for the log. The app then uses tray messages for a while and tries this back-end again.
+        not_shown(object, str): this one :class:`Notification` could not be shown (the server refused it, it could
+            not be sent even on a new connection); words for the log. The back-end keeps working.
     """
 
     activated = Signal(str)
     dismissed = Signal(str)
     failed = Signal(str)
+    not_shown = Signal(object, str)
 
     #: A short name for logs and the settings dialog.
     name = "none"
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: Notifications accepted but not shown because the back-end went down (``failed``): the app shows them
+        #: another way. Appended to from the back-end's thread before ``failed`` is emitted.
+        self.unsent: list[Notification] = []
 
     @property
     def supports_actions(self) -> bool:

@@ -26,6 +26,17 @@ def _open_native(app_icon_path: str) -> Notifier:
     return NativeNotifier.open(app_icon=app_icon_path)
 
 
+def open_preferred(app_icon_path: str = "") -> Notifier:
+    """The platform's native back-end (see :func:`create_notifier`); raises when it cannot start here and now
+    (``OSError``, ``ValueError``, ``KeyError``, ``ImportError``, ``RuntimeError``...). The app calls it again
+    later after a downgrade to tray messages."""
+    if sys.platform in ("win32", "darwin"):
+        return _open_native(app_icon_path)
+    if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+        raise OSError("no session bus (DBUS_SESSION_BUS_ADDRESS is not set)")
+    return _open_freedesktop(app_icon_path)
+
+
 def create_notifier(tray: QSystemTrayIcon | None, app_icon_path: str = "", icon: QIcon | None = None) -> Notifier:
     """The platform's native notifications, each with a click that opens *that* event; else tray balloons.
 
@@ -34,16 +45,10 @@ def create_notifier(tray: QSystemTrayIcon | None, app_icon_path: str = "", icon:
     - Anything that fails to start (no bus, no desktop-notifier, macOS outside an app bundle...):
       ``QSystemTrayIcon.showMessage``, where a click opens the list.
     """
-    if sys.platform in ("win32", "darwin"):
-        try:
-            return _open_native(app_icon_path)
-        except Exception as exc:  # ImportError, NativeUnavailable, OSError/RuntimeError from WinRT or Cocoa
-            log.warning("no native notifications (%r); falling back to tray messages", exc)
-    elif os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
-        try:
-            return _open_freedesktop(app_icon_path)
-        except (OSError, ValueError, KeyError, ImportError) as exc:
-            log.warning("no D-Bus notifications (%s); falling back to tray messages", exc)
+    try:
+        return open_preferred(app_icon_path)
+    except Exception as exc:  # ImportError, NativeUnavailable, OSError/RuntimeError from WinRT, Cocoa or the bus
+        log.warning("no native notifications (%r); falling back to tray messages", exc)
     from trayapp.ui.notify.tray import TrayMessageNotifier
 
     return TrayMessageNotifier(tray, icon)

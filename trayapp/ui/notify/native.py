@@ -24,13 +24,13 @@ import contextlib
 import logging
 import threading
 import uuid
-from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Signal, Slot
 
 from trayapp.ui.notify.base import Notification, Notifier, Urgency
+from trayapp.ui.plain import BODY_CHARS, TITLE_CHARS, clean, markup_escaped
 
 if TYPE_CHECKING:
     from desktop_notifier import DesktopNotifier
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "trayapp"
 _SHUTDOWN_TIMEOUT = 3.0
+#: This many failed popups in a row mean the notification centre itself is not working (``failed``).
+_FAILURES_MEAN_DOWN = 3
 
 
 class NativeUnavailable(RuntimeError):
@@ -52,7 +54,8 @@ class NativeNotifier(Notifier):
         activated(str): see :class:`Notifier` (the notification's ``target``).
         dismissed(str): see :class:`Notifier`: the user closed it, or :meth:`withdraw` took it away.
         failed(str): see :class:`Notifier`: the notification centre cannot be reached, authorisation was
-            refused, or a popup could not be sent.
+            refused, or several popups in a row could not be sent.
+        not_shown(object, str): see :class:`Notifier`: one popup could not be sent.
         capabilities_known(list): the platform's capabilities (``desktop_notifier.Capability`` names), once.
     """
 
@@ -65,6 +68,7 @@ class NativeNotifier(Notifier):
     _closed = Signal(str, str)  # key, identifier (the user dismissed it)
     _withdrawn = Signal(str, str)  # key, identifier (cleared by withdraw)
     _error = Signal(str)
+    _one_failed = Signal(object, str)
     _caps = Signal(list)
 
     def __init__(self, notifier: DesktopNotifier, markup_body: bool = False) -> None:
@@ -79,6 +83,7 @@ class NativeNotifier(Notifier):
         self._closed.connect(self._on_closed)
         self._withdrawn.connect(self._on_withdrawn)
         self._error.connect(self._on_error)
+        self._one_failed.connect(self._on_one_failed)
         self._caps.connect(self._on_caps)
         self._closing = False
         self._loop = asyncio.new_event_loop()
@@ -159,6 +164,7 @@ class NativeNotifier(Notifier):
             self._caps.emit(sorted(c.name for c in caps))
         except Exception as exc:
             self._error.emit(f"native notifications unavailable: {exc!r}")
+        failures = 0
         try:
             while True:
                 what, arg = await self._queue.get()
@@ -166,7 +172,15 @@ class NativeNotifier(Notifier):
                     break
                 try:
                     if what == "show":
-                        await self._show(arg)
+                        try:
+                            await self._show(arg)
+                        except Exception as exc:
+                            failures += 1
+                            self._one_failed.emit(arg, repr(exc))
+                            if failures >= _FAILURES_MEAN_DOWN:  # not that popup: the notification centre
+                                self._error.emit(f"{failures} popups in a row failed, the last: {exc!r}")
+                        else:
+                            failures = 0
                     elif what == "withdraw":
                         await self._withdraw(arg)
                     elif what == "forget":
@@ -189,8 +203,8 @@ class NativeNotifier(Notifier):
         dispatched = threading.Event()
         key, target, ident = n.key, n.target, str(uuid.uuid4())
         note = DNotification(
-            title=n.title,
-            message=escape(n.body, quote=False) if self._markup_body else n.body,
+            title=clean(n.title, TITLE_CHARS, newlines=False),
+            message=markup_escaped(n.body, BODY_CHARS) if self._markup_body else clean(n.body, BODY_CHARS),
             urgency=urgency,
             icon=Icon(path=Path(n.icon).resolve()) if n.icon else None,
             on_dispatched=dispatched.set,
@@ -259,6 +273,11 @@ class NativeNotifier(Notifier):
     def _on_error(self, message: str) -> None:
         log.warning("%s", message)
         self.failed.emit(message)
+
+    @Slot(object, str)
+    def _on_one_failed(self, notification: Notification, reason: str) -> None:
+        log.warning("notification %s could not be shown: %s", notification.key, reason)
+        self.not_shown.emit(notification, reason)
 
     @Slot(list)
     def _on_caps(self, caps: list[str]) -> None:

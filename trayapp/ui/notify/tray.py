@@ -12,6 +12,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from trayapp.ui.notify.base import LIST_TARGET, Notification, Notifier, Urgency
+from trayapp.ui.plain import BODY_CHARS, TITLE_CHARS, inert
 
 
 class TrayMessageNotifier(Notifier):
@@ -37,12 +38,16 @@ class TrayMessageNotifier(Notifier):
         self.last = notification
         if self._tray is None or not self._tray.isVisible():
             return
+        # Qt forwards both unescaped: to org.freedesktop.Notifications (markup body) through an SNI host, to a
+        # label that guesses rich text in its own balloon, as plain text on Windows. Inert text is plain in all.
+        title = inert(notification.title, TITLE_CHARS, newlines=False)
+        body = inert(notification.body, BODY_CHARS)
         if self._icon is not None:
-            self._tray.showMessage(notification.title, notification.body, self._icon, 10_000)
+            self._tray.showMessage(title, body, self._icon, 10_000)
         else:
             kind = (QSystemTrayIcon.MessageIcon.Warning if notification.urgency is Urgency.CRITICAL
                     else QSystemTrayIcon.MessageIcon.Information)
-            self._tray.showMessage(notification.title, notification.body, kind, 10_000)
+            self._tray.showMessage(title, body, kind, 10_000)
 
     @Slot()
     def _on_clicked(self) -> None:
