@@ -643,9 +643,10 @@ class TrayApp(QObject):
         self.links.incoming(text)
 
     @Slot(object)
-    def _on_link_stored(self, new: Settings) -> None:
+    def _on_link_stored(self, stored: Settings) -> None:
+        """A link was stored: only the connection changes (the rest of the settings stays as the app has it)."""
+        new = self.settings.replace(bridge_url=stored.bridge_url, key=stored.key)
         self.settings = new
-        self.presenter.apply_settings(new)
         self.client.apply_settings(new)
         self._dropped = 0  # the old connection's problems are gone with it
         self.window.clear_warnings()
