@@ -77,6 +77,16 @@ def dead_url() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
+def tried_first_run(app: TrayApp, link: str, qtbot: Any) -> Any:
+    """The first-run dialog after *Connect* with ``link`` has failed (it offers *Retry*)."""
+    dialog = app._first_run
+    assert dialog is not None
+    dialog.link_edit.setText(link)
+    dialog.connect_button.click()
+    qtbot.waitUntil(lambda: dialog.connect_button.text() == "&Retry", timeout=20_000)
+    return dialog
+
+
 def test_wrong_key_link_is_never_connected(bridges: Bridges, make_app: Callable[..., TrayApp], qtbot: Any,
                                            tmp_path: Path) -> None:
     ours, theirs = bridges.start(), bridges.start()
@@ -85,11 +95,7 @@ def test_wrong_key_link_is_never_connected(bridges: Bridges, make_app: Callable[
 
     # First run: the dialog connects, the signed hello does not verify with the link's key: nothing is stored.
     app = make_app()
-    dialog = app._first_run
-    assert dialog is not None
-    dialog.link_edit.setText(wrong)
-    dialog.connect_button.click()
-    qtbot.waitUntil(lambda: dialog.connect_button.text() == "&Retry", timeout=20_000)
+    dialog = tried_first_run(app, wrong, qtbot)
     assert dialog.message_label.text() == KEY_MISMATCH_WORDS
     assert dialog.save_anyway_button.isHidden()  # saving a wrong key helps nobody
     assert not (tmp_path / "config" / "settings.json").exists()
@@ -134,11 +140,7 @@ def test_unreachable_bridge_offers_retry_and_save_anyway(make_app: Callable[...,
     url = dead_url()
     link = build_link(url, "tb_" + "u" * 43, "ed25519:" + "A" * 43 + "=")
     app = make_app()
-    dialog = app._first_run
-    assert dialog is not None
-    dialog.link_edit.setText(link)
-    dialog.connect_button.click()
-    qtbot.waitUntil(lambda: dialog.connect_button.text() == "&Retry", timeout=20_000)
+    dialog = tried_first_run(app, link, qtbot)
     assert "cannot be reached right now" in dialog.message_label.text()
     assert "refused" not in dialog.message_label.text()  # the technical reason is behind Details
     dialog.details_button.click()

@@ -81,6 +81,20 @@ async def authenticate(store: Store, scope: Scope) -> tuple[int, str, str]:
     return 0, hashed, info.name
 
 
+async def authenticate_http(store: Store, scope: Scope, send: Send) -> tuple[str, str] | None:
+    """An HTTP route's ``Authorization: Bearer``: (token hash, name), or ``None`` once the refusal was answered
+    (401 / 403 with ``WWW-Authenticate``; 503 when the store cannot be asked)."""
+    try:
+        status, hashed, name = await authenticate(store, scope)
+    except BridgeError as exc:
+        await send_json(send, exc.status, {"error": exc.reason})
+        return None
+    if status:
+        await send_json(send, status, {"error": hashed}, [(b"www-authenticate", b"Bearer")])
+        return None
+    return hashed, name
+
+
 class StreamEndpoint:
     """The ``/v1/stream`` WebSocket (raw ASGI)."""
 
@@ -249,13 +263,7 @@ class EventsEndpoint:
         if scope["method"] not in ("GET", "HEAD"):
             await send_json(send, 405, {"error": "use GET"}, [(b"allow", b"GET")])
             return
-        try:
-            status, reason, _ = await authenticate(self.store, scope)
-        except BridgeError as exc:
-            await send_json(send, exc.status, {"error": exc.reason})
-            return
-        if status:
-            await send_json(send, status, {"error": reason}, [(b"www-authenticate", b"Bearer")])
+        if await authenticate_http(self.store, scope, send) is None:
             return
         params = _query(scope)
         try:

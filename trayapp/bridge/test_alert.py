@@ -20,11 +20,10 @@ from starlette.types import Receive, Scope, Send
 
 from trayapp.core import wire
 
-from .errors import BridgeError
 from .hub import Hub
 from .ingest import FrameSigner, rfc3339_ms, send_json
 from .limits import TokenBuckets
-from .stream import authenticate
+from .stream import authenticate_http
 
 log = logging.getLogger("trayapp.bridge.test_alert")
 
@@ -54,14 +53,10 @@ class SelfTestEndpoint:
             await send_json(send, 405, {"error": f"method {scope['method']} not allowed: use POST"},
                             [(b"allow", b"POST")])
             return
-        try:
-            status, hashed, name = await authenticate(self.hub.store, scope)
-        except BridgeError as exc:
-            await send_json(send, exc.status, {"error": exc.reason})
+        caller = await authenticate_http(self.hub.store, scope, send)
+        if caller is None:
             return
-        if status:
-            await send_json(send, status, {"error": hashed}, [(b"www-authenticate", b"Bearer")])
-            return
+        hashed, name = caller
         wait = self.limit.retry_after(hashed)
         if wait:
             await send_json(send, 429, {"error": f"too many test alerts: retry in {wait} s"},
