@@ -652,6 +652,8 @@ class TrayApp(QObject):
         self.window.clear_warnings()
         self.tray.set_warning("")
         self.tray.set_connection(Connection.CONNECTING)
+        if self._settings_dialog is not None:  # opened New link… from there: it names the new alert server
+            self._settings_dialog.set_bridge(new.bridge_url)
         self._show_state()
         self.link_stored.emit(new)
 

@@ -220,6 +220,22 @@ def test_first_run_link_is_proven_then_stored(qtbot) -> None:
     tray_app.quit()
 
 
+def test_new_link_from_settings_updates_them(qtbot) -> None:
+    tray_app, _links = app_storing_links(qtbot, Settings(bridge_url="https://old.example.com", key=KEY))
+    tray_app.show_settings()
+    settings = tray_app._settings_dialog
+    assert settings is not None and settings.bridge_label.text() == "old.example.com"
+    settings.new_link_button.click()
+    dialog = tray_app._first_run
+    assert dialog is not None and dialog.windowTitle() == "New link"
+    dialog.link_edit.setText(LINK)
+    with qtbot.waitSignal(tray_app.link_stored):
+        dialog.connect_button.click()
+    assert settings.bridge_label.text() == "b.example.com"
+    assert settings.address_label.text() == "https://b.example.com"
+    tray_app.quit()
+
+
 def test_unreachable_link_changes_nothing_until_save_anyway(qtbot) -> None:
     tray_app, links = app_storing_links(qtbot, outcome=Outcome.UNREACHABLE)
     tray_app.show_first_run()

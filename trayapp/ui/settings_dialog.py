@@ -455,6 +455,15 @@ class SettingsDialog(QDialog):
         self._test_detail = detail
         self._refresh_details()
 
+    def set_bridge(self, bridge_url: str) -> None:
+        """A new link is in use: name its alert server (and its address under Advanced / Details)."""
+        self._bridge_url = bridge_url
+        self.bridge_label.setText(server_words(bridge_url) if bridge_url else "not set up yet")
+        self.address_label.setText(bridge_url or "not set up yet")
+        self._test_alert_allowed = bool(bridge_url)
+        self.test_alert_button.setEnabled(self._test_alert_allowed)
+        self._refresh_details()
+
     def set_link_actions(self, new_link: bool, test_alert: bool, why: str = "") -> None:
         """Enable *New link…* / *Send me a test alert* (the demo has no link to change; nothing to test before
         a link is set up); ``why`` becomes their tooltip."""
