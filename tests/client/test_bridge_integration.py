@@ -22,7 +22,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from tests.client.conftest import run_connection
-from tests.integration.conftest import BridgeProcess, case_payload, cli, load_fixtures, signed
+from tests.integration.conftest import FIXTURE_WINDOW, BridgeProcess, case_payload, cli, load_fixtures, signed
 from trayapp.client.connection import TOKEN_REVOKED, Connection, ConnectionConfig
 from trayapp.client.history import Cursor, History
 from trayapp.client.state import ConnectionState, Problem
@@ -65,7 +65,9 @@ def history(tmp_path: Path) -> Iterator[History]:
         yield h
 
 
-async def test_every_fixture_flows_verified(bridge: BridgeProcess, history: History, recorder: Recorder) -> None:
+async def test_every_fixture_flows_verified(bridge_factory: Callable[..., BridgeProcess], history: History,
+                                            recorder: Recorder) -> None:
+    bridge = bridge_factory(*FIXTURE_WINDOW)
     token, key, link = token_link(bridge)
     assert parse_link(link).url == bridge.url
     valid = [f for f in load_fixtures() if f["expect"]["signature_valid"] and "http_status" not in f["expect"]]

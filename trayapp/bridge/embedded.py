@@ -23,7 +23,8 @@ from typing import Any
 from trayapp.core.link import build_link
 
 from .config import BridgeConfig
-from .server import BridgeServer, make_server
+from .protocols import BridgeServer
+from .server import make_server
 from .store_sqlite import SQLiteStore
 from .tokens import new_token, token_hash
 
