@@ -25,6 +25,9 @@ class FakeClient(QObject):
     counts_changed = Signal(int, int)
     search_finished = Signal(int, list, bool)
     event_loaded = Signal(str, object)
+    test_alert = Signal(object)
+    test_alert_sent = Signal(bool, str, str)
+    config_received = Signal(str)
 
     def __init__(self) -> None:
         super().__init__()
@@ -56,6 +59,9 @@ class FakeClient(QObject):
 
     def search(self, request: int, predicate: object, limit: int) -> None:
         self.calls.append(("search", (request, predicate, limit)))
+
+    def send_test_alert(self) -> None:
+        self.calls.append(("send_test_alert", None))
 
 
 class RecordingNotifier(Notifier):

@@ -91,6 +91,12 @@ class Listener(Protocol):
     def on_event_skipped(self, event_id: str, reason: str) -> None:
         """A genuine event could not be derived, stored or shown; the stream went on without it."""
 
+    def on_test_alert(self, received: ReceivedEvent) -> None:
+        """A test alert the agent asked for (verified for this connection; seq 0, never stored)."""
+
+    def on_config(self, conversation_url: str) -> None:
+        """The admin's settings for every app (signed ``config`` frame): where a click on an alert goes."""
+
 
 @dataclass(frozen=True)
 class ConnectionConfig:
@@ -343,6 +349,15 @@ class Connection:
             if isinstance(message, wire.Hello):
                 self._drop("unexpected hello in the middle of the stream")
                 continue
+            if isinstance(message, wire.CheckFrame):  # a test alert the agent asked for: shown, never stored
+                try:
+                    checked = wire.verify_check(self._key, message, nonce, hello.epoch)
+                except BadSignature as exc:
+                    self._drop(str(exc))
+                    continue
+                log.info("connection: test alert %s arrived", checked.id)
+                self.listener.on_test_alert(checked)
+                continue
             try:
                 wire.verify_control(self._key, message, nonce, hello.epoch)
             except BadSignature as exc:
@@ -356,6 +371,9 @@ class Connection:
                     self._healthy = True
                     self._set(ConnectionState.CONNECTED, f"connected to {host}")
                     self.listener.on_caught_up(replayed)
+            elif isinstance(message, wire.Config):
+                log.info("connection: the bridge's settings: conversation address %s", message.conversation_url)
+                self.listener.on_config(message.conversation_url)
             elif isinstance(message, wire.Gap):
                 log.warning("connection: gap %s..%s (%s)", message.first, message.last, message.reason)
                 self.listener.on_gap(message)
@@ -418,7 +436,7 @@ class Connection:
         self.listener.on_verification_failed(reason)
 
 
-_KNOWN_TYPES: Final = frozenset({"hello", "caught_up", "gap", "event"})
+_KNOWN_TYPES: Final = frozenset({"hello", "caught_up", "gap", "event", "config", "test_alert"})
 
 
 def _frame_type(text: str | bytes) -> object:

@@ -34,12 +34,15 @@ from typing import Any, Final
 from PySide6.QtCore import QObject, QThread, Signal
 
 from ..core import wire
+from ..core.event import ReceivedEvent
 from ..settings import Settings
 from . import credentials
-from .connection import Connection, ConnectionConfig
+from .connection import Connection, ConnectionConfig, host_of
 from .errors import ClientError, NotConfigured
 from .history import FILE_NAME, History, HistoryRow, sql_of
+from .proof import failed
 from .state import ConnectionState, ConnectionStatus
+from .test_alert import request_test_alert
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,9 @@ class ClientService(QObject):
     counts_changed = Signal(int, int)
     search_finished = Signal(int, list, bool)
     event_loaded = Signal(str, object)
+    test_alert = Signal(object)
+    test_alert_sent = Signal(bool, str, str)
+    config_received = Signal(str)
 
     def __init__(
         self,
@@ -115,6 +121,7 @@ class ClientService(QObject):
         self._counts = (0, 0)  # (total, unread) of the whole history; worker only
         self._counts_due = False
         self._search_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         # Read from the GUI thread for tests/diagnostics; written only by the worker.
         self.verification_failures = 0
         self.skipped_events = 0
@@ -167,6 +174,11 @@ class ClientService(QObject):
         """One stored event with its signed body -> ``event_loaded(event_id, row or None)``."""
         self._post(lambda: self.event_loaded.emit(
             event_id, self._history.get(event_id) if self._history is not None else None))
+
+    def send_test_alert(self) -> None:
+        """*Send me a test alert*: ask the bridge (with this connection's token) for a test alert ->
+        ``test_alert_sent(ok, words, detail)``; the alert itself arrives as ``test_alert(ReceivedEvent)``."""
+        self._post(self._do_test_alert)
 
     def search(self, request: int, predicate: Callable[[HistoryRow], bool], limit: int) -> None:
         """The newest ``limit`` rows of the whole history that ``predicate`` accepts (called in the worker thread:
@@ -344,6 +356,33 @@ class ClientService(QObject):
                 last_prune = mono
                 self._prune(self._settings.retention_days)
 
+    def _do_test_alert(self) -> None:
+        connection = self._connection
+        if connection is None:
+            self.test_alert_sent.emit(False, "Set up a link first: there is no alert server to ask.", "")
+            return
+        task = asyncio.get_running_loop().create_task(self._test_alert(connection.config))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _test_alert(self, config: ConnectionConfig) -> None:
+        try:
+            sent = await asyncio.to_thread(request_test_alert, config)
+        except ClientError as exc:
+            result = failed(exc, host_of(config.bridge_url))
+            log.warning("client: test alert not sent: %s (%s)", result.outcome.value, result.detail)
+            self.test_alert_sent.emit(False, result.words, result.detail)
+            return
+        if not sent:
+            self.test_alert_sent.emit(
+                False, "This computer is not connected to your team's alert server right now, so the test alert "
+                "had nowhere to go. Wait until the tray icon is green, then try again.",
+                "the bridge has no open stream for this link")
+            return
+        log.info("client: test alert sent to %d stream(s) of this token", sent)
+        self.test_alert_sent.emit(True, "Your team's alert server sent a test alert; it pops up in a moment.",
+                                  f"sent to {sent} open connection{'s' if sent != 1 else ''} of this link")
+
     # --- counts, paging and search (worker thread) ---
 
     def _recount(self) -> None:
@@ -461,3 +500,9 @@ class _Relay:
     def on_event_skipped(self, event_id: str, reason: str) -> None:
         self._service.skipped_events += 1
         self._service.event_skipped.emit(event_id, reason)
+
+    def on_test_alert(self, received: ReceivedEvent) -> None:
+        self._service.test_alert.emit(received)
+
+    def on_config(self, conversation_url: str) -> None:
+        self._service.config_received.emit(conversation_url)
