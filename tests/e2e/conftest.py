@@ -5,6 +5,7 @@ Outside it they skip with the reason; with ``TRAYAPP_REQUIRE_SERVICES=1`` they f
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import queue
@@ -59,12 +60,22 @@ def history() -> list[dict[str, Any]]:
     return [{key: value.get("data") for key, value in item.items()} for item in data["data"][0]]
 
 
+@pytest.fixture(autouse=True)
+def collect_in_the_gui_thread() -> Iterator[None]:
+    """Collect each test's garbage here, in the GUI thread. Left to chance, Python's cycle collector may run in
+    whatever thread allocates next -- a worker thread of the next test -- and destroy a Qt object of this one
+    there, which crashes the process (seen as a segfault in a link-probe thread)."""
+    yield
+    gc.collect()
+
+
 @pytest.fixture
 def clean_dunst() -> None:
     dunstctl("close-all")
 
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "acquire" / "v2-case-new.json"
+FIXTURE_WINDOW = ("--retention-days", "36500")
 BIN = Path(sys.executable).parent / "trayapp-bridge"
 READY = re.compile(r"^trayapp-bridge listening on (https?://\S+)$")
 
@@ -81,7 +92,9 @@ class Bridges:
 
     def start(self, *args: str) -> dict[str, Any]:
         data = self.tmp_path / f"bridge{len(self.procs)}"
-        proc = subprocess.Popen([str(BIN), "serve", "--port", "0", "--data-dir", str(data), *args],
+        # The signed samples carry their own event time (2026-11-23): the replay window (= the retention) must reach
+        # back that far for the bridge to accept them.
+        proc = subprocess.Popen([str(BIN), "serve", "--port", "0", "--data-dir", str(data), *FIXTURE_WINDOW, *args],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=self.env)
         self.procs.append(proc)
         lines: queue.Queue[str] = queue.Queue()
