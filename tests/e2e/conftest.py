@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import skip_or_fail
+from tests.integration.conftest import FIXTURE_WINDOW
 from tests.ui.qt_messages import fail_on_qt_warnings  # noqa: F401 - autouse: Qt warnings fail tests
 
 
@@ -75,7 +76,6 @@ def clean_dunst() -> None:
 
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "acquire" / "v2-case-new.json"
-FIXTURE_WINDOW = ("--retention-days", "36500")
 BIN = Path(sys.executable).parent / "trayapp-bridge"
 READY = re.compile(r"^trayapp-bridge listening on (https?://\S+)$")
 
@@ -92,8 +92,7 @@ class Bridges:
 
     def start(self, *args: str) -> dict[str, Any]:
         data = self.tmp_path / f"bridge{len(self.procs)}"
-        # The signed samples carry their own event time (2026-11-23): the replay window (= the retention) must reach
-        # back that far for the bridge to accept them.
+        # The sample's own event time is 2026-11-23: a replay window (= retention) reaching back that far accepts it.
         proc = subprocess.Popen([str(BIN), "serve", "--port", "0", "--data-dir", str(data), *FIXTURE_WINDOW, *args],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=self.env)
         self.procs.append(proc)
