@@ -5,7 +5,6 @@ Outside it they skip with the reason; with ``TRAYAPP_REQUIRE_SERVICES=1`` they f
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import queue
@@ -59,15 +58,6 @@ def history() -> list[dict[str, Any]]:
     """Closed notifications, newest first: ``[{"summary": ..., "body": ..., "appname": ..., "id": ...}]``."""
     data = json.loads(dunstctl("history"))
     return [{key: value.get("data") for key, value in item.items()} for item in data["data"][0]]
-
-
-@pytest.fixture(autouse=True)
-def collect_in_the_gui_thread() -> Iterator[None]:
-    """Collect each test's garbage here, in the GUI thread. Left to chance, Python's cycle collector may run in
-    whatever thread allocates next -- a worker thread of the next test -- and destroy a Qt object of this one
-    there, which crashes the process (seen as a segfault in a link-probe thread)."""
-    yield
-    gc.collect()
 
 
 @pytest.fixture
