@@ -396,7 +396,7 @@ def latency(bridge: Bridge, base: Path, count: int, spacing: float) -> dict[str,
     import trayapp.core.wire as wire
     from trayapp.app import TrayApp
     from trayapp.client.service import ClientService
-    from trayapp.client.state import ConnectionState
+    from trayapp.model.connection import ConnectionState
     from trayapp.settings import Settings
     from trayapp.ui.notify.base import Notification
 

@@ -20,9 +20,10 @@ from trayapp.core.errors import CoreError
 from trayapp.core.event import ReceivedEvent
 from trayapp.core.link import Link, parse_link
 from trayapp.core.urls import conversation_url
+from trayapp.model.alerts import CATCH_UP_TARGET
+from trayapp.model.connection import ConnectionState, ConnectionStatus
+from trayapp.model.describe import notification_text
 from trayapp.settings import Settings
-from trayapp.ui.alerts import CATCH_UP_TARGET
-from trayapp.ui.describe import notification_text
 from trayapp.ui.first_run import FirstRunDialog
 from trayapp.ui.icons import app_icon, app_icon_path
 from trayapp.ui.link_events import LinkOpenFilter
@@ -34,7 +35,7 @@ from trayapp.ui.notify.tray import TrayMessageNotifier
 from trayapp.ui.presenter import Presenter
 from trayapp.ui.settings_dialog import SettingsDialog, SettingsValues
 from trayapp.ui.sound import SoundPlayer
-from trayapp.ui.tray import Connection, DndChoice, TrayController, until_words
+from trayapp.ui.tray import DndChoice, TrayController, until_words
 
 log = logging.getLogger(__name__)
 
@@ -325,7 +326,7 @@ class TrayApp(QObject):
     # --- client events -----------------------------------------------------------------------
 
     @Slot(object)
-    def _on_state(self, status: object) -> None:
+    def _on_state(self, status: ConnectionStatus) -> None:
         self.tray.set_status(status)
         self._show_state()
 
@@ -628,7 +629,7 @@ class TrayApp(QObject):
         log.info("connection link stored for %s", new.bridge_url)
         self.settings = new
         self.client.apply_settings(new)
-        self.tray.set_connection(Connection.CONNECTING)
+        self.tray.set_connection(ConnectionState.CONNECTING)
         self._show_state()
         self.window.statusBar().showMessage(f"Connecting to {new.bridge_url}…", 5000)
 

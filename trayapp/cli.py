@@ -364,7 +364,7 @@ class DemoBridge:
 def _simulate_once_connected(client: Any, bridge: DemoBridge, interval: float) -> None:
     """Start the simulator when the app first reports CONNECTED: a fresh install starts live (it does not replay
     the bridge's backlog), so a webhook posted before that would only reach the list of a later run."""
-    from trayapp.client.state import ConnectionState
+    from trayapp.model.connection import ConnectionState
 
     started: list[bool] = []
 

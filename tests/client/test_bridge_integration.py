@@ -25,8 +25,8 @@ from tests.client.conftest import run_connection
 from tests.integration.conftest import BridgeProcess, case_payload, cli, load_fixtures, signed
 from trayapp.client.connection import TOKEN_REVOKED, Connection, ConnectionConfig
 from trayapp.client.history import Cursor, History
-from trayapp.client.state import ConnectionState, Problem
 from trayapp.core.link import parse_link
+from trayapp.model.connection import ConnectionState, Problem
 
 from .conftest import Recorder
 

@@ -17,8 +17,8 @@ from tests.client.conftest import run_connection
 from trayapp.client.connection import KEY_MISMATCH, TOKEN_REFUSED, TOKEN_REVOKED, Connection, ConnectionConfig
 from trayapp.client.errors import ClientError, NotConfigured
 from trayapp.client.history import Cursor, History
-from trayapp.client.state import ConnectionState, Problem
 from trayapp.core import wire
+from trayapp.model.connection import ConnectionState, Problem
 
 from .conftest import Recorder
 from .fakebridge import FakeBridge, case_body, tampered

@@ -20,7 +20,7 @@ from tests.client.conftest import Recorder, run_connection
 from trayapp.client.connection import Connection, ConnectionConfig
 from trayapp.client.errors import EventNotStored
 from trayapp.client.history import Cursor, History, HistoryRow
-from trayapp.client.state import ConnectionState
+from trayapp.model.connection import ConnectionState
 
 from .fakebridge import FakeBridge, case_body
 

@@ -16,7 +16,7 @@ from tests.integration.conftest import BridgeProcess, case_payload, signed
 from trayapp.client.errors import NoKeyring
 from trayapp.client.history import FILE_NAME, History, HistoryRow
 from trayapp.client.service import ClientService, woke_from_sleep
-from trayapp.client.state import ConnectionState, ConnectionStatus, Problem
+from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
 from trayapp.settings import Settings
 
 from .test_bridge_integration import token_link

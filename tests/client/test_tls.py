@@ -21,8 +21,8 @@ from trayapp.client.connect import test_connection
 from trayapp.client.connection import Connection, ConnectionConfig
 from trayapp.client.errors import ConnectionFailed
 from trayapp.client.history import MemoryCursor
-from trayapp.client.state import ConnectionState
 from trayapp.core.link import build_link
+from trayapp.model.connection import ConnectionState
 
 from .conftest import Recorder
 from .test_bridge_integration import token_link

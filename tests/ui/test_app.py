@@ -11,11 +11,11 @@ from PySide6.QtWidgets import QApplication
 from tests.ui.conftest import make_row
 from tests.ui.fakes import FakeClient, RecordingNotifier, UrlCatcher, catching_browser
 from trayapp.app import TrayApp
-from trayapp.client.state import ConnectionState, ConnectionStatus
 from trayapp.core.link import Link
 from trayapp.core.wire import Gap
+from trayapp.model.alerts import CATCH_UP_TARGET
+from trayapp.model.connection import ConnectionState, ConnectionStatus
 from trayapp.settings import Settings
-from trayapp.ui.alerts import CATCH_UP_TARGET
 from trayapp.ui.notify import LIST_TARGET
 from trayapp.ui.tray import DndChoice
 

@@ -85,7 +85,7 @@ def test_demo_simulator_starts_once_the_app_is_connected(qtbot) -> None:
     """A fresh install starts live, so the demo's first webhook must wait for the connection (once)."""
     from tests.ui.fakes import FakeClient
     from trayapp.cli import _simulate_once_connected
-    from trayapp.client.state import ConnectionState, ConnectionStatus
+    from trayapp.model.connection import ConnectionState, ConnectionStatus
 
     class Bridge:
         def __init__(self) -> None:

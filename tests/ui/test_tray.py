@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 from PySide6.QtWidgets import QSystemTrayIcon
 
-from trayapp.client.state import ConnectionState, ConnectionStatus
+from trayapp.model.connection import ConnectionState, ConnectionStatus
 from trayapp.ui.icons import TrayLook, badge_text, tray_icon
-from trayapp.ui.tray import Connection, DndChoice, TrayController
+from trayapp.ui.tray import DndChoice, TrayController
 
 
 def test_offscreen_has_no_tray_but_a_menu(qtbot) -> None:
@@ -25,7 +25,7 @@ def test_state_machine_looks_and_words(qtbot) -> None:
     assert tray.look is TrayLook.CONNECTING
     since = datetime.now(UTC) - timedelta(minutes=3)
     tray.set_status(ConnectionStatus(ConnectionState.CONNECTED, since, "connected to bridge.example.com"))
-    assert tray.state is Connection.CONNECTED
+    assert tray.state is ConnectionState.CONNECTED
     assert tray.look is TrayLook.CONNECTED
     assert "Connected to bridge.example.com — alerts are flowing (since " in tray.tooltip()
     assert "bridge.example.com" in tray.tooltip()
@@ -34,7 +34,7 @@ def test_state_machine_looks_and_words(qtbot) -> None:
     assert "Offline — not receiving alerts" in tray.tooltip()
     tray.set_status(ConnectionStatus(ConnectionState.ERROR, since, "token refused"))
     assert tray.look is TrayLook.OFFLINE
-    tray.set_connection("not_configured")
+    tray.set_connection(ConnectionState.NOT_CONFIGURED)
     assert "paste a connection link" in tray.tooltip()
     assert not tray.reconnect_action.isEnabled()
     tray.set_dnd(datetime.now(UTC) + timedelta(hours=1))

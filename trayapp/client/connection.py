@@ -39,6 +39,8 @@ from urllib.parse import urlsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
+
 from ..core import wire
 from ..core.backoff import backoff
 from ..core.errors import BadLink, BadMessage, BadSignature
@@ -54,7 +56,6 @@ from .errors import (
     TokenRevoked,
 )
 from .history import Cursor, HistoryRow
-from .state import ConnectionState, ConnectionStatus, Problem
 
 log = logging.getLogger(__name__)
 

@@ -36,13 +36,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
+
 from ..core import wire
 from ..core.errors import BadLink
 from ..core.link import parse_link
 from .connection import Connection, ConnectionConfig, EventStore
 from .errors import ClientError
 from .history import Cursor, History, HistoryRow, MemoryCursor
-from .state import ConnectionState, ConnectionStatus, Problem
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +195,7 @@ async def listen(
     keep_trying: bool = False,
 ) -> int:
     """Run until ``once`` events were printed, ``timeout`` expired, the connection needs a new link (exit code by
-    :class:`~trayapp.client.state.Problem`), the bridge cannot be reached at start, or SIGINT/SIGTERM."""
+    :class:`~trayapp.model.connection.Problem`), the bridge cannot be reached at start, or SIGINT/SIGTERM."""
     done = asyncio.Event()
     printer = _Printer(out or sys.stdout, err or sys.stderr, once, done, keep_trying)
     connection = Connection(config, store, printer)

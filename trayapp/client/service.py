@@ -33,13 +33,14 @@ from typing import Any, Final
 
 from PySide6.QtCore import QObject, QThread, Signal
 
+from trayapp.model.connection import ConnectionState, ConnectionStatus
+
 from ..core import wire
 from ..settings import Settings
 from . import credentials
 from .connection import Connection, ConnectionConfig
 from .errors import ClientError, NotConfigured
 from .history import FILE_NAME, History, HistoryRow, sql_of
-from .state import ConnectionState, ConnectionStatus
 
 log = logging.getLogger(__name__)
 

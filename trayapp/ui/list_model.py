@@ -28,7 +28,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QFont
 
 from trayapp.core.event import ReceivedEvent
-from trayapp.ui.describe import NOTIFY_KEYS, case_label, event_key, kind_label
+from trayapp.model.describe import NOTIFY_KEYS, case_label, event_key, kind_label
 from trayapp.ui.plain import CELL_CHARS, TOOLTIP_CHARS, clean, rich_plain
 
 ModelIndex = QModelIndex | QPersistentModelIndex

@@ -29,8 +29,8 @@ from trayapp.core.errors import CoreError
 from trayapp.core.event import Event
 from trayapp.core.link import parse_link
 from trayapp.core.urls import DEFAULT_TEMPLATE, conversation_url, template_problem
+from trayapp.model.describe import NOTIFY_KEYS
 from trayapp.settings import DEFAULT_NOTIFY, Settings
-from trayapp.ui.describe import NOTIFY_KEYS
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

@@ -9,33 +9,15 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QFont, QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
+from trayapp.model.connection import ConnectionState, ConnectionStatus
 from trayapp.ui.icons import TrayLook, tray_icon
 
-
-class Connection(enum.Enum):
-    """The connection states the tray distinguishes (mirrors ``client.state.ConnectionState``)."""
-
-    NOT_CONFIGURED = "not_configured"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    OFFLINE = "offline"
-    ERROR = "error"
-
-    @classmethod
-    def coerce(cls, value: object) -> Connection:
-        """Accept this enum, another enum with the same member names, or a name string."""
-        if isinstance(value, cls):
-            return value
-        name = getattr(value, "name", value)
-        return cls(str(name).lower())
-
-
 _WORDS = {  # (head, what it means for the agent)
-    Connection.NOT_CONFIGURED: ("Not set up", "paste a connection link in Settings"),
-    Connection.CONNECTING: ("Connecting…", ""),
-    Connection.CONNECTED: ("Connected", "alerts are flowing"),
-    Connection.OFFLINE: ("Offline", "not receiving alerts"),
-    Connection.ERROR: ("Error", "not receiving alerts"),
+    ConnectionState.NOT_CONFIGURED: ("Not set up", "paste a connection link in Settings"),
+    ConnectionState.CONNECTING: ("Connecting…", ""),
+    ConnectionState.CONNECTED: ("Connected", "alerts are flowing"),
+    ConnectionState.OFFLINE: ("Offline", "not receiving alerts"),
+    ConnectionState.ERROR: ("Error", "not receiving alerts"),
 }
 
 
@@ -79,7 +61,7 @@ class TrayController(QObject):
     def __init__(self, parent: QObject | None = None, use_tray: bool | None = None) -> None:
         super().__init__(parent)
         self.available = QSystemTrayIcon.isSystemTrayAvailable() if use_tray is None else use_tray
-        self._state = Connection.CONNECTING
+        self._state = ConnectionState.CONNECTING
         self._since: datetime | None = None
         self._detail = ""
         self._unread = 0
@@ -131,18 +113,16 @@ class TrayController(QObject):
 
     # --- inputs ------------------------------------------------------------------------------
 
-    def set_connection(self, state: object, since: datetime | None = None, detail: str = "") -> None:
-        """The connection state (a ``ConnectionState`` or its name), since when, and details."""
-        self._state = Connection.coerce(state)
+    def set_connection(self, state: ConnectionState, since: datetime | None = None, detail: str = "") -> None:
+        """The connection state, since when, and details."""
+        self._state = state
         self._since = since
         self._detail = detail
         self._refresh()
 
     @Slot(object)
-    def set_status(self, status: object) -> None:
-        """A ``client.state.ConnectionStatus`` (``state``, ``since``, ``detail``)."""
-        self.set_connection(getattr(status, "state", status), getattr(status, "since", None),
-                            getattr(status, "detail", "") or "")
+    def set_status(self, status: ConnectionStatus) -> None:
+        self.set_connection(status.state, status.since, status.detail)
 
     @Slot(int)
     def set_unread(self, count: int) -> None:
@@ -185,7 +165,7 @@ class TrayController(QObject):
     # --- outputs -----------------------------------------------------------------------------
 
     @property
-    def state(self) -> Connection:
+    def state(self) -> ConnectionState:
         return self._state
 
     @property
@@ -198,9 +178,9 @@ class TrayController(QObject):
             return TrayLook.OFFLINE
         if self._dnd_until is not None:
             return TrayLook.DND
-        if self._state is Connection.CONNECTED:
+        if self._state is ConnectionState.CONNECTED:
             return TrayLook.CONNECTED
-        if self._state is Connection.CONNECTING:
+        if self._state is ConnectionState.CONNECTING:
             return TrayLook.CONNECTING
         return TrayLook.OFFLINE
 
@@ -211,7 +191,7 @@ class TrayController(QObject):
         if detail and detail.lower().startswith(head.lower().rstrip("…")):
             head, detail = detail[0].upper() + detail[1:], ""  # "connected to host" says it better
         text = f"{head} — {meaning}" if meaning else head
-        if self._since is not None and self._state is not Connection.NOT_CONFIGURED:
+        if self._since is not None and self._state is not ConnectionState.NOT_CONFIGURED:
             text += f" (since {_clock(self._since)})"
         if detail:
             text += f": {detail}"
@@ -234,7 +214,7 @@ class TrayController(QObject):
         return tray_icon(self.look, self._unread, bool(self._warning))
 
     def _refresh(self) -> None:
-        self.reconnect_action.setEnabled(self._state is not Connection.NOT_CONFIGURED)
+        self.reconnect_action.setEnabled(self._state is not ConnectionState.NOT_CONFIGURED)
         if self.icon is not None:
             self.icon.setIcon(self.current_icon())
             self.icon.setToolTip(self.tooltip())

@@ -1,4 +1,4 @@
-"""The alert policy (trayapp/ui/alerts.py): plain rules, time given by the test."""
+"""The alert policy (trayapp/model/alerts.py): plain rules, time given by the test."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import pytest
 
 from tests.ui.conftest import make_event
 from trayapp.core.event import ReceivedEvent
-from trayapp.settings import Settings
-from trayapp.ui.alerts import (
+from trayapp.model.alerts import (
     BURST_KEY,
     CATCH_UP_KEY,
     CATCH_UP_TARGET,
@@ -20,6 +19,7 @@ from trayapp.ui.alerts import (
     Show,
     Withdraw,
 )
+from trayapp.settings import Settings
 from trayapp.ui.notify import LIST_TARGET, Urgency
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # a Wednesday

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
 from trayapp.core.event import Event, ReceivedEvent
+from trayapp.model.describe import event_key, notification_text
+from trayapp.model.notification import LIST_TARGET, Notification, Urgency
 from trayapp.settings import DEFAULT_NOTIFY, Settings, notify_key
-from trayapp.ui.describe import event_key, notification_text
-from trayapp.ui.notify.base import LIST_TARGET, Notification, Urgency
 
 CATCH_UP_KEY = "summary:catch-up"
 #: The ``target`` of the catch-up summary: the list, filtered to the events of the backlog.
