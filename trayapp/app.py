@@ -23,6 +23,7 @@ from trayapp.core.urls import conversation_url
 from trayapp.model.alerts import CATCH_UP_TARGET
 from trayapp.model.connection import ConnectionState, ConnectionStatus
 from trayapp.model.describe import notification_text
+from trayapp.model.rows import RowFilter
 from trayapp.settings import Settings
 from trayapp.ui.first_run import FirstRunDialog
 from trayapp.ui.icons import app_icon, app_icon_path
@@ -73,7 +74,7 @@ class ClientLike(Protocol):
     def apply_settings(self, settings: Settings) -> None: ...
     def load_older(self, before_id: str, limit: int) -> None: ...
     def load_event(self, event_id: str) -> None: ...
-    def search(self, request: int, predicate: Callable[[Any], bool], limit: int) -> None: ...
+    def search(self, request: int, row_filter: RowFilter, limit: int) -> None: ...
 
 
 def store_link(link: Link, current: Settings) -> Settings:

@@ -22,9 +22,9 @@ from keyring.errors import PasswordDeleteError
 
 from tests.integration.conftest import backend, bridge, bridge_factory  # noqa: F401 - re-exported fixtures
 from trayapp.client.connection import Connection
-from trayapp.client.history import HistoryRow
 from trayapp.core import wire
 from trayapp.model.connection import ConnectionState, ConnectionStatus
+from trayapp.model.rows import HistoryRow
 
 
 class MemoryKeyring(KeyringBackend):

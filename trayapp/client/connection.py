@@ -46,6 +46,7 @@ from ..core.backoff import backoff
 from ..core.errors import BadLink, BadMessage, BadSignature
 from ..core.event import ReceivedEvent
 from ..core.link import check_bridge_url, stream_url
+from ..model.rows import HistoryRow
 from .errors import (
     ClientError,
     ConnectionFailed,
@@ -55,7 +56,7 @@ from .errors import (
     TokenRefused,
     TokenRevoked,
 )
-from .history import Cursor, HistoryRow
+from .history import Cursor
 
 log = logging.getLogger(__name__)
 

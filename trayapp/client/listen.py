@@ -41,9 +41,10 @@ from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
 from ..core import wire
 from ..core.errors import BadLink
 from ..core.link import parse_link
+from ..model.rows import HistoryRow
 from .connection import Connection, ConnectionConfig, EventStore
 from .errors import ClientError
-from .history import Cursor, History, HistoryRow, MemoryCursor
+from .history import Cursor, History, MemoryCursor
 
 log = logging.getLogger(__name__)
 

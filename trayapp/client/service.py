@@ -36,11 +36,12 @@ from PySide6.QtCore import QObject, QThread, Signal
 from trayapp.model.connection import ConnectionState, ConnectionStatus
 
 from ..core import wire
+from ..model.rows import HistoryRow, RowFilter
 from ..settings import Settings
 from . import credentials
 from .connection import Connection, ConnectionConfig
 from .errors import ClientError, NotConfigured
-from .history import FILE_NAME, History, HistoryRow, sql_of
+from .history import FILE_NAME, History, Search
 
 log = logging.getLogger(__name__)
 
@@ -169,11 +170,10 @@ class ClientService(QObject):
         self._post(lambda: self.event_loaded.emit(
             event_id, self._history.get(event_id) if self._history is not None else None))
 
-    def search(self, request: int, predicate: Callable[[HistoryRow], bool], limit: int) -> None:
-        """The newest ``limit`` rows of the whole history that ``predicate`` accepts (called in the worker thread:
-        it must be pure; an ``sql()`` method narrows the rows first, see ``History.matching``) ->
-        ``search_finished(request, rows, more)``. A newer search cancels a running one."""
-        self._post(lambda: self._start_search(request, predicate, limit))
+    def search(self, request: int, row_filter: RowFilter, limit: int) -> None:
+        """The newest ``limit`` rows of the whole history that ``row_filter`` accepts (``history.Search``: SQLite
+        narrows the rows first) -> ``search_finished(request, rows, more)``. A newer search cancels a running one."""
+        self._post(lambda: self._start_search(request, row_filter, limit))
 
     # --- posting work to the worker loop ---
 
@@ -376,31 +376,22 @@ class ClientService(QObject):
         rows = self._history.older(before_id, limit) if self._history is not None else []
         self.older_loaded.emit(before_id, rows)
 
-    def _start_search(self, request: int, predicate: Callable[[HistoryRow], bool], limit: int) -> None:
+    def _start_search(self, request: int, row_filter: RowFilter, limit: int) -> None:
         if self._search_task is not None:
             self._search_task.cancel()
-        self._search_task = asyncio.get_running_loop().create_task(self._search(request, predicate, limit))
+        self._search_task = asyncio.get_running_loop().create_task(self._search(request, row_filter, limit))
 
-    async def _search(self, request: int, predicate: Callable[[HistoryRow], bool], limit: int) -> None:
-        found: list[HistoryRow] = []
-        more = False
-        before: int | None = None
+    async def _search(self, request: int, row_filter: RowFilter, limit: int) -> None:
+        search: Search | None = None
         try:
-            where, params = sql_of(predicate)
-            while self._history is not None:
-                rows, before = self._history.scan(before, SEARCH_CHUNK, where, params)
-                for row in rows:
-                    if predicate(row):
-                        if len(found) == limit:
-                            more = True
-                            break
-                        found.append(row)
-                if more or before is None:
-                    break
-                await asyncio.sleep(0)  # let the connection deliver between pages
-        except Exception:  # a bug in the predicate: say "nothing found" rather than stall the list
+            if self._history is not None:
+                search = Search(self._history, row_filter, limit, chunk=SEARCH_CHUNK)
+                while not search.step():
+                    await asyncio.sleep(0)  # let the connection deliver between pages
+        except Exception:  # a bug in the filter: say "nothing found" rather than stall the list
             log.exception("client: history search failed")
-        self.search_finished.emit(request, found, more)
+            search = None
+        self.search_finished.emit(request, search.found if search else [], search.more if search else False)
 
     # --- connection callbacks (worker thread) ---
 
