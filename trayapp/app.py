@@ -8,7 +8,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices
@@ -23,8 +23,8 @@ from trayapp.core.urls import conversation_url
 from trayapp.model.alerts import CATCH_UP_TARGET
 from trayapp.model.connection import ConnectionState, ConnectionStatus
 from trayapp.model.describe import notification_text
-from trayapp.model.rows import RowFilter
 from trayapp.settings import Settings
+from trayapp.ui.client_service import ClientFace
 from trayapp.ui.first_run import FirstRunDialog
 from trayapp.ui.icons import app_icon, app_icon_path
 from trayapp.ui.link_events import LinkOpenFilter
@@ -48,33 +48,6 @@ NO_TRAY_REASON = "No system tray was found on this desktop, so trayapp cannot li
 
 def _received_of(row: Any) -> Any:
     return getattr(row, "event", row)
-
-
-class ClientLike(Protocol):
-    """What the app needs of ``trayapp.client.service.ClientService`` (see docs/architecture.md)."""
-
-    state_changed: Any
-    history_loaded: Any
-    event_received: Any
-    caught_up: Any
-    gap: Any
-    verification_failed: Any
-    event_skipped: Any
-    read_changed: Any
-    older_loaded: Any
-    counts_changed: Any
-    search_finished: Any
-    event_loaded: Any
-
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
-    def reconnect_now(self) -> None: ...
-    def mark_read(self, ids: list[str]) -> None: ...
-    def mark_all_read(self) -> None: ...
-    def apply_settings(self, settings: Settings) -> None: ...
-    def load_older(self, before_id: str, limit: int) -> None: ...
-    def load_event(self, event_id: str) -> None: ...
-    def search(self, request: int, row_filter: RowFilter, limit: int) -> None: ...
 
 
 def store_link(link: Link, current: Settings) -> Settings:
@@ -108,7 +81,7 @@ class TrayApp(QObject):
 
     def __init__(
         self,
-        client: ClientLike,
+        client: ClientFace,
         settings: Settings,
         *,
         use_tray: bool | None = None,

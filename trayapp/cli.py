@@ -287,7 +287,7 @@ def run_tray(argv: list[str], link: str | None = None) -> int:
         return 0
     from trayapp import settings as settings_mod
     from trayapp.app import TrayApp
-    from trayapp.client.service import ClientService
+    from trayapp.ui.client_service import ClientService
 
     settings = settings_mod.load()
     client = ClientService(settings)
@@ -387,8 +387,8 @@ def run_demo(args: argparse.Namespace, argv: list[str]) -> int:
         print("trayapp demo is already running: showing it.", file=sys.stderr)
         return 0
     from trayapp.app import TrayApp
-    from trayapp.client.service import ClientService
     from trayapp.settings import Settings
+    from trayapp.ui.client_service import ClientService
 
     rc = 1
     with tempfile.TemporaryDirectory(prefix="trayapp-demo-") as tmp:

@@ -11,9 +11,9 @@ import pytest
 
 from tests.client.historyfill import copy_data_dir, fill, unread_in
 from trayapp.client.history import FILE_NAME, History, Search, filter_sql
-from trayapp.client.service import HISTORY_WINDOW, ClientService
 from trayapp.model.rows import HistoryRow, RowFilter
 from trayapp.settings import Settings
+from trayapp.ui.client_service import HISTORY_WINDOW, ClientService
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -79,8 +79,8 @@ def test_webhook_to_popup_to_conversation(bridge: dict[str, Any], tmp_path: Path
     monkeypatch.setenv("TRAYAPP_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("TRAYAPP_DATA_DIR", str(tmp_path / "data"))
     from trayapp.app import TrayApp
-    from trayapp.client.service import ClientService
     from trayapp.settings import Settings
+    from trayapp.ui.client_service import ClientService
     from trayapp.ui.notify.freedesktop import FreedesktopNotifier
     from trayapp.ui.tray import Connection
 

@@ -44,8 +44,8 @@ def test_hostile_events_pop_up_plain_and_every_later_event_still_pops(
     monkeypatch.setenv("TRAYAPP_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("TRAYAPP_DATA_DIR", str(tmp_path / "data"))
     from trayapp.app import TrayApp
-    from trayapp.client.service import ClientService
     from trayapp.settings import Settings
+    from trayapp.ui.client_service import ClientService
     from trayapp.ui.notify.freedesktop import FreedesktopNotifier
     from trayapp.ui.tray import Connection
 

@@ -16,8 +16,8 @@ from tests.ui.conftest import make_row
 from tests.ui.fakes import RecordingNotifier, UrlCatcher
 from trayapp.app import TrayApp
 from trayapp.client.history import FILE_NAME
-from trayapp.client.service import HISTORY_WINDOW, ClientService
 from trayapp.settings import Settings
+from trayapp.ui.client_service import HISTORY_WINDOW, ClientService
 from trayapp.ui.list_model import BATCH, PAGE, SEARCH_LIMIT, HistoryModel, RowFilter
 
 ROOT = QModelIndex()

@@ -1,14 +1,10 @@
-"""``ClientService``: the Qt face of the client (contract: ``docs/architecture.md``, "Desktop app contract").
+"""``ClientSession``: the desktop client without Qt — an asyncio loop that owns the
+:class:`~trayapp.client.connection.Connection` and the :class:`~trayapp.client.history.History` (contract:
+``docs/architecture.md``, "Desktop app contract").
 
-Created in the GUI thread. All network, keyring and disk work happens in a worker ``QThread`` that runs an asyncio
-loop owning the :class:`~trayapp.client.connection.Connection` and the :class:`~trayapp.client.history.History`.
-Methods only post work to that loop and return at once (``stop()`` waits at most ~2 s, at quit only). Signals are
-emitted from the worker thread, so Qt delivers them queued, in the GUI thread.
-
-Constructor: ``ClientService(settings, parent=None, *, data_dir=None, history_limit=HISTORY_WINDOW, token_loader=None,
-connection_options=None)`` — ``data_dir`` holds ``history.sqlite3`` (default ``settings.data_dir()``),
-``token_loader(url) -> token | None`` defaults to the keyring (``credentials.load_token``; the demo passes its own),
-``connection_options`` are extra :class:`~trayapp.client.connection.ConnectionConfig` fields (tests).
+:meth:`ClientSession.run` is the loop's main coroutine (the Qt face, ``trayapp.ui.client_service.ClientService``, runs
+it in its worker ``QThread``). The other public methods may be called from any thread: they only post work to that
+loop and return at once. What happens is told to ``events`` (a :class:`SessionEvents`), from the loop's thread.
 
 ``history_loaded`` holds only the newest ``history_limit`` rows (the GUI's window; older ones are paged in with
 ``load_older`` -> ``older_loaded``), without their signed body (``row.event.body == ""``); rows of ``event_received``
@@ -16,8 +12,8 @@ carry it. ``counts_changed(total, unread)`` gives the whole history's counts; ``
 the history (``search_finished``). Beyond the contract: ``status`` (the last ConnectionStatus) and
 ``verification_failures`` and ``skipped_events`` (counts).
 
-Reconnects at once on a network change (``QNetworkInformation`` when a back-end exists) and on wake from sleep
-(a cheap check every 30 s that notices the wall clock jumping ahead of the monotonic clock).
+Reconnects at once on wake from sleep (a cheap check every 30 s that notices the wall clock jumping ahead of the
+monotonic clock) and when told the network changed (:meth:`ClientSession.reconnect_now`).
 """
 
 from __future__ import annotations
@@ -27,15 +23,12 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final
-
-from PySide6.QtCore import QObject, QThread, Signal
-
-from trayapp.model.connection import ConnectionState, ConnectionStatus
+from typing import Any, Final, Protocol
 
 from ..core import wire
+from ..model.connection import ConnectionState, ConnectionStatus
 from ..model.rows import HistoryRow, RowFilter
 from ..settings import Settings
 from . import credentials
@@ -60,43 +53,44 @@ def woke_from_sleep(last_wall: float, last_mono: float, wall: float, mono: float
     return (wall - last_wall) - (mono - last_mono) > WAKE_JUMP_S
 
 
-class _Worker(QThread):
-    def __init__(self, service: ClientService) -> None:
-        super().__init__()
-        self.setObjectName("trayapp-client")
-        self._service = service
+class SessionEvents(Protocol):
+    """What a :class:`ClientSession` tells (the names of ``ClientService``'s signals; see docs/architecture.md)."""
 
-    def run(self) -> None:
-        self._service._thread_main()
+    def state_changed(self, status: ConnectionStatus, /) -> None: ...
+    def history_loaded(self, rows: list[HistoryRow], /) -> None: ...
+    def event_received(self, row: HistoryRow, replay: bool, /) -> None: ...
+    def caught_up(self, count: int, /) -> None: ...
+    def gap(self, gap: wire.Gap, /) -> None: ...
+    def verification_failed(self, reason: str, /) -> None: ...
+    def event_skipped(self, event_id: str, reason: str, /) -> None: ...
+    def read_changed(self, ids: list[str], read: bool, /) -> None: ...
+    def older_loaded(self, before_id: str, rows: list[HistoryRow], /) -> None: ...
+    def counts_changed(self, total: int, unread: int, /) -> None: ...
+    def search_finished(self, request: int, rows: list[HistoryRow], more: bool, /) -> None: ...
+    def event_loaded(self, event_id: str, row: HistoryRow | None, /) -> None: ...
 
 
-class ClientService(QObject):
+#: The names of :class:`SessionEvents`, in the order of the contract.
+EVENT_NAMES: Final[Sequence[str]] = (
+    "state_changed", "history_loaded", "event_received", "caught_up", "gap", "verification_failed", "event_skipped",
+    "read_changed", "older_loaded", "counts_changed", "search_finished", "event_loaded",
+)
+
+
+class ClientSession:
     """See the module doc. ``data_dir`` (default ``settings.data_dir()``) holds ``history.sqlite3``."""
-
-    state_changed = Signal(object)
-    history_loaded = Signal(list)
-    event_received = Signal(object, bool)
-    caught_up = Signal(int)
-    gap = Signal(object)
-    verification_failed = Signal(str)
-    event_skipped = Signal(str, str)
-    read_changed = Signal(list, bool)
-    older_loaded = Signal(str, list)
-    counts_changed = Signal(int, int)
-    search_finished = Signal(int, list, bool)
-    event_loaded = Signal(str, object)
 
     def __init__(
         self,
         settings: Settings,
-        parent: QObject | None = None,
+        events: SessionEvents,
         *,
         data_dir: Path | None = None,
         history_limit: int | None = HISTORY_WINDOW,
         token_loader: Callable[[str], str | None] | None = None,
         connection_options: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(parent)
+        self._events = events
         self._settings = settings
         self._data_dir = data_dir
         self._history_limit = history_limit
@@ -106,43 +100,27 @@ class ClientService(QObject):
         self._pending: list[Callable[[], Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
-        self._thread: _Worker | None = None
         self._status = ConnectionStatus(ConnectionState.CONNECTING, detail="starting")
         self._history: History | None = None
         self._connection: Connection | None = None
         self._conn_task: asyncio.Task[None] | None = None
         self._conn_key: tuple[Any, ...] | None = None
-        self._network: Any = None
-        self._stuck: _Worker | None = None
         self._counts = (0, 0)  # (total, unread) of the whole history; worker only
         self._counts_due = False
         self._search_task: asyncio.Task[None] | None = None
-        # Read from the GUI thread for tests/diagnostics; written only by the worker.
+        # Read from other threads for tests/diagnostics; written only by the loop.
         self.verification_failures = 0
         self.skipped_events = 0
 
-    # --- public API (GUI thread) ---
+    # --- public API (any thread) ---
 
     @property
     def status(self) -> ConnectionStatus:
         return self._status
 
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._thread = _Worker(self)
-        self._thread.start()
-        self._watch_network()
-
     def stop(self) -> None:
-        """Close the connection and the history; waits at most ~2 s (call at quit)."""
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
+        """Ask :meth:`run` to close the connection and the history and return."""
         self._post(self._request_stop)
-        if not thread.wait(2000):
-            log.warning("client: the worker did not stop within 2 s")
-            self._stuck = thread  # never destroy a running QThread
 
     def reconnect_now(self) -> None:
         self._post(self._do_reconnect)
@@ -167,7 +145,7 @@ class ClientService(QObject):
 
     def load_event(self, event_id: str) -> None:
         """One stored event with its signed body -> ``event_loaded(event_id, row or None)``."""
-        self._post(lambda: self.event_loaded.emit(
+        self._post(lambda: self._events.event_loaded(
             event_id, self._history.get(event_id) if self._history is not None else None))
 
     def search(self, request: int, row_filter: RowFilter, limit: int) -> None:
@@ -188,16 +166,17 @@ class ClientService(QObject):
         except RuntimeError:  # the loop has already closed (after stop)
             log.debug("client: work posted after stop ignored")
 
-    # --- worker thread ---
+    # --- the loop's thread ---
 
-    def _thread_main(self) -> None:
+    def run_in_thread(self) -> None:
+        """Run :meth:`run` on a new asyncio loop until :meth:`stop` (the body of the worker thread)."""
         try:
-            asyncio.run(self._main())
+            asyncio.run(self.run())
         except Exception:  # pragma: no cover - a bug; keep the GUI alive and say so
             log.exception("client: the worker stopped unexpectedly")
             self._emit_state(ConnectionState.ERROR, "internal error in the connection (see the log)")
 
-    async def _main(self) -> None:
+    async def run(self) -> None:
         self._stopping = asyncio.Event()
         try:
             self._history = self._open_history()
@@ -207,11 +186,11 @@ class ClientService(QObject):
         if self._history is not None:
             self._history.prune(self._settings.retention_days)
             rows = self._history.recent(self._history_limit)
-            self.history_loaded.emit(rows)
+            self._events.history_loaded(rows)
             self._recount()
         else:
-            self.history_loaded.emit([])
-        self.counts_changed.emit(*self._counts)
+            self._events.history_loaded([])
+        self._events.counts_changed(*self._counts)
         with self._lock:
             self._loop = asyncio.get_running_loop()
             pending, self._pending = self._pending, []
@@ -321,14 +300,14 @@ class ClientService(QObject):
         if self._history is not None and ids:
             changed = self._history.mark_read(ids, read)
             if changed:
-                self.read_changed.emit(changed, read)
+                self._events.read_changed(changed, read)
             self._counts_changed(unread=-len(changed) if read else len(changed))
 
     def _do_mark_all(self) -> None:
         if self._history is not None:
             changed = self._history.mark_all_read()
             if changed:
-                self.read_changed.emit(changed, True)
+                self._events.read_changed(changed, True)
             self._counts_changed(recount=True)
 
     async def _housekeeping(self) -> None:
@@ -364,7 +343,7 @@ class ClientService(QObject):
 
         def emit() -> None:
             self._counts_due = False
-            self.counts_changed.emit(*self._counts)
+            self._events.counts_changed(*self._counts)
 
         self._loop.call_soon(emit)
 
@@ -374,7 +353,7 @@ class ClientService(QObject):
 
     def _do_load_older(self, before_id: str, limit: int) -> None:
         rows = self._history.older(before_id, limit) if self._history is not None else []
-        self.older_loaded.emit(before_id, rows)
+        self._events.older_loaded(before_id, rows)
 
     def _start_search(self, request: int, row_filter: RowFilter, limit: int) -> None:
         if self._search_task is not None:
@@ -391,65 +370,38 @@ class ClientService(QObject):
         except Exception:  # a bug in the filter: say "nothing found" rather than stall the list
             log.exception("client: history search failed")
             search = None
-        self.search_finished.emit(request, search.found if search else [], search.more if search else False)
+        self._events.search_finished(request, search.found if search else [], search.more if search else False)
 
     # --- connection callbacks (worker thread) ---
 
     def _on_state(self, status: ConnectionStatus) -> None:
         self._status = status
-        self.state_changed.emit(status)
-
-    # --- network changes (GUI thread) ---
-
-    def _watch_network(self) -> None:
-        try:
-            from PySide6.QtNetwork import QNetworkInformation
-        except ImportError:  # pragma: no cover - QtNetwork is part of pyside6-essentials
-            return
-        try:
-            if QNetworkInformation.instance() is None:
-                QNetworkInformation.loadDefaultBackend()
-            info = QNetworkInformation.instance()
-        except Exception as exc:  # pragma: no cover - platform specific
-            log.info("client: no network information back-end (%s)", exc)
-            return
-        if info is None:
-            log.info("client: no network information back-end; relying on keepalive pings")
-            return
-        self._network = info
-        info.reachabilityChanged.connect(self._on_reachability)
-
-    def _on_reachability(self, reachability: Any) -> None:
-        from PySide6.QtNetwork import QNetworkInformation
-
-        if reachability in (QNetworkInformation.Reachability.Online, QNetworkInformation.Reachability.Site):
-            log.info("client: network changed (%s); reconnecting", reachability)
-            self.reconnect_now()
+        self._events.state_changed(status)
 
 
 class _Relay:
-    """:class:`~trayapp.client.connection.Listener` that turns connection callbacks into the service's signals."""
+    """:class:`~trayapp.client.connection.Listener` that tells the session's events what the connection does."""
 
-    def __init__(self, service: ClientService) -> None:
+    def __init__(self, service: ClientSession) -> None:
         self._service = service
 
     def on_state(self, status: ConnectionStatus) -> None:
         self._service._on_state(status)
 
     def on_event(self, row: HistoryRow, replay: bool) -> None:
-        self._service.event_received.emit(row, replay)
+        self._service._events.event_received(row, replay)
         self._service._counts_changed(1, 0 if row.read else 1)
 
     def on_caught_up(self, count: int) -> None:
-        self._service.caught_up.emit(count)
+        self._service._events.caught_up(count)
 
     def on_gap(self, gap: wire.Gap) -> None:
-        self._service.gap.emit(gap)
+        self._service._events.gap(gap)
 
     def on_verification_failed(self, reason: str) -> None:
         self._service.verification_failures += 1
-        self._service.verification_failed.emit(reason)
+        self._service._events.verification_failed(reason)
 
     def on_event_skipped(self, event_id: str, reason: str) -> None:
         self._service.skipped_events += 1
-        self._service.event_skipped.emit(event_id, reason)
+        self._service._events.event_skipped(event_id, reason)
