@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from tests.chaos.support import Posters, chaos_seed
-from tests.integration.conftest import BridgeProcess
+from tests.support.bridges import BridgeProcess
 from trayapp.bridge.bench import Deliveries, WsClient, raise_nofile
 
 CLIENTS = 1000

@@ -18,7 +18,8 @@ import keyring
 import pytest
 from keyring.backends import fail
 
-from tests.integration.conftest import BridgeProcess, case_payload, cli
+from tests.support.bridges import BridgeProcess, case_payload, cli
+from tests.support.client import MemoryKeyring
 from trayapp import settings as settings_mod
 from trayapp.client import credentials
 from trayapp.client.connect import run_connect, save_link, test_connection
@@ -28,7 +29,6 @@ from trayapp.client.history import Cursor, MemoryCursor
 from trayapp.client.listen import EXIT_CODES, listen, run_listen
 from trayapp.core.link import build_link
 
-from .conftest import MemoryKeyring
 from .test_bridge_integration import token_link
 from .test_service import post
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.client.conftest import Recorder, run_connection
+from tests.support.client import Recorder, run_connection
 from trayapp.client.connection import Connection, ConnectionConfig
 from trayapp.client.errors import EventNotStored
 from trayapp.client.history import Cursor, History

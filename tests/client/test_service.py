@@ -12,7 +12,7 @@ import httpx
 import pytest
 from PySide6.QtCore import QCoreApplication, QThread
 
-from tests.integration.conftest import BridgeProcess, case_payload, signed
+from tests.support.bridges import BridgeProcess, case_payload, signed
 from trayapp.client.errors import NoKeyring
 from trayapp.client.history import FILE_NAME, History
 from trayapp.client.session import woke_from_sleep

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.client.conftest import run_connection
-from tests.integration.conftest import BridgeProcess
+from tests.support.bridges import BridgeProcess
+from tests.support.client import Recorder, run_connection
 from trayapp.client.connect import test_connection
 from trayapp.client.connection import Connection, ConnectionConfig
 from trayapp.client.errors import ConnectionFailed
@@ -24,7 +24,6 @@ from trayapp.client.history import MemoryCursor
 from trayapp.core.link import build_link
 from trayapp.model.connection import ConnectionState
 
-from .conftest import Recorder
 from .test_bridge_integration import token_link
 
 pytestmark = pytest.mark.timeout(90)

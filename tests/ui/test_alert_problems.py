@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.ui.conftest import make_row
+from tests.support.rows import make_row
 from tests.ui.fakes import FakeClient, RecordingNotifier
 from trayapp.app import NOTIFIER_RETRY_S, TrayApp
 from trayapp.settings import Settings

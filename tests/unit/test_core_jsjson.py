@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import skip_or_fail
+from tests.support import skip_or_fail
 from trayapp.core import jsjson
 from trayapp.core.errors import BadPayload
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.ui.conftest import make_event
+from tests.support.rows import make_event
 from trayapp.core.event import ReceivedEvent
 from trayapp.model.alerts import (
     BURST_KEY,
