@@ -1,4 +1,4 @@
-"""``trayapp-bridge bench``: end-to-end numbers of a real bridge process.
+"""``scripts/bench-bridge``: end-to-end numbers of a real bridge process (not part of the product).
 
 Starts ``trayapp-bridge serve --port 0`` in a temporary data dir, then:
 
@@ -18,10 +18,12 @@ until its ``caught_up`` is reported (needs ``burst >= N``). ``rss_kib_per_idle_c
 from connecting the clients, per client.
 
 Prints one JSON object. No assertions: targets are checked by reading the numbers (``docs/performance.md``).
+Tests may import its clients (``WsClient``, ``Deliveries``, ``raise_nofile``); it needs ``psutil`` only off Linux.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import contextlib
@@ -529,3 +531,25 @@ def run_bench(clients: int = 1000, rate: float = 50.0, duration: float = 20.0, b
     result = runner(_bench(clients, rate, duration, burst, concurrency, redis_url, start_redis, processes, catchup))
     print(json.dumps(result, indent=2))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="scripts/bench-bridge",
+                                description="end-to-end benchmark against a fresh trayapp-bridge process")
+    p.add_argument("--clients", type=int, default=1000)
+    p.add_argument("--rate", type=float, default=50.0, help="webhooks per second in the latency phase")
+    p.add_argument("--duration", type=float, default=20.0, help="seconds of the latency phase")
+    p.add_argument("--burst", type=int, default=4000, help="webhooks posted as fast as possible (throughput)")
+    p.add_argument("--concurrency", type=int, default=128, help="parallel POST connections in the burst")
+    p.add_argument("--redis", action="store_true", help="run the bridges on a scratch redis-server (from PATH)")
+    p.add_argument("--redis-url", help="run the bridges on this (scratch!) Redis")
+    p.add_argument("--processes", type=int, default=1, help="bridge processes (Redis only)")
+    p.add_argument("--catchup", type=int, default=0, help="time one client catching up N missed events")
+    args = p.parse_args(argv)
+    return run_bench(clients=args.clients, rate=args.rate, duration=args.duration, burst=args.burst,
+                     concurrency=args.concurrency, redis_url=args.redis_url, start_redis=args.redis,
+                     processes=args.processes, catchup=args.catchup)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
