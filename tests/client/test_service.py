@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import QCoreApplication, QThread
 
 from tests.support.bridges import BridgeProcess, case_payload, signed
-from trayapp.client.errors import NoKeyring
+from trayapp.client.errors import EventNotStored, NoKeyring
 from trayapp.client.history import FILE_NAME, History
 from trayapp.client.session import woke_from_sleep
 from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
@@ -36,6 +36,7 @@ class Signals:
         self.caught_up: list[int] = []
         self.gaps: list[Any] = []
         self.failures: list[str] = []
+        self.skipped: list[tuple[str, str]] = []
         self.read: list[tuple[list[str], bool]] = []
         self.wrong_thread = 0
         gui = QCoreApplication.instance()
@@ -56,6 +57,7 @@ class Signals:
         service.caught_up.connect(rec(self.caught_up, lambda n: n))
         service.gap.connect(rec(self.gaps, lambda g: g))
         service.verification_failed.connect(rec(self.failures, lambda r: r))
+        service.event_skipped.connect(rec(self.skipped, lambda event_id, reason: (event_id, reason)))
         service.read_changed.connect(rec(self.read, lambda ids, read: (ids, read)))
 
     @property
@@ -175,6 +177,28 @@ def test_wrong_key_is_an_error_state_and_a_stale_cursor_a_gap(qtbot: Any, bridge
     assert [(g.first, g.last, g.reason) for g in sig.gaps] == [(None, None, "epoch")]
     assert [row.event.seq for row, _ in sig.events] == [1] and sig.caught_up == [1]
     assert service.verification_failures == 0 and sig.wrong_thread == 0
+
+
+def test_an_event_that_cannot_be_stored_is_skipped_with_a_signal(qtbot: Any, bridge: BridgeProcess, tmp_path: Path,
+                                                                  services: list[ClientService],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    token, key, _ = token_link(bridge)
+    real_add = History.add
+
+    def picky(self: History, received: Any, epoch: str) -> HistoryRow | None:
+        if received.seq == 1:
+            raise EventNotStored(f"cannot store event {received.id!r}: ValueError: test")
+        return real_add(self, received, epoch)
+
+    monkeypatch.setattr(History, "add", picky)
+    service, sig = make(services, Settings(bridge_url=bridge.url, key=key), tmp_path / "app", token)
+    service.start()
+    qtbot.waitUntil(lambda: bool(sig.caught_up), timeout=10000)
+    post(bridge.url, case_payload(1), case_payload(2))
+    qtbot.waitUntil(lambda: bool(sig.events and sig.skipped), timeout=10000)
+    assert [row.event.seq for row, _ in sig.events] == [2]
+    assert sig.skipped[0][0].endswith("-1") and "ValueError: test" in sig.skipped[0][1]
+    assert service.skipped_events == 1 and sig.state is ConnectionState.CONNECTED and sig.wrong_thread == 0
 
 
 def test_wake_detection() -> None:

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
 from starlette.types import Receive, Scope, Send
@@ -209,7 +209,8 @@ class StreamEndpoint:
                 metrics.events_sent.inc()
                 sub.last = ev.seq
 
-    async def _replay(self, last: int, until: int | None, text: Any, control: Any) -> int:
+    async def _replay(self, last: int, until: int | None, text: Callable[[str], Awaitable[None]],
+                      control: Callable[[wire.ControlFrame], Awaitable[None]]) -> int:
         """Send stored events after ``last`` (up to ``until``, else to the end); gap frames for missing ones."""
         while True:
             # The head is read *before* the page: every seq up to it was committed before the read started, so

@@ -358,7 +358,7 @@ class Connection:
                     self._healthy = True
                     self._set(ConnectionState.CONNECTED, f"connected to {host}")
                     self.listener.on_caught_up(replayed)
-            else:
+            elif isinstance(message, wire.Gap):
                 log.warning("connection: gap %s..%s (%s)", message.first, message.last, message.reason)
                 self.listener.on_gap(message)
                 if message.last is not None:
