@@ -201,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
         return run_listen(args)
     if args.command == "demo":
+        from trayapp.demo.app import run_demo
+
         setup_logging(args.debug)
         return run_demo(args, args_list)
     from trayapp import settings as settings_mod
@@ -299,120 +301,6 @@ def run_tray(argv: list[str], link: str | None = None) -> int:
         app.use_link(link)
     rc = int(qapp.exec())
     del keep
-    return rc
-
-
-class DemoBridge:
-    """The demo's bridge: the real bridge embedded in this process (``trayapp.bridge.embedded``) on 127.0.0.1:0
-    in a temporary dir, with a fresh secret and token, plus a simulator thread posting signed webhooks to it
-    (``trayapp.bridge.simulator``'s scenario)."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self._bridge: Any = None
-        self._stop_simulator: Any = None
-        self._simulator: Any = None
-
-    def start(self) -> DemoBridge:
-        from trayapp.bridge.embedded import start_embedded
-
-        # $TRAYAPP_DEMO_SECRET: for scripts that post their own signed webhooks (with --no-simulator).
-        self._bridge = start_embedded(self.data_dir, secret=os.environ.get("TRAYAPP_DEMO_SECRET") or None)
-        return self
-
-    @property
-    def url(self) -> str:
-        return str(self._bridge.url)
-
-    @property
-    def token(self) -> str:
-        return str(self._bridge.token)
-
-    @property
-    def key(self) -> str:
-        return str(self._bridge.key_text)
-
-    def start_simulator(self, interval: float) -> None:
-        import threading
-
-        from trayapp.bridge.simulator import Scenario, post
-
-        stop = threading.Event()
-        url, secret, scenario = self.url, self._bridge.secret, Scenario()
-
-        def run() -> None:
-            while True:
-                try:
-                    post(url, secret, scenario.next_payload())
-                except OSError as exc:
-                    log.warning("demo simulator: %s", exc)
-                if stop.wait(interval):
-                    return
-
-        self._stop_simulator = stop
-        self._simulator = threading.Thread(target=run, name="trayapp-demo-simulator", daemon=True)
-        self._simulator.start()
-
-    def stop(self) -> None:
-        if self._stop_simulator is not None:
-            self._stop_simulator.set()
-            self._simulator.join(timeout=12)
-        if self._bridge is not None:
-            self._bridge.stop(timeout=5)
-
-
-def _simulate_once_connected(client: Any, bridge: DemoBridge, interval: float) -> None:
-    """Start the simulator when the app first reports CONNECTED: a fresh install starts live (it does not replay
-    the bridge's backlog), so a webhook posted before that would only reach the list of a later run."""
-    from trayapp.model.connection import ConnectionState
-
-    started: list[bool] = []
-
-    def on_state(status: Any) -> None:
-        if status.state is ConnectionState.CONNECTED and not started:
-            started.append(True)
-            bridge.start_simulator(interval)
-
-    client.state_changed.connect(on_state)
-
-
-def run_demo(args: argparse.Namespace, argv: list[str]) -> int:
-    """A bridge on 127.0.0.1:0 in a temporary dir, a simulator, and the tray connected to it; no prompts,
-    nothing written to the user's settings or keyring."""
-    import tempfile
-
-    qapp = _qapp()
-    handed_over, instance = _single_instance(qapp, argv, "demo")
-    if handed_over:
-        print("trayapp demo is already running: showing it.", file=sys.stderr)
-        return 0
-    from trayapp.app import TrayApp
-    from trayapp.settings import Settings
-    from trayapp.ui.client_service import ClientService
-
-    rc = 1
-    with tempfile.TemporaryDirectory(prefix="trayapp-demo-") as tmp:
-        bridge = DemoBridge(Path(tmp) / "bridge")
-        try:
-            bridge.start()
-            log.info("demo bridge at %s", bridge.url)
-            settings = Settings(bridge_url=bridge.url, key=bridge.key,
-                                url_template=bridge.url + "/demo/case/{case_id}", account_id="demo")
-            token = bridge.token
-            client = ClientService(settings, data_dir=Path(tmp) / "app", token_loader=lambda _url: token)
-            app = TrayApp(client, settings, instance=instance, save_settings=lambda _s: None, demo=True)
-            keep = _quit_on_signals(qapp, app.quit)
-            app.start()
-            app.handle_arguments(argv, first=True)
-            print(f"trayapp demo: bridge at {bridge.url}; "
-                  + ("no simulator" if args.no_simulator else f"a simulated webhook every {args.interval:g} s")
-                  + ". Quit from the tray menu or with Ctrl+C.", file=sys.stderr, flush=True)
-            if not args.no_simulator:
-                _simulate_once_connected(client, bridge, args.interval)
-            rc = int(qapp.exec())
-            del keep
-        finally:
-            bridge.stop()
     return rc
 
 

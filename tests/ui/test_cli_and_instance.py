@@ -84,7 +84,7 @@ def test_tray_message_fallback_opens_the_list(qtbot) -> None:
 def test_demo_simulator_starts_once_the_app_is_connected(qtbot) -> None:
     """A fresh install starts live, so the demo's first webhook must wait for the connection (once)."""
     from tests.ui.fakes import FakeClient
-    from trayapp.cli import _simulate_once_connected
+    from trayapp.demo.app import simulate_once_connected
     from trayapp.model.connection import ConnectionState, ConnectionStatus
 
     class Bridge:
@@ -95,7 +95,7 @@ def test_demo_simulator_starts_once_the_app_is_connected(qtbot) -> None:
             self.started.append(interval)
 
     client, bridge = FakeClient(), Bridge()
-    _simulate_once_connected(client, bridge, 6.0)  # type: ignore[arg-type]
+    simulate_once_connected(client, bridge, 6.0)  # type: ignore[arg-type]
     client.state_changed.emit(ConnectionStatus(ConnectionState.CONNECTING))
     assert bridge.started == []
     client.state_changed.emit(ConnectionStatus(ConnectionState.CONNECTED, detail="catching up"))

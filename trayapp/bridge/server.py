@@ -18,7 +18,7 @@
   before Redis (compose, boot order) come up by themselves, and a load balancer sees no port until the bridge can
   serve. SIGTERM / SIGINT during the wait exit 0; a URL the store refuses exits 2 at once.
 
-``run(config)`` blocks until shutdown; ``BridgeServer`` is reused by :mod:`.embedded` in a thread.
+``run(config)`` blocks until shutdown; ``BridgeServer`` is reused by :mod:`trayapp.demo.bridge` in a thread.
 """
 
 from __future__ import annotations
