@@ -7,6 +7,7 @@ cannot pass by skipping what it was meant to run.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -20,6 +21,19 @@ settings.register_profile(
     derandomize=os.environ.get("TRAYAPP_REQUIRE_SERVICES") == "1",
 )
 settings.load_profile("trayapp")
+
+#: Directories whose tests start processes (bridges, redis-server, a desktop session): all ``slow``. Other modules
+#: that do say ``pytestmark = pytest.mark.slow`` themselves.
+SLOW_DIRS = frozenset({"integration", "chaos", "e2e"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(tests).parts
+        if parts and parts[0] in SLOW_DIRS:
+            item.add_marker(pytest.mark.slow)
+
 
 #: The shared helpers and fixtures of every test directory (instead of importing another directory's conftest).
 pytest_plugins = ["tests.support.bridges"]

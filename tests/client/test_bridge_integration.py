@@ -28,7 +28,7 @@ from trayapp.client.history import Cursor, History
 from trayapp.core.link import parse_link
 from trayapp.model.connection import ConnectionState, Problem
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]  # real bridge processes
 
 
 def quick() -> Iterator[float]:

@@ -28,7 +28,7 @@ from trayapp.core import text, wire
 
 from .test_bridge_integration import client
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]  # real bridge processes
 
 #: The largest --max-body the bridge starts with (one byte more is refused: see test_max_body_refused_at_start).
 LARGEST_MAX_BODY = int(str(wire.max_body_problem(10 << 20)).rsplit("--max-body ", 1)[1].split()[0])

@@ -32,7 +32,7 @@ from trayapp.core.link import build_link
 from .test_bridge_integration import token_link
 from .test_service import post
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]  # real bridge processes
 
 
 def listen_cmd(*args: str) -> list[str]:

@@ -23,7 +23,7 @@ from trayapp.ui.client_service import ClientService
 
 from .test_bridge_integration import token_link
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]  # real bridge processes
 
 
 class Signals:

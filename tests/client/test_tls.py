@@ -26,7 +26,7 @@ from trayapp.model.connection import ConnectionState
 
 from .test_bridge_integration import token_link
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]  # real bridge processes
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:

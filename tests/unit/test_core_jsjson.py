@@ -107,6 +107,7 @@ def test_stringify_round_trips_through_parse(value: object) -> None:
     assert jsjson.stringify(jsjson.parse(text)) == text
 
 
+@pytest.mark.slow  # a node process per example
 @settings(max_examples=15, deadline=None)
 @given(st.lists(json_values, min_size=50, max_size=200))
 def test_matches_node(values: list[object]) -> None:
