@@ -14,7 +14,7 @@ The token is NOT here: it lives in the OS keyring (``trayapp.client.credentials`
 
 Notification kinds are strings: a kind (``"case.new"``, ``"chat.message"``, ``"agent.status"``, ``"other"``) enables
 every event of that kind; ``"kind/status"`` (``"chat.status/pending"``) one status of it. See
-:func:`notify_key` / :meth:`Settings.notifies`.
+:func:`notify_key`; the alert policy decides with them (``trayapp.model.alerts.AlertPolicy.wants``).
 """
 
 from __future__ import annotations
@@ -134,10 +134,6 @@ class Settings:
     def configured(self) -> bool:
         """Bridge address and key are set (the token is checked separately, in the keyring)."""
         return bool(self.bridge_url and self.key)
-
-    def notifies(self, event: Event) -> bool:
-        """Whether events like this one are of an enabled kind/status."""
-        return event.kind in self.notify or notify_key(event) in self.notify
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"version": VERSION}
