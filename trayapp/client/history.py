@@ -34,12 +34,12 @@ from ..core.event import Event, ReceivedEvent
 from ..model.describe import NOTIFY_KEYS
 from ..model.rows import HistoryRow, RowFilter
 from ..private_files import private_database
+from ..sqlite_schema import NewerSchema, Step, columns, execute_all, migrate
 from .errors import EventNotStored, HistoryError
 
 log = logging.getLogger(__name__)
 
 FILE_NAME: Final = "history.sqlite3"
-SCHEMA_VERSION: Final = 1
 _EVENT_FIELDS: Final = (
     "kind", "acquire_event", "status", "case_id", "title", "contact_name", "channel", "agent_name", "account", "text",
     "agent_id", "department",
@@ -66,6 +66,40 @@ CREATE TABLE IF NOT EXISTS cursor (
     seq INTEGER NOT NULL
 );
 """
+
+
+def _create(db: sqlite3.Connection) -> None:
+    """Version 1: the tables. (Databases of the first development versions are at version 1 too, with the event's
+    fields as JSON in an ``event`` column: step 2 converts those.)"""
+    execute_all(db, _SCHEMA)
+
+
+def _event_columns(db: sqlite3.Connection) -> None:
+    """Version 2: every event field in its own column (rows load without parsing JSON; the list's SQL filters on
+    them). A version-1 table with the JSON ``event`` column is rebuilt with the fields taken from it."""
+    if "event" not in columns(db, "events"):
+        return
+    fields = ", ".join(_EVENT_FIELDS)
+    taken = ", ".join(f"json_extract(event, '$.{name}')" for name in _EVENT_FIELDS)
+    db.execute("ALTER TABLE events RENAME TO events_v1")
+    for index in ("events_received_ts", "events_case", "events_unread"):
+        db.execute(f"DROP INDEX IF EXISTS {index}")
+    execute_all(db, _SCHEMA)
+    db.execute(
+        f"INSERT INTO events (n, id, epoch, seq, received_at, received_ts, body, read, {fields}, extra) "
+        f"SELECT n, id, epoch, seq, received_at, received_ts, body, read, {taken}, "
+        "CASE WHEN json_type(event, '$.extra') = 'object' AND json_extract(event, '$.extra') != '{}' "
+        "THEN json_extract(event, '$.extra') END "
+        "FROM events_v1 ORDER BY n"
+    )
+    db.execute("DROP TABLE events_v1")
+
+
+#: ``steps[i]`` brings a history at schema version ``i`` to ``i + 1`` (``trayapp.sqlite_schema``).
+MIGRATIONS: Final[tuple[Step, ...]] = (_create, _event_columns)
+#: The schema version this code writes.
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
 #: One shared empty ``extra`` for all loaded rows (treat ``Event.extra`` as read-only).
 _NO_EXTRA: Final[dict[str, Any]] = {}
 #: Values that repeat across rows are shared, not copied per row (100k rows must stay small).
@@ -182,11 +216,10 @@ class History:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise HistoryError(f"the history database {path} was written by a newer trayapp")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            migrate(self._db, MIGRATIONS, f"the history database {path}")
+        except NewerSchema:
+            self._db.close()
+            raise HistoryError(f"the history database {path} was written by a newer trayapp") from None
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise HistoryError(f"the history database {path} is damaged: {exc}") from None
