@@ -16,82 +16,15 @@ import argparse
 import contextlib
 import json
 import logging
-import logging.handlers
 import os
-import re
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from trayapp import __version__
+from trayapp.logs import setup_logging, setup_stderr_logging
 
 log = logging.getLogger("trayapp")
-
-LOG_FILE = "trayapp.log"
-LOG_BACKUPS = 5
-LOG_DIR_ENV = "TRAYAPP_LOG_DIR"
-_SECRET = re.compile(r"(?i)(token=|bearer\s+|\"token\"\s*:\s*\")([^&\s\"']+)")
-
-
-class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
-    """A rotating log whose every file (the current one and each new one after a rotation) is 0600."""
-
-    def _open(self) -> Any:
-        from trayapp.private_files import private_opener
-
-        return open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors, opener=private_opener)
-
-
-class RedactSecrets(logging.Filter):
-    """Blanks tokens (``token=...``, ``Bearer ...``, ``"token": "..."``) out of every log record."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = _SECRET.sub(r"\1***", message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-def log_dir() -> Path:
-    env = os.environ.get(LOG_DIR_ENV)
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_log_dir("trayapp", appauthor=False))
-
-
-def setup_logging(debug: bool, level: str = "INFO") -> Path | None:
-    """Rotating log file in the platformdirs log dir (1 MB × 5); with ``--debug`` also stderr."""
-    root = logging.getLogger()
-    root.setLevel(logging.DEBUG if debug else level)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
-    redact = RedactSecrets()
-    path: Path | None = None
-    try:
-        directory = log_dir()
-        from trayapp.private_files import private_dir, tighten
-
-        private_dir(directory)
-        path = directory / LOG_FILE
-        tighten(path, *(path.with_name(f"{LOG_FILE}.{n}") for n in range(1, LOG_BACKUPS + 1)))  # older versions'
-        handler: logging.Handler = PrivateRotatingFileHandler(
-            path, maxBytes=1_000_000, backupCount=LOG_BACKUPS, encoding="utf-8")
-        handler.setFormatter(fmt)
-        handler.addFilter(redact)
-        root.addHandler(handler)
-    except OSError as exc:
-        print(f"trayapp: cannot write logs: {exc}", file=sys.stderr)
-    if debug:
-        stream = logging.StreamHandler(sys.stderr)
-        stream.setFormatter(fmt)
-        stream.addFilter(redact)
-        root.addHandler(stream)
-    logging.captureWarnings(True)
-    return path
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trayapp", description="Acquire case alerts on your desktop.")
@@ -198,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from trayapp.client.listen import run_listen
 
         if args.debug:
-            logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+            setup_stderr_logging(logging.DEBUG)
         return run_listen(args)
     if args.command == "demo":
         from trayapp.demo.app import run_demo

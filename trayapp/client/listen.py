@@ -41,6 +41,7 @@ from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
 from ..core import wire
 from ..core.errors import BadLink
 from ..core.link import parse_link
+from ..logs import setup_stderr_logging
 from ..model.rows import HistoryRow
 from .connection import Connection, ConnectionConfig, EventStore
 from .errors import ClientError
@@ -228,11 +229,7 @@ def run_listen(args: argparse.Namespace | Sequence[str] | None = None) -> int:
     if args is None or not isinstance(args, argparse.Namespace):
         args = _parser().parse_args(args)
     if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.DEBUG if getattr(args, "debug", False) else logging.WARNING,
-            stream=sys.stderr,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        setup_stderr_logging(logging.DEBUG if getattr(args, "debug", False) else logging.WARNING)
     try:
         config = _config(args)
         config.check()
