@@ -1,0 +1,181 @@
+"""The client's side of one ``/v1/stream`` connection, without I/O: feed it frames, carry out what it decides.
+
+Like websockets' ``protocol.py``: :class:`StreamSession` holds no socket and no clock. The caller opens the socket
+with a fresh nonce (:func:`trayapp.core.wire.new_nonce`), hands every received text frame to
+:meth:`StreamSession.receive` and carries out the returned decision: store an event, skip or drop one, report the end
+of the replay or a gap, or close the connection. The rules (docs/protocol.md):
+
+- the first frame is a ``hello`` of :data:`~trayapp.core.wire.PROTOCOL`, signed for this connection's nonce by the
+  pinned key; anything else ends the connection (:class:`Fail`: not a bridge, another protocol, a wrong key, another
+  connection's hello);
+- event frames verify under the hello's epoch (:class:`Store`); a frame whose signature fails, a malformed frame or a
+  second hello is dropped (:class:`Drop`) and the stream goes on; a genuine frame whose event cannot be derived is
+  skipped (:class:`Skip`: the cursor moves past it); a frame of an unknown type is ignored (a newer bridge);
+- ``caught_up`` and ``gap`` verify over nonce and epoch, else the connection ends (a forged control frame is never
+  acted on); the first ``caught_up`` ends the replay (:class:`CaughtUp` with ``first=True``).
+
+Used by the desktop client's connection (``trayapp.client.connection``), and through it ``trayapp listen``.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from typing import Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from . import wire
+from .errors import BadMessage, BadSignature
+from .event import ReceivedEvent
+
+_KNOWN_TYPES: Final = frozenset({"hello", "caught_up", "gap", "event"})
+
+
+class Failure(enum.Enum):
+    """Why a connection must end."""
+
+    NOT_A_BRIDGE = "not_a_bridge"  # the first frame is no hello
+    PROTOCOL = "protocol"  # a hello of another protocol version
+    OTHER_NONCE = "other_nonce"  # a hello signed for another connection
+    KEY_MISMATCH = "key_mismatch"  # a hello that does not verify with the pinned key
+    FORGED_CONTROL = "forged_control"  # a caught_up / gap that does not verify
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """The hello verified: the stream is the bridge's (``hello.epoch``, ``hello.head``); the replay begins."""
+
+    hello: wire.Hello
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    """A verified event: store it (and present it); ``replay`` while the backlog is being replayed."""
+
+    received: ReceivedEvent
+    epoch: str
+    replay: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A genuine event whose content cannot be read: move the cursor past ``seq`` and report it."""
+
+    event_id: str
+    seq: int
+    epoch: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """A frame that is not to be trusted (bad signature, malformed, out of place): report it, go on."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ignore:
+    """A frame of a type this version does not know (a newer bridge): nothing to do."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaughtUp:
+    """Everything up to ``head`` was sent: move the cursor there. ``first``: the replay ended just now."""
+
+    head: int
+    epoch: str
+    first: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GapFound:
+    """Events the bridge no longer has; ``gap.last`` (when set) is where the cursor may move."""
+
+    gap: wire.Gap
+    epoch: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fail:
+    """End the connection: ``close`` is the WebSocket close (code, reason) to send (``None``: just drop it)."""
+
+    failure: Failure
+    reason: str
+    close: tuple[int, str] | None = None
+    dropped: str | None = None  # also report this frame as dropped
+
+
+Decision = Connected | Store | Skip | Drop | Ignore | CaughtUp | GapFound | Fail
+
+
+def frame_type(text: str | bytes) -> object:
+    """The ``type`` of a frame that is a JSON object, else ``None``."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return data.get("type", None) if isinstance(data, dict) else None
+
+
+class StreamSession:
+    """One connection's state: ``nonce`` (sent with ``/v1/stream``), the pinned ``key``, the hello once it came."""
+
+    def __init__(self, key: Ed25519PublicKey, nonce: str) -> None:
+        self.key = key
+        self.nonce = nonce
+        self.hello: wire.Hello | None = None
+        self.replaying = True
+
+    def receive(self, text: str | bytes) -> Decision:
+        try:
+            message = wire.decode(text)
+        except BadMessage as exc:
+            if frame_type(text) not in _KNOWN_TYPES:
+                return Ignore("a frame of an unknown type (a newer bridge?)")
+            return Drop(f"malformed frame from the bridge: {exc}")
+        if self.hello is None:
+            return self._hello(message)
+        epoch = self.hello.epoch
+        if isinstance(message, wire.EventFrame):
+            return self._event(message, epoch)
+        if isinstance(message, wire.Hello):
+            return Drop("unexpected hello in the middle of the stream")
+        try:
+            wire.verify_control(self.key, message, self.nonce, epoch)
+        except BadSignature as exc:
+            return Fail(Failure.FORGED_CONTROL, f"sent a {message.TYPE} frame that does not verify", dropped=str(exc))
+        if isinstance(message, wire.CaughtUp):
+            first, self.replaying = self.replaying, False
+            return CaughtUp(message.head, epoch, first)
+        return GapFound(message, epoch)
+
+    def _hello(self, message: wire.Message) -> Decision:
+        if not isinstance(message, wire.Hello):
+            return Fail(Failure.NOT_A_BRIDGE, "did not start with hello: not a trayapp bridge?")
+        if message.protocol != wire.PROTOCOL:
+            return Fail(Failure.PROTOCOL, f"speaks stream protocol {message.protocol}; this app speaks "
+                                          f"{wire.PROTOCOL}: update", close=(1002, "unsupported protocol"))
+        try:
+            wire.verify_hello(self.key, message, self.nonce)
+        except BadSignature:
+            if message.nonce != self.nonce:
+                return Fail(Failure.OTHER_NONCE, "answered with another connection's hello",
+                            close=(1008, "hello does not verify"))
+            return Fail(Failure.KEY_MISMATCH, "the signed hello does not verify with the link's key",
+                        close=(1008, "hello does not verify"))
+        self.hello = message
+        return Connected(message)
+
+    def _event(self, frame: wire.EventFrame, epoch: str) -> Decision:
+        try:
+            received = wire.verify_frame(self.key, frame, epoch=epoch)
+        except BadSignature as exc:
+            return Drop(str(exc))
+        except Exception as exc:  # genuine, but no event can be derived (BadPayload, or a parser bug)
+            return Skip(frame.id, frame.seq, epoch, f"its event cannot be read: {type(exc).__name__}: {exc}")
+        return Store(received, epoch, self.replaying)
