@@ -42,6 +42,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from trayapp.bridge.ingest import rfc3339_ms
 from trayapp.core.signature import hmac_hex
 
 BIN = Path(sys.executable).parent / "trayapp-bridge"
@@ -57,7 +58,7 @@ def raise_nofile() -> int:
 
 def webhook(secret: str, n: int) -> bytes:
     payload = {
-        "event": "case.new", "account_id": "bench", "timestamp": "2026-11-23T09:58:01.120Z",
+        "event": "case.new", "account_id": "bench", "timestamp": rfc3339_ms(time.time()),
         "data": {"case": {"id": n, "title": "Chat with visitor", "channel": "chat", "status": "pending",
                           "contact": {"id": 9001, "name": f"Visitor {n}", "email": "v@example.com"},
                           "description": "", "waitTime": "0", "users": []}},

@@ -21,7 +21,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from tests.support.bridges import BridgeProcess, case_payload, cli, load_fixtures, signed
+from tests.support.bridges import FIXTURE_WINDOW, BridgeProcess, case_payload, cli, load_fixtures, signed
 from tests.support.client import Recorder, run_connection
 from trayapp.client.connection import TOKEN_REVOKED, Connection, ConnectionConfig
 from trayapp.client.history import Cursor, History
@@ -63,7 +63,9 @@ def history(tmp_path: Path) -> Iterator[History]:
         yield h
 
 
-async def test_every_fixture_flows_verified(bridge: BridgeProcess, history: History, recorder: Recorder) -> None:
+async def test_every_fixture_flows_verified(bridge_factory: Callable[..., BridgeProcess], history: History,
+                                            recorder: Recorder) -> None:
+    bridge = bridge_factory(*FIXTURE_WINDOW)
     token, key, link = token_link(bridge)
     assert parse_link(link).url == bridge.url
     valid = [f for f in load_fixtures() if f["expect"]["signature_valid"] and "http_status" not in f["expect"]]

@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.bridges import (
     BOTH_BACKENDS,
+    FIXTURE_WINDOW,
     SECRET,
     BridgeProcess,
     case_payload,
@@ -28,7 +29,9 @@ FIXTURES = load_fixtures()
 
 
 @BOTH_BACKENDS
-async def test_every_fixture_gives_expected_status_and_event(bridge: BridgeProcess, http: httpx.AsyncClient) -> None:
+async def test_every_fixture_gives_expected_status_and_event(bridge_factory: Any) -> None:
+    bridge: BridgeProcess = bridge_factory(*FIXTURE_WINDOW)
+    http = httpx.AsyncClient(base_url=bridge.url, timeout=30)
     key = wire.key_from_text((await http.get("/v1/key")).json()["key"])
     ws = await connect(bridge, bridge.token())
     await recv_until_caught_up(ws)
@@ -54,6 +57,7 @@ async def test_every_fixture_gives_expected_status_and_event(bridge: BridgeProce
         received = wire.verify_frame(key, frame)  # signature by the bridge's published key
         assert received.event.kind == expect["kind"]
     await ws.close()
+    await http.aclose()
     assert accepted >= 10
 
 

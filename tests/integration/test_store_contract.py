@@ -283,3 +283,24 @@ async def test_frames_of_any_text_are_valid_utf8_and_verify(stores: Stores) -> N
         frame = frame_of(row)
         assert wire.utf8(frame.body) == wire.utf8(body)
         wire.verify_frame(public, frame, epoch=store.epoch)
+
+
+async def test_read_bounded_by_bytes(stores: Stores) -> None:
+    store = await stores.open()
+    for i in range(120):
+        await store.append(make_item(i))
+    bound = sum(len(r.frame) for r in (await store.read(0, 70))) + 1
+    for fresh in (store, await stores.open()):  # the process that appended (Redis: its cache) and another one
+        rows = await fresh.read(0, 1000, max_bytes=bound)
+        assert [r.seq for r in rows] == list(range(1, 72))  # up to and including the frame that reaches the bound
+        assert [r.seq for r in await fresh.read(0, 1000, max_bytes=1)] == [1]  # at least one frame
+        assert len(await fresh.read(0, 1000)) == 120
+
+
+async def test_token_departments_are_kept(stores: Stores) -> None:
+    store = await stores.open()
+    await store.add_token("sales", "a" * 64, ("Sales", "Billing"))
+    await store.add_token("all", "b" * 64)
+    assert (await store.lookup_token("a" * 64)).departments == ("Sales", "Billing")  # type: ignore[union-attr]
+    assert (await store.lookup_token("b" * 64)).departments == ()  # type: ignore[union-attr]
+    assert [t.departments for t in await store.list_tokens()] == [("Sales", "Billing"), ()]

@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,12 @@ from trayapp.core.signature import hmac_hex
 SECRET = "whsec_d666d9171098cf67d9305264964215dc"
 BIN = Path(sys.executable).parent / "trayapp-bridge"
 READY = re.compile(r"^trayapp-bridge listening on (https?://\S+)$")
+
+
+# The signed fixtures carry their own event time (2026-11-23): a bridge that must accept them needs a replay
+# window (= its retention) reaching back that far; everything else posts payloads stamped now (case_payload).
+FIXTURE_WINDOW = ("--retention-days", "36500")
+STARTED = datetime.now(UTC)  # case_payload(n) is the same delivery every time it is called in this run
 
 
 # ``pytestmark = BOTH_BACKENDS_MARKS`` for a module, ``@BOTH_BACKENDS`` for one test. ``usefixtures`` puts ``backend``
@@ -208,7 +215,8 @@ def signed(payload: dict[str, Any] | str, secret: str = SECRET) -> tuple[bytes, 
 
 
 def case_payload(n: int, event: str = "case.new", pad: int = 0) -> dict[str, Any]:
-    payload: dict[str, Any] = {"event": event, "account_id": "acme", "timestamp": f"2026-11-23T09:58:{n % 60:02d}Z",
+    stamp = (STARTED + timedelta(milliseconds=n % 1000)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    payload: dict[str, Any] = {"event": event, "account_id": "acme", "timestamp": stamp,
                                "data": {"case": {"id": n, "title": f"Case {n}", "channel": "chat",
                                                  "status": "pending", "contact": {"name": f"Visitor {n}"}}}}
     if pad:

@@ -61,11 +61,18 @@ async def test_duplicates_answer_the_original_seq_also_within_one_batch(tmp_path
     await store.close()
 
 
-async def test_dedupe_window_is_24_hours(tmp_path: Path) -> None:
-    store = await opened(tmp_path)
-    assert await store.append(item("old", ts=time.time() - 25 * 3600)) == AppendResult(1, False)
-    assert await store.append(item("old")) == AppendResult(2, False)  # the first one is past the window
+async def test_dedupe_window_is_the_retention(tmp_path: Path) -> None:
+    store = await opened(tmp_path)  # the default window: 7 days, the default retention
+    assert await store.append(item("day-old", ts=time.time() - 25 * 3600)) == AppendResult(1, False)
+    assert await store.append(item("day-old")) == AppendResult(1, True)  # a replay a day later is a duplicate
+    assert await store.append(item("old", ts=time.time() - 8 * 86400)) == AppendResult(2, False)
+    assert await store.append(item("old")) == AppendResult(3, False)  # the first one is past the window
     await store.close()
+    short = SQLiteStore(tmp_path / "short", dedupe_window=3600)
+    await short.open(build)
+    assert await short.append(item("x", ts=time.time() - 2 * 3600)) == AppendResult(1, False)
+    assert await short.append(item("x")) == AppendResult(2, False)
+    await short.close()
 
 
 async def test_reopen_keeps_epoch_head_events_and_key(tmp_path: Path) -> None:

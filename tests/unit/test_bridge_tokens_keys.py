@@ -68,8 +68,9 @@ def test_broken_key_file_is_a_config_error(tmp_path: Path) -> None:
 
 def test_secrets_from_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     f = tmp_path / "s"
-    f.write_text("# comment\n s3 \n\ns4,s1\n")
-    assert config.parse_secrets(" s1, s2 ,,", f) == ("s1", "s2", "s3", "s4")
+    f.write_text("# comment\n s3 \n\ns4,s1\ns1\n")
+    # the environment splits on commas; the file takes each line whole (a comma may be part of a secret)
+    assert config.parse_secrets(" s1, s2 ,,", f) == ("s1", "s2", "s3", "s4,s1")
     monkeypatch.setenv(config.ENV_SECRET, "a,b")
     monkeypatch.setenv(config.ENV_DATA, str(tmp_path / "data"))
     cfg = config.from_args(port=0, max_body=10)
@@ -82,6 +83,24 @@ def test_secrets_from_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         config.from_args(secret_file=tmp_path / "missing")
     with pytest.raises(ConfigError):
         config.from_args(max_body=0)
+
+
+def test_short_secrets_are_warned_about_without_showing_them() -> None:
+    warnings = config.weak_secret_warnings(("whsec_d666d9171098cf67", "short,one", "x"))
+    assert [w.split(" IS ONLY ")[0] for w in warnings] == ["WEBHOOK SECRET #2", "WEBHOOK SECRET #3"]
+    assert "9 CHARACTERS" in warnings[0] and "1 CHARACTERS" in warnings[1]
+    assert not any("short" in w for w in warnings)
+
+
+def test_timeouts_and_caps_are_checked_and_the_body_deadline_follows_max_body() -> None:
+    assert config.from_args(max_body=1 << 20).body_deadline == 5.0 + 16.0
+    assert config.from_args(max_body=1 << 20, body_timeout=3.0).body_deadline == 3.0
+    assert config.from_args(retention_days=2).replay_window == 2 * 86400
+    for name in ("head_timeout", "body_timeout", "tls_handshake_timeout", "keep_alive_timeout"):
+        with pytest.raises(ConfigError, match=name.replace("_", "-")):
+            config.from_args(**{name: 0})
+    with pytest.raises(ConfigError, match="max-connections-per-address"):
+        config.from_args(max_connections_per_address=-1)
 
 
 def test_event_table_extension_file(tmp_path: Path) -> None:

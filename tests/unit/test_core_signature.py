@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.support import load_fixtures
-from trayapp.core import jsjson
+from trayapp.core import jsjson, signature
 from trayapp.core.errors import BadPayload, BadSignature
 from trayapp.core.signature import hmac_hex, verify_webhook
 
@@ -92,3 +92,35 @@ def test_no_secret_configured() -> None:
 def test_verifier_never_raises_anything_else(body: bytes, header: str) -> None:
     with contextlib.suppress(BadSignature, BadPayload):
         verify_webhook(body, header, ["s"])
+
+
+def test_raw_match_is_tried_first_and_needs_no_stringify_bound() -> None:
+    body = ("[" + ",".join(["1.5"] * 5000) + "]").join(['{"a":', "}"]).encode()  # over the stringify bounds
+    assert verify_webhook(body, hmac_hex("s", body), ["s"]).form == "raw"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": "' + b"x" * signature.STRINGIFY_MAX_BYTES + b'"}',  # too big
+        ("[" + ",".join(["1.50"] * signature.STRINGIFY_MAX_VALUES) + "]").join(['{"a":', "}"]).encode(),  # too many
+        b'{"a": "' + b"\\ud800" * signature.STRINGIFY_MAX_VALUES + b'"}',  # escapes count as values
+    ],
+    ids=["size", "values", "escapes"],
+)
+def test_stringify_form_is_not_tried_past_its_bounds(body: bytes) -> None:
+    canonical = jsjson.canonical(body)
+    assert not signature.stringify_affordable(body)
+    with pytest.raises(BadSignature, match="only tried for bodies up to 64 KiB"):
+        verify_webhook(body, hmac_hex("s", canonical), ["s"])
+
+
+def test_stringify_form_within_bounds_still_matches() -> None:
+    body = ("[" + ",".join(["1.50"] * (signature.STRINGIFY_MAX_VALUES - 10)) + "]").join(['{"a":', "}"]).encode()
+    assert signature.stringify_affordable(body)
+    assert verify_webhook(body, hmac_hex("s", jsjson.canonical(body)), ["s"]).form == "stringify"
+
+
+def test_forged_unparsable_body_is_401_even_within_bounds() -> None:
+    with pytest.raises(BadSignature, match="does not match"):
+        verify_webhook(b'{"a": nope', "0" * 64, ["s"])

@@ -35,7 +35,7 @@ from .config import BridgeConfig
 from .errors import BridgeError
 from .hub import Hub
 from .ingest import FrameSigner, IngestEndpoint, send_json
-from .limits import TokenBuckets
+from .limits import AddressSlots, TokenBuckets
 from .metrics import Metrics
 from .store import Store
 from .store_factory import make_store
@@ -49,7 +49,8 @@ class Bridge:
 
     def __init__(self, config: BridgeConfig, store: Store | None = None) -> None:
         self.config = config
-        self.store = store if store is not None else make_store(data_dir=config.data_dir, redis_url=config.redis_url)
+        self.store = store if store is not None else make_store(data_dir=config.data_dir, redis_url=config.redis_url,
+                                                                dedupe_window=config.replay_window)
         self.metrics = Metrics()
         self.signer = FrameSigner()
         self.hub = Hub(self.store, self.metrics, config.queue_size, config.revocation_poll)
@@ -64,6 +65,7 @@ class Bridge:
         self.key_text = wire.key_to_text(key.public_key())
         self.metrics.head.set((await self.store.bounds()).head)
         self.hub.start()
+        await self._prune()  # the first retention pass before anything is served
         self._prune_task = asyncio.get_running_loop().create_task(self._prune_loop())
 
     async def stop(self) -> None:
@@ -75,15 +77,18 @@ class Bridge:
         await self.hub.stop()
         await self.store.close()
 
+    async def _prune(self) -> None:
+        try:
+            n = await self.store.prune(time.time() - self.config.retention_days * 86400)
+            if n:
+                log.info("retention: dropped %d events older than %s days", n, self.config.retention_days)
+        except BridgeError as exc:
+            log.warning("retention pass failed: %s", exc.reason)
+
     async def _prune_loop(self) -> None:
         while True:
-            try:
-                n = await self.store.prune(time.time() - self.config.retention_days * 86400)
-                if n:
-                    log.info("retention: dropped %d events older than %s days", n, self.config.retention_days)
-            except BridgeError as exc:
-                log.warning("retention pass failed: %s", exc.reason)
             await asyncio.sleep(self.config.prune_interval)
+            await self._prune()
 
 
 class _Lazy:
@@ -151,9 +156,10 @@ def create_app(config: BridgeConfig, store: Store | None = None) -> BridgeApp:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await bridge.start()
         app.state.bridge = bridge
-        app.state.ingest = IngestEndpoint(bridge.store, config.secrets, config.event_table, config.max_body,
-                                          bridge.metrics,
-                                          TokenBuckets(config.bad_signature_rate, config.bad_signature_burst))
+        app.state.ingest = IngestEndpoint(
+            bridge.store, config.secrets, config.event_table, config.max_body, bridge.metrics,
+            TokenBuckets(config.bad_signature_rate, config.bad_signature_burst),
+            AddressSlots(config.max_unverified_per_address, config.unverified_wait), config.replay_window)
         app.state.stream = StreamEndpoint(bridge.hub, bridge.signer, config.max_sockets_per_token)
         app.state.events = EventsEndpoint(bridge.store)
         try:

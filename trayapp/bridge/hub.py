@@ -6,7 +6,8 @@ when that socket is idle and live (caught up, nothing queued, its pump waiting);
 to the socket's bounded queue, which its pump (:mod:`.stream`) sends in order. A queue that would overflow closes
 its socket with 4008 "slow consumer" (the client resumes with ``since``; nothing is lost). Every ``revocation_poll``
 seconds the hub reads the store's token generation; when it changed, sockets whose token is no longer active are
-closed with 4001 "token revoked". ``close_all`` closes every socket (1001 at shutdown).
+closed with 4001 "token revoked". ``close_all`` closes every socket (1001 at shutdown). Sockets of department-scoped
+tokens (:mod:`.scope`) always go through their pump, which passes over the events outside their scope.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from trayapp.core import wire
 
 from .errors import BridgeError
 from .metrics import Metrics
+from .scope import TokenScope
 from .store import Store, StoredEvent
 
 log = logging.getLogger("trayapp.bridge.hub")
@@ -47,13 +49,15 @@ class Subscriber:
     ``pending`` for the pump, which sends them in order."""
 
     __slots__ = ("close_code", "close_reason", "closed", "direct", "idle", "last", "limit", "name", "pending",
-                 "token_hash", "wake")
+                 "scope", "token_hash", "wake")
 
-    def __init__(self, token_hash: str, name: str, limit: int, direct: Callable[[bytes], bool] | None) -> None:
+    def __init__(self, token_hash: str, name: str, limit: int, direct: Callable[[bytes], bool] | None,
+                 scope: TokenScope | None = None) -> None:
         self.token_hash = token_hash
         self.name = name
         self.limit = limit
         self.direct = direct
+        self.scope = scope  # a department-scoped token: its pump filters, so it never takes the direct path
         self.idle = False
         self.last = 0
         self.pending: list[StoredEvent] = []
@@ -129,8 +133,8 @@ class Hub:
         written = 0
         for sub in self.subscribers:
             rest: Sequence[StoredEvent] = events
-            if (contiguous and sub.idle and sub.direct is not None and not sub.pending and not sub.close_code
-                    and first <= sub.last + 1 <= last):
+            if (contiguous and sub.idle and sub.direct is not None and sub.scope is None and not sub.pending
+                    and not sub.close_code and first <= sub.last + 1 <= last):
                 start = sub.last + 1 - first
                 data = joined.get(start)
                 if data is None:
@@ -149,8 +153,9 @@ class Hub:
             self.metrics.events_sent.inc(written)
         self.metrics.fanout_seconds.observe(time.perf_counter() - started)
 
-    def subscribe(self, token_hash: str, name: str, direct: Callable[[bytes], bool] | None = None) -> Subscriber:
-        sub = Subscriber(token_hash, name, self.queue_size, direct)
+    def subscribe(self, token_hash: str, name: str, direct: Callable[[bytes], bool] | None = None,
+                  scope: TokenScope | None = None) -> Subscriber:
+        sub = Subscriber(token_hash, name, self.queue_size, direct, scope)
         self.subscribers.add(sub)
         self.per_token[token_hash] = self.per_token.get(token_hash, 0) + 1
         self.metrics.clients.set(len(self.subscribers))

@@ -2,10 +2,14 @@
 
 A raw ASGI endpoint (no framework body buffering) so the size limit is enforced while the body streams in.
 Checks, first failure answers: 405 (other methods), 429 (this address sent too many bad signatures lately:
-:mod:`.limits`; ``Retry-After``; the body is not read), 413 (``Content-Length`` or the bytes read so far over
-``max_body``), 401 (missing / wrong ``x-acquire-signature``), 400 (not UTF-8, not JSON, not an object, nested deeper
-than 512). 200 ``{"seq": N, "duplicate": false}`` only once the event is committed; a repeat within 24 h answers
-the original seq with ``"duplicate": true``. A store that fails answers 503 (Acquire retries). Every error body is
+:mod:`.limits`; ``Retry-After``; the body is not read), 413 (``Content-Length`` over ``max_body``), then the request
+waits for one of its address's **unverified slots** (:class:`.limits.AddressSlots`; 429 if none comes free in time,
+or if the address's bad-signature budget, counting the requests of that address still in flight, is spent
+meanwhile), 413 (the bytes read so far over ``max_body``), 401 (missing / wrong ``x-acquire-signature``; the slot is
+released once the signature is judged), 400 (not UTF-8, not JSON, not an object, nested deeper than 512), 400 (the
+payload's own ``timestamp`` is older than the replay window, i.e. the retention: its dedupe key would be gone).
+200 ``{"seq": N, "duplicate": false}`` only once the event is committed; a repeat within the retention answers the
+original seq with ``"duplicate": true``. A store that fails answers 503 (Acquire retries). Every error body is
 ``{"error": "..."}``.
 """
 
@@ -25,10 +29,10 @@ from trayapp.core import text, wire
 from trayapp.core.acquire import EventTable, normalise
 from trayapp.core.errors import BadPayload, BadSignature
 from trayapp.core.event import Event
-from trayapp.core.signature import HEADER, verify_webhook
+from trayapp.core.signature import HEADER, Verified, verify_webhook
 
 from .errors import BridgeError
-from .limits import TokenBuckets
+from .limits import AddressSlots, TokenBuckets
 from .metrics import Metrics
 from .store import NewEvent, Store
 
@@ -115,19 +119,47 @@ def _event_of(payload: dict[str, Any], table: EventTable) -> dict[str, Any]:
                      or "").to_json()
 
 
+def event_time(payload: dict[str, Any]) -> float | None:
+    """The payload's own event time (its top-level ``timestamp``: RFC 3339 with a zone, or POSIX seconds /
+    milliseconds), or None where it carries none the bridge can read unambiguously."""
+    value = payload.get("timestamp")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) / 1000 if value > 1e11 else float(value)
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return when.timestamp() if when.tzinfo is not None else None
+
+
 class IngestEndpoint:
     def __init__(self, store: Store, secrets: tuple[str, ...], table: EventTable, max_body: int,
-                 metrics: Metrics, bad_signatures: TokenBuckets | None = None) -> None:
+                 metrics: Metrics, bad_signatures: TokenBuckets | None = None,
+                 unverified: AddressSlots | None = None, replay_window: float = 7 * 86400.0) -> None:
         self.bad_signature_buckets = bad_signatures if bad_signatures is not None else TokenBuckets(0, 0)
+        self.unverified = unverified if unverified is not None else AddressSlots(0, 0)
         self.store = store
         self.secrets = secrets
         self.table = table
         self.max_body = max_body
         self.metrics = metrics
+        self.replay_window = replay_window
+
+    def _throttled(self, address: str, pending: int = 0) -> tuple[str, list[tuple[bytes, bytes]]] | None:
+        wait = self.bad_signature_buckets.retry_after(address, pending)
+        if not wait:
+            return None
+        return f"too many bad signatures from {address}: retry in {wait} s", [(b"retry-after", b"%d" % wait)]
 
     async def _fail(self, send: Send, status: int, reason: str, headers: list[tuple[bytes, bytes]] | None = None
                     ) -> None:
         self.metrics.rejected.labels(str(status)).inc()
+        if status in (413, 429):  # answered before the body was read: close, so the rest is not received for nothing
+            headers = [*(headers or []), (b"connection", b"close")]
         await send_json(send, status, {"error": reason}, headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -137,10 +169,9 @@ class IngestEndpoint:
             return
         client = scope.get("client")
         address = str(client[0]) if client else ""
-        wait = self.bad_signature_buckets.retry_after(address)
-        if wait:
-            await self._fail(send, 429, f"too many bad signatures from {address}: retry in {wait} s",
-                             [(b"retry-after", b"%d" % wait)])
+        throttled = self._throttled(address)
+        if throttled:
+            await self._fail(send, 429, *throttled)
             return
         signature: str | None = None
         length: int | None = None
@@ -156,33 +187,23 @@ class IngestEndpoint:
         if length is not None and length > self.max_body:
             await self._fail(send, 413, f"body of {length} bytes is over the limit of {self.max_body} bytes")
             return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
+        async with self.unverified.hold(address) as slot:
+            if not slot:
+                await self._fail(send, 429, f"too many unverified webhooks from {address} at once: retry in 1 s",
+                                 [(b"retry-after", b"1")])
                 return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                await self._fail(send, 413, f"body is over the limit of {self.max_body} bytes")
+            # checked again now: the requests that held the slots meanwhile may have spent the budget
+            throttled = self._throttled(address, self.unverified.held(address) - 1)
+            if throttled:
+                await self._fail(send, 429, *throttled)
                 return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        try:
-            if size > _THREAD_VERIFY_BYTES:
-                verified = await asyncio.to_thread(verify_webhook, body, signature, self.secrets)
-            else:
-                verified = verify_webhook(body, signature, self.secrets)
-        except BadSignature as exc:
-            self.metrics.bad_signatures.labels(_signature_reason(signature, exc)).inc()
-            self.bad_signature_buckets.take(address)
-            await self._fail(send, 401, str(exc))
+            verified = await self._read_verified(address, receive, send, signature)
+        if verified is None:
             return
-        except BadPayload as exc:
-            await self._fail(send, 400, str(exc))
+        timestamp = event_time(verified.payload)
+        if timestamp is not None and timestamp < time.time() - self.replay_window:
+            await self._fail(send, 400, f"event time {rfc3339_ms(timestamp)} is older than the replay window of "
+                             f"{self.replay_window / 86400:g} days: refused as a possible replay")
             return
         now = time.time()
         item = NewEvent(
@@ -208,3 +229,33 @@ class IngestEndpoint:
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]})
         await send({"type": "http.response.body", "body": body})
+
+    async def _read_verified(self, address: str, receive: Receive, send: Send, signature: str | None
+                             ) -> Verified | None:
+        """The body, read and verified, or None once the failure was answered."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                await self._fail(send, 413, f"body is over the limit of {self.max_body} bytes")
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            if size > _THREAD_VERIFY_BYTES:
+                return await asyncio.to_thread(verify_webhook, body, signature, self.secrets)
+            return verify_webhook(body, signature, self.secrets)
+        except BadSignature as exc:
+            self.metrics.bad_signatures.labels(_signature_reason(signature, exc)).inc()
+            self.bad_signature_buckets.take(address)
+            await self._fail(send, 401, str(exc))
+        except BadPayload as exc:
+            await self._fail(send, 400, str(exc))
+        return None

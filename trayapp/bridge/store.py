@@ -9,7 +9,8 @@ Contract (every backend):
 - ``append(item)`` stores one verified webhook and answers only once it is **durable**. It assigns the next gap-free
   ``seq`` (1, 2, 3, ... never reused while the ``epoch`` lives), stores the dedupe key in the same atomic step, and
   builds the signed wire frame with the :class:`FrameBuilder` it was given (the frame text is stored, so replay and
-  fan-out send pre-encoded strings). A delivery whose dedupe key was accepted within ``DEDUPE_WINDOW`` answers the
+  fan-out send pre-encoded strings). A delivery whose dedupe key was accepted within ``dedupe_window`` seconds (the
+  retention: ``make_store(dedupe_window=...)``; a key lives as long as the events are kept) answers the
   original ``seq`` with ``duplicate=True`` and stores nothing.
 - after every durable append the store calls its listeners (``add_listener``) **in the event loop**, with the new
   events in ``seq`` order. A multi-process backend calls them for events appended by any process. The stream hub
@@ -20,8 +21,8 @@ Contract (every backend):
   ``(seq, item)``, in **every** process (Redis stores the event's parts and builds the frame when a process first
   reads or fans it out). It must therefore be deterministic and side-effect free -- Ed25519 signatures are
   deterministic, and the frame id is ``<epoch>-<seq>``, so every process builds byte-identical frames.
-- ``read(since, limit)`` returns retained events with ``seq > since`` in order; ``bounds()`` gives the first retained
-  seq and the head (the last seq ever assigned, 0 for none).
+- ``read(since, limit, max_bytes)`` returns retained events with ``seq > since`` in order (bounded by count and,
+  optionally, bytes); ``bounds()`` gives the first retained seq and the head (the last seq ever assigned, 0 for none).
 - tokens are stored as SHA-256 hashes only; ``token_generation()`` changes whenever a token is revoked (by any
   process), so open streams can re-check their token cheaply.
 - the Ed25519 signing key belongs to the store (a file in the SQLite data dir, a key in Redis), so every process
@@ -31,13 +32,13 @@ Contract (every backend):
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-DEDUPE_WINDOW_S = 24 * 3600.0
+DEFAULT_DEDUPE_WINDOW_S = 7 * 86400.0  # = the default --retention-days
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,7 @@ class NewEvent:
     ``id`` may stay empty: the frame builder then uses ``<epoch>-<seq>`` (unique for the life of the store).
     ``body`` is the exact webhook body (text); ``event`` the normalised event as a JSON-able dict;
     ``dedupe_key`` the hex SHA-256 of the canonical body; ``received_at`` RFC 3339 UTC with milliseconds;
-    ``received_ts`` the same instant as a POSIX timestamp (retention, dedupe window).
+    ``received_ts`` the same instant as a POSIX timestamp (retention and dedupe window).
     """
 
     body: str
@@ -83,9 +84,12 @@ class Bounds:
 
 @dataclass(frozen=True, slots=True)
 class TokenInfo:
+    """``departments``: the token reads only these departments' events and unassigned ones (empty: all)."""
+
     name: str
     created_at: str
     revoked_at: str | None
+    departments: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -100,8 +104,9 @@ Listener = Callable[[Sequence[StoredEvent]], None]
 class Store(abc.ABC):
     """A bridge backend. Create it, ``await open()``, use it from one event loop, ``await close()``."""
 
-    def __init__(self) -> None:
+    def __init__(self, dedupe_window: float = DEFAULT_DEDUPE_WINDOW_S) -> None:
         self._listeners: list[Listener] = []
+        self.dedupe_window = dedupe_window
 
     # -- lifecycle -------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -127,8 +132,9 @@ class Store(abc.ABC):
         """Store durably (or find the duplicate); see the module docstring."""
 
     @abc.abstractmethod
-    async def read(self, since: int, limit: int) -> list[StoredEvent]:
-        """Retained events with ``seq > since``, ascending, at most ``limit``."""
+    async def read(self, since: int, limit: int, max_bytes: int | None = None) -> list[StoredEvent]:
+        """Retained events with ``seq > since``, ascending, at most ``limit``, and with ``max_bytes`` no more
+        frames once their text reaches that many characters (at least one)."""
 
     @abc.abstractmethod
     async def bounds(self) -> Bounds: ...
@@ -151,7 +157,7 @@ class Store(abc.ABC):
 
     # -- tokens ----------------------------------------------------------------------------------
     @abc.abstractmethod
-    async def add_token(self, name: str, token_hash: str) -> None:
+    async def add_token(self, name: str, token_hash: str, departments: tuple[str, ...] = ()) -> None:
         """Raise :class:`~trayapp.bridge.errors.BadRequest` if an active token of that name exists."""
 
     @abc.abstractmethod
@@ -172,3 +178,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def signing_key(self) -> Ed25519PrivateKey:
         """The bridge's Ed25519 key, created on first use."""
+
+
+def within_bytes(rows: Iterable[StoredEvent], max_bytes: int | None) -> list[StoredEvent]:
+    """The leading ``rows`` up to and including the one whose frames reach ``max_bytes`` (all without a bound)."""
+    out: list[StoredEvent] = []
+    size = 0
+    for row in rows:
+        out.append(row)
+        size += len(row.frame)
+        if max_bytes is not None and size >= max_bytes:
+            break
+    return out

@@ -7,8 +7,9 @@ points at the same Redis is the same bridge: same seqs, same epoch, same key.
 
 Keys (``P`` = prefix): ``P:epoch``, ``P:seq`` (the head: last seq assigned), ``P:events`` (the stream; entry id
 ``<seq>-0``; one field ``e`` = ``received_at LF received_ts LF dedupe_key LF event-JSON LF body``, one field so
-that reading is cheap), ``P:dd:<sha256>`` (dedupe → seq, 24 h TTL), ``P:signing-key`` (PEM), ``P:tokens`` (hash →
-JSON name/created_at/n), ``P:tokens:revoked`` (hash → revoked_at), ``P:tokens:active`` (name → hash),
+that reading is cheap), ``P:dd:<sha256>`` (dedupe → seq, TTL: the retention), ``P:signing-key`` (PEM),
+``P:tokens`` (hash → JSON name/created_at/n),
+``P:tokens:revoked`` (hash → revoked_at), ``P:tokens:active`` (name → hash),
 ``P:tokens:n`` (creation counter), ``P:token-gen`` (bumped on every revocation).
 
 Design: **the stream stores the parts of an event and every process signs at read time.**
@@ -72,8 +73,9 @@ from redis.exceptions import RedisError, ResponseError
 
 from .errors import BadRequest, ConfigError, StoreClosed, StoreUnavailable
 from .keys import from_pem, new_pem
+from .redact import redact, redact_url
 from .store import (
-    DEDUPE_WINDOW_S,
+    DEFAULT_DEDUPE_WINDOW_S,
     AppendResult,
     Bounds,
     FrameBuilder,
@@ -81,6 +83,7 @@ from .store import (
     Store,
     StoredEvent,
     TokenInfo,
+    within_bytes,
 )
 
 log = logging.getLogger("trayapp.bridge.store_redis")
@@ -90,6 +93,7 @@ MAX_BATCH_BYTES = 8 * 1024 * 1024
 FANOUT_COUNT = 1000
 FRAME_CACHE_BYTES = 64 * 1024 * 1024
 PRUNE_PAGE = 100
+READ_PAGE = 50  # XRANGE page of a byte-bounded read
 
 # KEYS: seq, stream, epoch, dedupe keys (one per item).  ARGV: epoch, ttl, then the packed entry of each item.
 # Answers one number per item: the new seq, or minus the original seq of a duplicate.
@@ -114,12 +118,14 @@ end
 return out
 """
 
-# KEYS: tokens, active, counter.  ARGV: hash, name, created_at.  1 ok, 0 name taken, -1 hash exists.
+# KEYS: tokens, active, counter.  ARGV: hash, name, created_at, departments (JSON).  1 ok, 0 name taken,
+# -1 hash exists.
 ADD_TOKEN_LUA = """#!lua
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 0 end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return -1 end
 local n = redis.call('INCR', KEYS[3])
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({name = ARGV[2], created_at = ARGV[3], n = n}))
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({name = ARGV[2], created_at = ARGV[3], n = n,
+                                                   departments = ARGV[4]}))
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
 return 1
 """
@@ -172,23 +178,6 @@ class _Append:
         self.size = size
 
 
-def redact_url(url: str) -> str:
-    """The URL without its password (for logs and error messages)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        user = parts.username or ""
-        host = parts.hostname or ""
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-    except ValueError:
-        return "<unparsable Redis URL>"
-
-
 async def probe(url: str, timeout: float = 1.0) -> None:
     """One ``PING``: :class:`ConfigError` for a URL the store would refuse, :class:`StoreUnavailable` if Redis does not
     answer within about ``timeout`` (or answers an error, e.g. ``LOADING`` while it reads its AOF)."""
@@ -196,19 +185,24 @@ async def probe(url: str, timeout: float = 1.0) -> None:
     try:
         r = store._client(timeout, 1)
     except ValueError as exc:
-        raise ConfigError(f"bad Redis URL {redact_url(url)!r}: {exc}") from exc
+        raise ConfigError(f"bad Redis URL {redact_url(url)!r}: {redact(str(exc))}") from exc
     try:
         await store._io(r.ping())
     finally:
         await r.aclose(close_connection_pool=True)
 
 
+def _token_info(data: dict[str, Any], revoked: bytes | None) -> TokenInfo:
+    departments = tuple(json.loads(data.get("departments") or "[]"))  # (tokens from before scoping have none)
+    return TokenInfo(data["name"], data["created_at"], _text(revoked) if revoked is not None else None, departments)
+
+
 class RedisStore(Store):
     """``RedisStore("redis://host:6379/0")``; see the module docstring."""
 
     def __init__(self, url: str, *, prefix: str = "trayapp", timeout: float = 0.8, block_ms: int = 1000,
-                 max_connections: int = 64) -> None:
-        super().__init__()
+                 max_connections: int = 64, dedupe_window: float = DEFAULT_DEDUPE_WINDOW_S) -> None:
+        super().__init__(dedupe_window)
         self.url = url
         self.timeout = timeout
         self.block_ms = block_ms
@@ -265,7 +259,7 @@ class RedisStore(Store):
         try:
             self._r = self._client(self.timeout, self.max_connections)
         except ValueError as exc:
-            raise ConfigError(f"bad Redis URL {redact_url(self.url)!r}: {exc}") from exc
+            raise ConfigError(f"bad Redis URL {redact_url(self.url)!r}: {redact(str(exc))}") from exc
         r = self._r
         self._scripts = {
             "append": r.register_script(APPEND_LUA),
@@ -283,7 +277,7 @@ class RedisStore(Store):
         except StoreUnavailable as exc:
             await r.aclose(close_connection_pool=True)
             self._r = None
-            raise StoreUnavailable(f"{exc.reason} (Redis URL {redact_url(self.url)})") from exc
+            raise StoreUnavailable(f"{redact(exc.reason)} (Redis URL {redact_url(self.url)})") from exc
         except BaseException:
             await r.aclose(close_connection_pool=True)
             self._r = None
@@ -304,7 +298,7 @@ class RedisStore(Store):
             log.info("cannot read the Redis AOF settings; make sure appendonly=yes and appendfsync=always")
             return
         except (RedisError, OSError, TimeoutError) as exc:
-            raise StoreUnavailable(f"Redis not reachable at {redact_url(self.url)}: {exc}") from exc
+            raise StoreUnavailable(f"Redis not reachable at {redact_url(self.url)}: {redact(str(exc))}") from exc
         values = {_text(k): _text(v) for k, v in conf.items()}
         self.durable = values.get("appendonly") == "yes" and values.get("appendfsync") == "always"
         if not self.durable:
@@ -396,7 +390,7 @@ class RedisStore(Store):
     async def _commit(self, batch: list[_Append]) -> None:
         assert self._r is not None
         keys = [self._k_seq, self._k_stream, self._k_epoch]
-        args: list[bytes | str | int] = [self._epoch, int(DEDUPE_WINDOW_S)]
+        args: list[bytes | str | int] = [self._epoch, max(1, int(self.dedupe_window))]
         packable: list[_Append] = []
         for job in batch:
             try:
@@ -459,21 +453,29 @@ class RedisStore(Store):
             out.append(event)
         return out
 
-    async def read(self, since: int, limit: int) -> list[StoredEvent]:
+    async def read(self, since: int, limit: int, max_bytes: int | None = None) -> list[StoredEvent]:
         out: list[StoredEvent] = []
+        size = 0
         seq = since + 1
         if seq >= self._first_known:  # the cached run after `since` (the fan-out keeps it filled)
             frames = self._frames
-            while len(out) < limit:
+            while len(out) < limit and (max_bytes is None or size < max_bytes):
                 event = frames.get(seq)
                 if event is None:
                     break
                 frames.move_to_end(seq)
                 out.append(event)
+                size += len(event.frame)
                 seq += 1
-        if len(out) < limit:
-            entries = await self._io(self._redis().xrange(self._k_stream, f"{seq}-0", "+", count=limit - len(out)))
-            out += self._stored(entries)
+        while len(out) < limit and (max_bytes is None or size < max_bytes):
+            count = limit - len(out) if max_bytes is None else min(limit - len(out), READ_PAGE)
+            entries = await self._io(self._redis().xrange(self._k_stream, f"{seq}-0", "+", count=count))
+            page = within_bytes(self._stored(entries), None if max_bytes is None else max_bytes - size)
+            out += page
+            size += sum(len(e.frame) for e in page)
+            if len(entries) < count:
+                break
+            seq = out[-1].seq + 1
         return out
 
     async def bounds(self) -> Bounds:
@@ -551,10 +553,11 @@ class RedisStore(Store):
                 log.exception("event fan-out: a listener or the frame builder failed")
 
     # -- tokens ----------------------------------------------------------------------------------
-    async def add_token(self, name: str, token_hash: str) -> None:
+    async def add_token(self, name: str, token_hash: str, departments: tuple[str, ...] = ()) -> None:
         self._redis()
         answer = await self._io(self._scripts["add_token"](
-            keys=[self._k_tokens, self._k_active, self._k_token_n], args=[token_hash, name, _now_text()]))
+            keys=[self._k_tokens, self._k_active, self._k_token_n],
+            args=[token_hash, name, _now_text(), json.dumps(list(departments))]))
         if int(answer) == 0:
             raise BadRequest(f"a token named {name!r} already exists (revoke it first)")
         if int(answer) < 0:
@@ -569,8 +572,7 @@ class RedisStore(Store):
         for h, raw in tokens.items():
             data = json.loads(raw)
             rev = revoked.get(h)
-            rows.append((int(data["n"]), TokenInfo(data["name"], data["created_at"],
-                                                   _text(rev) if rev is not None else None)))
+            rows.append((int(data["n"]), _token_info(data, rev)))
         return [info for _, info in sorted(rows, key=lambda r: r[0])]
 
     async def revoke_token(self, name: str) -> bool:
@@ -586,8 +588,7 @@ class RedisStore(Store):
             raw, rev = await self._io(pipe.execute())
         if raw is None:
             return None
-        data = json.loads(raw)
-        return TokenInfo(data["name"], data["created_at"], _text(rev) if rev is not None else None)
+        return _token_info(json.loads(raw), rev)
 
     async def token_generation(self) -> int:
         return int(await self._io(self._redis().get(self._k_token_gen)) or 0)

@@ -36,7 +36,7 @@ from ..private_files import private_database
 from . import keys
 from .errors import BadRequest, StoreClosed, StoreUnavailable
 from .store import (
-    DEDUPE_WINDOW_S,
+    DEFAULT_DEDUPE_WINDOW_S,
     AppendResult,
     Bounds,
     FrameBuilder,
@@ -44,6 +44,7 @@ from .store import (
     Store,
     StoredEvent,
     TokenInfo,
+    within_bytes,
 )
 
 DB_FILE = "bridge.sqlite3"
@@ -58,7 +59,7 @@ CREATE TABLE IF NOT EXISTS dedupe (key TEXT PRIMARY KEY, seq INTEGER NOT NULL, r
 CREATE INDEX IF NOT EXISTS dedupe_received ON dedupe (received_ts);
 CREATE TABLE IF NOT EXISTS tokens (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL, revoked_at TEXT
+    created_at TEXT NOT NULL, revoked_at TEXT, departments TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS tokens_name ON tokens (name);
 """
@@ -105,9 +106,13 @@ class _Call:
         self.future = future
 
 
+def _token_info(name: str, created_at: str, revoked_at: str | None, departments: str) -> TokenInfo:
+    return TokenInfo(name, created_at, revoked_at, tuple(json.loads(departments or "[]")))
+
+
 class SQLiteStore(Store):
-    def __init__(self, data_dir: Path) -> None:
-        super().__init__()
+    def __init__(self, data_dir: Path, dedupe_window: float = DEFAULT_DEDUPE_WINDOW_S) -> None:
+        super().__init__(dedupe_window)
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / DB_FILE
         self._epoch = ""
@@ -139,6 +144,8 @@ class SQLiteStore(Store):
     def _init_db(self) -> sqlite3.Connection:
         conn = connect(self.path)
         conn.executescript(SCHEMA)
+        if "departments" not in {row[1] for row in conn.execute("PRAGMA table_info(tokens)")}:
+            conn.execute("ALTER TABLE tokens ADD COLUMN departments TEXT NOT NULL DEFAULT '[]'")  # older databases
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (secrets.token_hex(8),))
@@ -214,7 +221,7 @@ class SQLiteStore(Store):
         new_head = head
         try:
             conn.execute("BEGIN IMMEDIATE")
-            cutoff = time.time() - DEDUPE_WINDOW_S
+            cutoff = time.time() - self.dedupe_window
             keys = list({job.item.dedupe_key for job in batch})
             known: dict[str, int] = {}
             for i in range(0, len(keys), 500):
@@ -326,10 +333,11 @@ class SQLiteStore(Store):
         self._jobs.put(_Append(item, future))
         return await future
 
-    async def read(self, since: int, limit: int) -> list[StoredEvent]:
-        rows = await self._read(lambda c: c.execute(
-            "SELECT seq, received_ts, frame FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (since, limit)
-        ).fetchall())
+    async def read(self, since: int, limit: int, max_bytes: int | None = None) -> list[StoredEvent]:
+        rows = await self._read(lambda c: [(r.seq, r.received_ts, r.frame) for r in within_bytes(
+            (StoredEvent(*row) for row in c.execute(
+                "SELECT seq, received_ts, frame FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (since, limit))),
+            max_bytes)])
         builder = self._frame_builder
         return [StoredEvent(seq, ts, upgraded_frame(seq, ts, frame, builder)
                             if builder is not None and _PROTOCOL_1_FRAME.match(frame) else frame)
@@ -341,7 +349,7 @@ class SQLiteStore(Store):
     async def prune(self, older_than_ts: float) -> int:
         def run(conn: sqlite3.Connection) -> tuple[int, int | None]:
             n = conn.execute("DELETE FROM events WHERE received_ts < ?", (older_than_ts,)).rowcount
-            conn.execute("DELETE FROM dedupe WHERE received_ts < ?", (time.time() - DEDUPE_WINDOW_S,))
+            conn.execute("DELETE FROM dedupe WHERE received_ts < ?", (time.time() - self.dedupe_window,))
             first = conn.execute("SELECT MIN(seq) FROM events").fetchone()[0]
             return n, first
 
@@ -350,19 +358,19 @@ class SQLiteStore(Store):
         return n
 
     # -- tokens ----------------------------------------------------------------------------------
-    async def add_token(self, name: str, token_hash: str) -> None:
+    async def add_token(self, name: str, token_hash: str, departments: tuple[str, ...] = ()) -> None:
         def run(conn: sqlite3.Connection) -> None:
             if conn.execute("SELECT 1 FROM tokens WHERE name = ? AND revoked_at IS NULL", (name,)).fetchone():
                 raise BadRequest(f"a token named {name!r} already exists (revoke it first)")
-            conn.execute("INSERT INTO tokens (name, hash, created_at) VALUES (?, ?, ?)",
-                         (name, token_hash, _now_text()))
+            conn.execute("INSERT INTO tokens (name, hash, created_at, departments) VALUES (?, ?, ?, ?)",
+                         (name, token_hash, _now_text(), json.dumps(list(departments))))
 
         await self._write_anywhere(run)
 
     async def list_tokens(self) -> list[TokenInfo]:
         rows = await self._read(lambda c: c.execute(
-            "SELECT name, created_at, revoked_at FROM tokens ORDER BY id").fetchall())
-        return [TokenInfo(*row) for row in rows]
+            "SELECT name, created_at, revoked_at, departments FROM tokens ORDER BY id").fetchall())
+        return [_token_info(*row) for row in rows]
 
     async def revoke_token(self, name: str) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
@@ -376,8 +384,8 @@ class SQLiteStore(Store):
 
     async def lookup_token(self, token_hash: str) -> TokenInfo | None:
         row = await self._read(lambda c: c.execute(
-            "SELECT name, created_at, revoked_at FROM tokens WHERE hash = ?", (token_hash,)).fetchone())
-        return TokenInfo(*row) if row else None
+            "SELECT name, created_at, revoked_at, departments FROM tokens WHERE hash = ?", (token_hash,)).fetchone())
+        return _token_info(*row) if row else None
 
     async def token_generation(self) -> int:
         row = await self._read(lambda c: c.execute("SELECT value FROM meta WHERE key = 'token_gen'").fetchone())

@@ -29,13 +29,17 @@ from trayapp.core.errors import BadMessage
 from .errors import BridgeError
 from .hub import Hub, Subscriber
 from .ingest import FrameSigner, send_json
-from .store import Store
+from .scope import TokenScope, scope_of
+from .store import Store, TokenInfo
 from .tokens import bearer, token_hash
 
 log = logging.getLogger("trayapp.bridge.stream")
 
 PAGE = 500
-FAST_SEND = "trayapp.fast_send"  # ASGI extension of server.BridgeWebSocketProtocol
+PAGE_BYTES = 4 << 20  # a backlog / events page holds at most this many bytes of frames (and at least one frame)
+EVENTS_PAGE = 100  # /v1/events reads (and sends) this many frames at a time
+EVENTS_MAX_BYTES = 4 << 20  # one /v1/events answer: at most this many bytes of frames (and at least one frame)
+FAST_SEND = "trayapp.fast_send"  # ASGI extension of protocols.BridgeWebSocketProtocol
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -66,18 +70,18 @@ def _int_param(params: dict[str, str], name: str, minimum: int = 0) -> int | Non
     return value
 
 
-async def authenticate(store: Store, scope: Scope) -> tuple[int, str, str]:
-    """(0, hash, name) for a valid token, else (HTTP status, reason, "")."""
+async def authenticate(store: Store, scope: Scope) -> tuple[int, str, TokenInfo | None]:
+    """(0, hash, token) for a valid token, else (HTTP status, reason, None)."""
     token = bearer(_header(scope, b"authorization"))
     if token is None:
-        return 401, "missing or malformed Authorization: Bearer <token>", ""
+        return 401, "missing or malformed Authorization: Bearer <token>", None
     hashed = token_hash(token)
     info = await store.lookup_token(hashed)
     if info is None:
-        return 401, "unknown token", ""
+        return 401, "unknown token", None
     if not info.active:
-        return 403, "token revoked", ""
-    return 0, hashed, info.name
+        return 403, "token revoked", None
+    return 0, hashed, info
 
 
 class StreamEndpoint:
@@ -113,11 +117,11 @@ class StreamEndpoint:
             return
         epoch = params.get("epoch")
         try:
-            status, hashed, name = await authenticate(self.store, scope)
+            status, hashed, token = await authenticate(self.store, scope)
         except BridgeError as exc:
             await self._deny(send, 503, exc.reason)
             return
-        if status:
+        if status or token is None:
             await self._deny(send, status, hashed)
             return
         if self.max_per_token and self.hub.per_token.get(hashed, 0) >= self.max_per_token:
@@ -126,7 +130,8 @@ class StreamEndpoint:
                                         "close one or use a token per agent", [(b"retry-after", b"10")])
             return
         # subscribe before reading anything from the store: nothing can slip between backlog and live
-        sub = self.hub.subscribe(hashed, name, scope.get("extensions", {}).get(FAST_SEND))
+        sub = self.hub.subscribe(hashed, token.name, scope.get("extensions", {}).get(FAST_SEND),
+                                 scope_of(token.departments))
         try:
             await send({"type": "websocket.accept"})
             await self._run(sub, since, epoch, nonce, receive, send)
@@ -186,7 +191,7 @@ class StreamEndpoint:
             if (epoch is not None and epoch != store.epoch) or since > head:
                 await control(wire.Gap(None, None, "epoch"))
                 since = 0
-            last = await self._replay(since, None, text, control)
+            last = await self._replay(since, None, text, control, sub.scope)
         await control(wire.CaughtUp(head=last))
         sub.last = last
         while True:
@@ -204,27 +209,32 @@ class StreamEndpoint:
                 if ev.seq <= sub.last:
                     continue
                 if ev.seq > sub.last + 1:  # should not happen (commit before publish); refill from the store
-                    sub.last = await self._replay(sub.last, ev.seq - 1, text, control)
-                await text(ev.frame)
-                metrics.events_sent.inc()
+                    sub.last = await self._replay(sub.last, ev.seq - 1, text, control, sub.scope)
+                if sub.scope is None or sub.scope.allows(ev):
+                    await text(ev.frame)
+                    metrics.events_sent.inc()
                 sub.last = ev.seq
 
     async def _replay(self, last: int, until: int | None, text: Callable[[str], Awaitable[None]],
-                      control: Callable[[wire.ControlFrame], Awaitable[None]]) -> int:
-        """Send stored events after ``last`` (up to ``until``, else to the end); gap frames for missing ones."""
+                      control: Callable[[wire.ControlFrame], Awaitable[None]], scope: TokenScope | None = None
+                      ) -> int:
+        """Send stored events after ``last`` (up to ``until``, else to the end); gap frames for missing ones.
+        Read in pages of at most :data:`PAGE` frames and :data:`PAGE_BYTES` bytes; events outside ``scope`` are
+        passed over without a word."""
         while True:
             # The head is read *before* the page: every seq up to it was committed before the read started, so
             # one missing from the page was dropped by retention (not merely committed a moment later).
             known = until if until is not None else (await self.store.bounds()).head
-            rows = await self.store.read(last, PAGE)
+            rows = await self.store.read(last, PAGE, PAGE_BYTES)
             if until is not None:
                 rows = [r for r in rows if r.seq <= until]
             for row in rows:
                 if row.seq > last + 1:
                     await control(wire.Gap(last + 1, row.seq - 1, "retention"))
-                await text(row.frame)
+                if scope is None or scope.allows(row):
+                    await text(row.frame)
                 last = row.seq
-            if len(rows) < PAGE:
+            if not rows or (until is not None and last >= until):
                 break
         if known > last:
             await control(wire.Gap(last + 1, known, "retention"))
@@ -233,7 +243,10 @@ class StreamEndpoint:
 
 
 class EventsEndpoint:
-    """``GET /v1/events?since=N&limit=M``: the same event frames as a JSON array (oldest first)."""
+    """``GET /v1/events?since=N&limit=M``: the same event frames as a JSON array (oldest first), streamed, and
+    bounded by count (``limit``, at most 1,000) and by bytes (:data:`EVENTS_MAX_BYTES` of frames; at least one
+    frame): a client that got fewer than it asked for continues with ``since`` = the last seq it got. A department-
+    scoped token gets only its departments' and unassigned events."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -243,11 +256,11 @@ class EventsEndpoint:
             await send_json(send, 405, {"error": "use GET"}, [(b"allow", b"GET")])
             return
         try:
-            status, reason, _ = await authenticate(self.store, scope)
+            status, reason, token = await authenticate(self.store, scope)
         except BridgeError as exc:
             await send_json(send, exc.status, {"error": exc.reason})
             return
-        if status:
+        if status or token is None:
             await send_json(send, status, {"error": reason}, [(b"www-authenticate", b"Bearer")])
             return
         params = _query(scope)
@@ -257,13 +270,36 @@ class EventsEndpoint:
         except ValueError as exc:
             await send_json(send, 400, {"error": str(exc)})
             return
+        allowed = scope_of(token.departments)
+        page = min(limit, EVENTS_PAGE) if allowed is None else EVENTS_PAGE  # (a scope passes over some)
         try:
-            rows = await self.store.read(since, limit)
+            rows = await self.store.read(since, page, PAGE_BYTES)
         except BridgeError as exc:
             await send_json(send, exc.status, {"error": exc.reason})
             return
-        body = ("[" + ",".join(r.frame for r in rows) + "]").encode()
         await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+                    "headers": [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]})
+        sent = size = 0
+        separator = b"["
+        while rows:
+            chunk = []
+            for row in rows:
+                since = row.seq
+                if allowed is not None and not allowed.allows(row):
+                    continue
+                chunk.append(separator + row.frame.encode())
+                separator = b","
+                sent += 1
+                size += len(chunk[-1])
+                if sent >= limit or size >= EVENTS_MAX_BYTES:
+                    break
+            if chunk:
+                await send({"type": "http.response.body", "body": b"".join(chunk), "more_body": True})
+            if sent >= limit or size >= EVENTS_MAX_BYTES or (allowed is None and len(rows) < page):
+                break  # (a scoped read goes on to an empty page: a short one may be short by bytes)
+            try:
+                rows = await self.store.read(since, page, PAGE_BYTES)
+            except BridgeError as exc:  # the answer has begun: cut it short (the JSON is then invalid)
+                log.warning("/v1/events cut short: %s", exc.reason)
+                raise
+        await send({"type": "http.response.body", "body": b"[]" if separator == b"[" else b"]"})

@@ -3,6 +3,11 @@
 A signature is valid if it matches the raw body bytes, or the exact JavaScript
 ``JSON.stringify(JSON.parse(body))`` serialisation (what Acquire's own verification sample hashes).
 Every configured secret is tried (rotation), each with a constant-time compare.
+
+Cheap checks first: the HMAC over the raw body is tried before anything is parsed, and the ``JSON.stringify``
+form -- whose exact computation costs microseconds per JSON value -- is only tried for bodies whose size and shape
+are bounded (:data:`STRINGIFY_MAX_BYTES`, :data:`STRINGIFY_MAX_VALUES`), so a forged body costs a few milliseconds
+of CPU at most. A body Acquire signed in its raw form is parsed once it verified, whatever its size.
 """
 
 from __future__ import annotations
@@ -17,6 +22,11 @@ from . import jsjson
 from .errors import BadPayload, BadSignature
 
 HEADER: Final = "x-acquire-signature"
+# The JSON.stringify form is computed only for bodies up to this size and with at most this many JSON values
+# (counted from above: every ``,`` ``:`` ``[`` ``{`` and ``\\`` byte -- an escape costs about as much as a value --
+# so commas and escapes inside strings count too).
+STRINGIFY_MAX_BYTES: Final = 64 * 1024
+STRINGIFY_MAX_VALUES: Final = 1_000
 
 
 def hmac_hex(secret: str | bytes, data: str | bytes) -> str:
@@ -73,21 +83,32 @@ def verify_webhook(
     keys = list(secrets)
     if not keys:
         raise BadSignature("no webhook secret is configured")
-    raw_ok = _matches_any(signature, keys, body)
-    parse_error: BadPayload | None = None
-    text = canonical = None
-    payload: Any = None
+    if _matches_any(signature, keys, body):
+        text = jsjson.decode_utf8(body)
+        payload, canonical = jsjson.parse_canonical(text, max_depth)
+        return _verified(payload, canonical, text, "raw")
+    if not stringify_affordable(body):
+        raise BadSignature(
+            f"signature does not match the body (the JSON.stringify form is only tried for bodies up to "
+            f"{STRINGIFY_MAX_BYTES // 1024} KiB with at most {STRINGIFY_MAX_VALUES} values)")
     try:
         text = jsjson.decode_utf8(body)
         payload, canonical = jsjson.parse_canonical(text, max_depth)
-    except BadPayload as exc:
-        parse_error = exc
-    stringify_ok = canonical is not None and _matches_any(signature, keys, canonical.encode())
-    if not raw_ok and not stringify_ok:
+    except BadPayload:
+        raise BadSignature("signature does not match the body") from None
+    if not _matches_any(signature, keys, canonical.encode("utf-8", "surrogatepass")):
         raise BadSignature("signature does not match the body")
-    if parse_error is not None:
-        raise parse_error
-    assert text is not None and canonical is not None
+    return _verified(payload, canonical, text, "stringify")
+
+
+def stringify_affordable(body: bytes) -> bool:
+    """Whether the ``JSON.stringify`` form of ``body`` is cheap enough to compute for an unverified request."""
+    if len(body) > STRINGIFY_MAX_BYTES:
+        return False
+    return sum(body.count(c) for c in (b",", b":", b"[", b"{", b"\\")) < STRINGIFY_MAX_VALUES
+
+
+def _verified(payload: Any, canonical: str, text: str, form: str) -> Verified:
     if not isinstance(payload, dict):
         raise BadPayload(f"body is JSON but not an object (it is {type(payload).__name__})")
-    return Verified(payload=payload, canonical=canonical, text=text, form="raw" if raw_ok else "stringify")
+    return Verified(payload=payload, canonical=canonical, text=text, form=form)

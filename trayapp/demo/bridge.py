@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from trayapp.bridge.config import BridgeConfig
-from trayapp.bridge.server import BridgeServer, make_server
+from trayapp.bridge.protocols import BridgeServer
+from trayapp.bridge.server import make_server
 from trayapp.bridge.store_sqlite import SQLiteStore
 from trayapp.bridge.tokens import new_token, token_hash
 from trayapp.core.link import build_link
