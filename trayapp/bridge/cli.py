@@ -30,8 +30,8 @@ from typing import Any
 from trayapp.core import wire
 from trayapp.core.link import build_link
 
+from .. import logs
 from . import config as cfg
-from . import redact
 from .errors import BridgeError
 from .scope import parse_departments
 from .server import read_url_file
@@ -194,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return int(run_simulator(args.url, args.secret, args.interval, args.count))
     except BridgeError as exc:
-        print(f"trayapp-bridge: {redact.redact(exc.reason)}", file=sys.stderr)
+        print(f"trayapp-bridge: {logs.redact(exc.reason)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

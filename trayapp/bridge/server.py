@@ -6,7 +6,7 @@
   what the limit allows, so the bridge refuses connections cleanly instead of failing ``accept`` for lack of files.
 - Signals: SIGTERM / SIGINT stop accepting, close every socket with 1001 and return 0 (``run`` installs no-op
   handlers: uvicorn restores them and re-raises the signal into them after its shutdown).
-- Logs (and the access log, off unless asked for) go to stderr through :mod:`.redact`'s filter on every handler;
+- Logs (and the access log, off unless asked for) go to stderr through :mod:`trayapp.logs`' filter on every handler;
   stdout carries exactly one line, ``trayapp-bridge listening on http://HOST:PORT`` (the real port with
   ``--port 0``), printed and flushed once the socket is bound and the store is open. The same URL is written to
   ``<data-dir>/bridge.url``. Webhook secrets shorter than 16 characters are warned about at start.
@@ -36,7 +36,7 @@ from typing import Any
 from trayapp.core import wire
 from trayapp.private_files import write_private
 
-from . import redact
+from .. import logs
 from .app import create_app
 from .config import BridgeConfig, weak_secret_warnings
 from .errors import StoreUnavailable
@@ -53,7 +53,7 @@ def log_config(level: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact": {"()": redact.RedactFilter}},
+        "filters": {"redact": {"()": logs.RedactFilter}},
         "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
                                 "formatter": "plain", "filters": ["redact"]}},
@@ -170,11 +170,11 @@ async def _wait_for_redis(url: str, max_delay: float = 5.0) -> bool:
                 await probe(url)
             except StoreUnavailable as exc:
                 log.warning("waiting for Redis at %s: %s; retrying in %.1f s (the bridge listens once Redis "
-                            "answers)", redact.redact_url(url), exc.reason, delay)
+                            "answers)", logs.redact_url(url), exc.reason, delay)
                 waited = True
             else:
                 if waited:
-                    log.warning("Redis at %s answers: starting", redact.redact_url(url))
+                    log.warning("Redis at %s answers: starting", logs.redact_url(url))
                 return True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
@@ -197,7 +197,7 @@ def run(config: BridgeConfig) -> int:
     def ready(url: str) -> None:
         print(f"trayapp-bridge listening on {url}", flush=True)
 
-    redact.remember_secrets(config.secrets)
+    logs.remember_secrets(config.secrets)
     logging.config.dictConfig(log_config(config.log_level))
     for warning in weak_secret_warnings(config.secrets):
         log.warning(warning)

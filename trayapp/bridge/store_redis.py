@@ -71,9 +71,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
+from ..logs import redact, redact_url
 from .errors import BadRequest, ConfigError, StoreClosed, StoreUnavailable
 from .keys import from_pem, new_pem
-from .redact import redact, redact_url
 from .store import (
     DEFAULT_DEDUPE_WINDOW_S,
     AppendResult,
