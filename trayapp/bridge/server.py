@@ -11,7 +11,7 @@
   ``--port 0``), printed and flushed once the socket is bound and the store is open. The same URL is written to
   ``<data-dir>/bridge.url``. Webhook secrets shorter than 16 characters are warned about at start.
 - Redis down at start (``--redis-url``): ``run`` waits for it before it binds the port, logging one WARNING line
-  per attempt (``waiting for Redis at URL: ...; retrying in N s``, backoff 0.5 s to 5 s), so bridges started
+  per attempt (``waiting for Redis at URL: ...; retrying in N s``, ``core.backoff`` 0.5 s to 5 s), so bridges started
   before Redis (compose, boot order) come up by themselves, and a load balancer sees no port until the bridge can
   serve. SIGTERM / SIGINT during the wait exit 0; a URL the store refuses exits 2 at once.
 
@@ -37,6 +37,7 @@ from trayapp.core import wire
 from trayapp.private_files import write_private
 
 from .. import logs
+from ..core.backoff import backoff
 from .app import create_app
 from .config import BridgeConfig, weak_secret_warnings
 from .errors import StoreUnavailable
@@ -163,9 +164,10 @@ async def _wait_for_redis(url: str, max_delay: float = 5.0) -> bool:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        delay = 0.5
+        delays = backoff(0.5, max_delay)
         waited = False
         while True:
+            delay = next(delays)
             try:
                 await probe(url)
             except StoreUnavailable as exc:
@@ -180,7 +182,6 @@ async def _wait_for_redis(url: str, max_delay: float = 5.0) -> bool:
                 await asyncio.wait_for(stop.wait(), delay)
                 log.warning("stopped while waiting for Redis")
                 return False
-            delay = min(delay * 2, max_delay)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
