@@ -6,7 +6,12 @@
 #   list.png            the event list
 #   settings.png        the settings dialog
 #   settings-alerts.png the settings dialog's Alerts page
+#   demo-first-screen.png the demo's first screen (the list, a welcome strip with *Send me a test alert*)
 #   icons.png           every tray icon on a light and a dark panel, at 22 and 32 px
+#   first-run.png       the first-run link dialog; link-unreachable.png / link-wrong-key.png: what it says when
+#                       the alert server cannot be reached / the link's key does not match
+#   link-from-outside.png a link opened from outside, waiting for the agent to confirm
+#   settings-error.png  the settings when the connection needs a new link (error state, Details open)
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$ROOT/docs/screenshots}
@@ -38,6 +43,16 @@ has_sni() { [ -n "$(sni_item)" ]; }
 "${TRAYAPP[@]}" demo --interval 1.5 > "$ARTIFACTS/demo.log" 2>&1 & APP=$!
 trap 'kill $APP 2>/dev/null; wait $APP 2>/dev/null || true' EXIT
 wait_for 30 has_sni
+# 0. The demo's first screen: the list with its welcome strip and *Send me a test alert*; then Escape closes it
+#    (there is no window manager: it would cover the panel).
+dunstctl set-paused true   # popups wait (and do not cover the window) until this screenshot is taken
+wait_for 15 has_window "^Alerts|unread"
+sleep 2
+import -window "$(window '^Alerts|unread')" "$OUT/demo-first-screen.png"
+xdotool windowfocus --sync "$(window '^Alerts|unread')"
+xdotool key Escape
+wait_for 10 sh -c '! xdotool search --onlyvisible --name "^Alerts|unread" | grep -q .'
+dunstctl set-paused false
 wait_for 60 popups 2
 sleep 2   # let a few more events arrive so the badge and the list have something to show
 # 1. The panel's tray icon and the popup (top-left corner of the screen).
@@ -58,17 +73,17 @@ dunstctl set-paused true   # popups of newer events would cover the windows (the
 dunstctl close-all
 ITEM=$(sni_item); NAME=${ITEM%%/*}; OBJ=/${ITEM#*/}; [ "$OBJ" = "/$ITEM" ] && OBJ=/StatusNotifierItem
 dbus-send --session --type=method_call --dest="$NAME" "$OBJ" org.kde.StatusNotifierItem.Activate int32:0 int32:0
-wait_for 15 has_window "trayapp —"
+wait_for 15 has_window "unread"
 sleep 1
-import -window "$(window 'trayapp —')" "$OUT/list.png"
+import -window "$(window 'unread')" "$OUT/list.png"
 
 # 4. The settings dialog, opened through a second launch (single instance hands the request over).
 "${TRAYAPP[@]}" demo --settings
-wait_for 15 has_window "trayapp settings"
+wait_for 15 has_window "^Settings"
 sleep 1
-import -window "$(window 'trayapp settings')" "$OUT/settings.png"
+import -window "$(window '^Settings')" "$OUT/settings.png"
 # 4b. Its Alerts page: Alt+A (the tab's mnemonic), typed into the dialog as the agent would.
-SETTINGS=$(window 'trayapp settings')
+SETTINGS=$(window '^Settings')
 xdotool windowfocus --sync "$SETTINGS"
 xdotool key alt+a
 sleep 1
@@ -98,5 +113,46 @@ for i, (look, unread, warning) in enumerate(cases):
     p.drawText(i * cell + 2, cell * 2 + 16, label)
 p.end()
 image.save(sys.argv[1])
+PY
+# 6. The link dialog and the error states (real widgets under Xvfb, grabbed; the words are the app's own).
+"$PY" - "$OUT" <<'PY'
+import sys
+from pathlib import Path
+from PySide6.QtWidgets import QApplication
+from trayapp.client.proof import Outcome, ProbeResult
+from trayapp.core.link import build_link
+from trayapp.settings import Settings
+from trayapp.ui.first_run import FirstRunDialog, LinkMode
+from trayapp.ui.settings_dialog import SettingsDialog, SettingsValues
+from trayapp.ui.tray import TrayController
+from trayapp.client.state import ConnectionState, ConnectionStatus, Problem
+
+out = Path(sys.argv[1])
+app = QApplication([])
+app.setApplicationDisplayName("trayapp")
+key, other = "ed25519:" + "A" * 43 + "=", "ed25519:" + "B" * 43 + "="
+link = build_link("https://alerts.acme.example", "tb_" + "x" * 43, key)
+
+def shot(widget, name):
+    widget.show(); widget.adjustSize(); app.processEvents(); widget.grab().save(str(out / name)); widget.close()
+
+shot(FirstRunDialog(), "first-run.png")
+for name, outcome, detail in (("link-unreachable.png", Outcome.UNREACHABLE, "cannot reach alerts.acme.example: timed out"),
+                              ("link-wrong-key.png", Outcome.KEY_MISMATCH, "the signed hello does not verify")):
+    d = FirstRunDialog(text=link)
+    d.request_proof()
+    r = ProbeResult(outcome, "alerts.acme.example", detail)
+    d.show_result(r.ok, r.words, r.detail, r.retry_helps)
+    d.details_button.setChecked(True)
+    shot(d, name)
+shot(FirstRunDialog(LinkMode.FROM_OUTSIDE, build_link("https://alerts.other.example", "tb_" + "y" * 43, other),
+                    "https://alerts.acme.example", key), "link-from-outside.png")
+tray = TrayController(use_tray=False)
+tray.set_status(ConnectionStatus(ConnectionState.ERROR, detail="alerts.acme.example: HTTP 403 (token revoked)",
+                                 problem=Problem.REVOKED))
+s = SettingsDialog(SettingsValues.from_settings(Settings()), "https://alerts.acme.example")
+s.set_state_text(tray.state_text(), tray.detail)
+s.details_button.setChecked(True)
+shot(s, "settings-error.png")
 PY
 echo "screenshots written to $OUT"

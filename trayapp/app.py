@@ -16,21 +16,21 @@ from PySide6.QtWidgets import QApplication
 
 from trayapp import autostart
 from trayapp import settings as settings_mod
-from trayapp.core.errors import CoreError
+from trayapp.client.proof import Outcome, ProbeResult
 from trayapp.core.event import ReceivedEvent
-from trayapp.core.link import Link, parse_link
-from trayapp.core.urls import conversation_url
+from trayapp.core.urls import conversation_url, template_problem
 from trayapp.model.alerts import CATCH_UP_TARGET
 from trayapp.model.connection import ConnectionState, ConnectionStatus
 from trayapp.model.describe import notification_text
 from trayapp.settings import Settings
 from trayapp.ui.client_service import ClientFace
-from trayapp.ui.first_run import FirstRunDialog
+from trayapp.ui.first_run import FirstRunDialog, LinkMode
 from trayapp.ui.icons import app_icon, app_icon_path
 from trayapp.ui.link_events import LinkOpenFilter
+from trayapp.ui.link_flow import LinkFlow, Prover, Saver, prove_link, save_link
 from trayapp.ui.list_model import HistoryModel
 from trayapp.ui.list_window import ListWindow, alerts
-from trayapp.ui.notify import LIST_TARGET, Notification, Notifier, create_notifier
+from trayapp.ui.notify import LIST_TARGET, Notification, Notifier, Urgency, create_notifier
 from trayapp.ui.notify.factory import open_preferred
 from trayapp.ui.notify.tray import TrayMessageNotifier
 from trayapp.ui.presenter import Presenter
@@ -44,39 +44,37 @@ log = logging.getLogger(__name__)
 NOTIFIER_RETRY_S = (30, 60, 120, 300)
 
 NO_TRAY_REASON = "No system tray was found on this desktop, so trayapp cannot live in the panel."
+TEST_ALERT_KEY = "test-alert"
+ACCESS_KEY = "warning:access"  # the popup that says the connection needs a new link
+SETTINGS_TARGET = "settings"
+TEST_ALERT_WAIT_MS = 15_000
+DEMO_WELCOME = ("This is the trayapp demo: a simulated Acquire account sends a case every few seconds, and each one "
+                "pops up. Check that popups reach you — with sound — before you rely on them:")
 
 
 def _received_of(row: Any) -> Any:
     return getattr(row, "event", row)
 
 
-def store_link(link: Link, current: Settings) -> Settings:
-    """Token into the keyring, bridge URL and key into the settings file. Blocking: call off the GUI thread."""
-    from trayapp.client.connect import save_link
+def probe_connection(link: str | None) -> ProbeResult:
+    """*Test connection*: open the stream and check the key (``client.connect.prove``). Blocking: off the GUI
+    thread. ``None``: the stored connection."""
+    from trayapp.client.connect import prove
 
-    return save_link(link)
-
-
-def probe_connection(link: str | None) -> str:
-    """Open the stream and check the key (``client.connect.test_connection``). Blocking: off the GUI thread."""
-    from trayapp.client.connect import test_connection
-
-    return test_connection(link)
+    return prove(link)
 
 
 class TrayApp(QObject):
     """The running desktop app.
 
     Signals:
-        link_stored(object): a pasted link was saved (the new ``Settings``); emitted from a worker thread.
-        link_failed(str): saving a pasted link failed; words for the agent.
-        test_finished(bool, str): a connection test ended (ok, words); emitted from a worker thread.
+        link_stored(object): a link proved itself and was saved (the new ``Settings``), see :mod:`trayapp.ui.link_flow`.
+        test_finished(object): a connection test ended (a ``client.proof.ProbeResult``); from a worker thread.
         url_opened(str): a conversation URL was handed to the browser.
     """
 
     link_stored = Signal(object)
-    link_failed = Signal(str)
-    test_finished = Signal(bool, str)
+    test_finished = Signal(object)
     url_opened = Signal(str)
 
     def __init__(
@@ -87,8 +85,9 @@ class TrayApp(QObject):
         use_tray: bool | None = None,
         notifier: Notifier | None = None,
         save_settings: Callable[[Settings], object] = settings_mod.save,
-        link_saver: Callable[[Link, Settings], Settings] = store_link,
-        tester: Callable[[str | None], str] = probe_connection,
+        link_saver: Saver = save_link,
+        prover: Prover = prove_link,
+        tester: Callable[[str | None], ProbeResult] = probe_connection,
         demo: bool = False,
         instance: QObject | None = None,
         sound: SoundPlayer | None = None,
@@ -101,13 +100,13 @@ class TrayApp(QObject):
         self.demo = demo
         self.instance = instance  # a ui.single_instance.SingleInstance, when there is one
         self._save_settings = save_settings
-        self._link_saver = link_saver
         self._tester = tester
         self._settings_dialog: SettingsDialog | None = None
         self._login_was = settings.start_at_login
-        self._first_run: FirstRunDialog | None = None
         self._quitting = False
         self._dropped = 0
+        self._announced = ""  # the words of the "needs a new link" popup on screen
+        self._test_alert_arrived = False
         self._unshown = 0  # alerts that could not be shown (a popup failed, or the client dropped the event)
         self._degraded = ""  # why popups are tray messages for now ("" = native notifications work)
         self._open_notifier = notifier_factory or (lambda: open_preferred(app_icon_path()))
@@ -115,6 +114,9 @@ class TrayApp(QObject):
         self._retry_timer.setSingleShot(True)
         self._retry_delay_s = NOTIFIER_RETRY_S[0]
         self._loading: set[str] = set()  # events to open once the client has loaded them
+        self._test_alert_timer = QTimer(self)
+        self._test_alert_timer.setSingleShot(True)
+        self._test_alert_timer.setInterval(TEST_ALERT_WAIT_MS)
 
         self._incoming: list[Any] = []
         self._flush_timer = QTimer(self)
@@ -130,6 +132,8 @@ class TrayApp(QObject):
         self.sound = sound or SoundPlayer(self)
         self.presenter = (Presenter(settings=settings, parent=self) if clock is None
                           else Presenter(settings=settings, clock=clock, parent=self))
+        self.tray.next_work_start = self.presenter.next_work_start
+        self.links = LinkFlow(lambda: self.settings, self, prover=prover, saver=link_saver)
         self.link_events = LinkOpenFilter(self)
         qapp = QApplication.instance()
         if qapp is not None:
@@ -166,6 +170,10 @@ class TrayApp(QObject):
         client.older_loaded.connect(model.add_older)
         client.search_finished.connect(self._on_search_finished)
         client.event_loaded.connect(self._on_event_loaded)
+        client.test_alert.connect(self._on_test_alert)
+        client.config_received.connect(self._on_config)
+        client.test_alert_sent.connect(self._on_test_alert_sent)
+        self._test_alert_timer.timeout.connect(self._test_alert_missing)
         model.older_requested.connect(client.load_older)
         model.search_requested.connect(client.search)
 
@@ -192,10 +200,10 @@ class TrayApp(QObject):
         window.mark_read_requested.connect(self._mark_read)
         window.mark_all_read_requested.connect(self._mark_all_read)
         window.quit_requested.connect(self.quit)
+        window.test_alert_requested.connect(self.send_test_alert)
 
         self.link_events.link_opened.connect(self.use_link)
-        self.link_stored.connect(self._on_link_stored)
-        self.link_failed.connect(self._on_link_failed)
+        self.links.stored.connect(self._on_link_stored)
         self.test_finished.connect(self._on_test_finished)
         if self.instance is not None:
             self.instance.arguments_received.connect(self.handle_arguments)  # type: ignore[attr-defined]
@@ -224,7 +232,10 @@ class TrayApp(QObject):
             log.info("no tray: list window shown")
         self._show_state()
         self.client.start()
-        if not self.settings.configured and not self.demo:
+        if self.demo:  # the demo's first screen: what it is, and a test alert to try
+            self.window.show_welcome(DEMO_WELCOME, "Send me a test al&ert")
+            self.show_list()
+        elif not self.settings.configured:
             self.show_first_run()
 
     @Slot()
@@ -233,6 +244,7 @@ class TrayApp(QObject):
             return
         self._quitting = True
         log.info("quitting")
+        self._test_alert_timer.stop()
         self.tray.hide()
         self.client.stop()
         self.notifier.shutdown()
@@ -262,12 +274,17 @@ class TrayApp(QObject):
                 values.start_at_login = autostart.is_enabled()
             except autostart.AutostartError as exc:
                 login_problem = str(exc)
-        dialog = SettingsDialog(values, self.settings.bridge_url, login_problem)
+        dialog = SettingsDialog(values, self.settings.bridge_url, login_problem,
+                                admin_template=self.settings.admin_url_template)
         self._login_was = values.start_at_login
         dialog.setWindowIcon(app_icon())
-        dialog.set_state_text(self.tray.state_text())
+        dialog.set_state_text(self.tray.state_text(), self.tray.detail)
         dialog.values_accepted.connect(self.apply_values)
         dialog.test_requested.connect(self.test_connection)
+        dialog.test_alert_requested.connect(self.send_test_alert)
+        dialog.new_link_requested.connect(lambda: self.links.open(LinkMode.NEW_LINK))
+        dialog.set_link_actions(new_link=not self.demo, test_alert=self.settings.configured,
+                                why="not in the demo" if self.demo else "set up a link first")
         dialog.sound_test_requested.connect(self.sound.play)
         dialog.finished.connect(self._settings_closed)
         self._settings_dialog = dialog
@@ -281,34 +298,44 @@ class TrayApp(QObject):
 
     @Slot()
     def show_first_run(self) -> None:
-        if self._first_run is not None:
-            self._first_run.raise_()
-            return
-        dialog = FirstRunDialog()
-        dialog.setWindowIcon(app_icon())
-        dialog.link_accepted.connect(self.use_link)
-        dialog.finished.connect(self._first_run_closed)
-        self._first_run = dialog
-        dialog.show()
+        self.links.open(LinkMode.FIRST_RUN)
 
-    @Slot()
-    def _first_run_closed(self) -> None:
-        if self._first_run is not None:
-            self._first_run.deleteLater()
-        self._first_run = None
+    @property
+    def _first_run(self) -> FirstRunDialog | None:
+        """The open link dialog (first run, new link or a link from outside), if any."""
+        return self.links.dialog
 
     # --- client events -----------------------------------------------------------------------
 
     @Slot(object)
     def _on_state(self, status: ConnectionStatus) -> None:
         self.tray.set_status(status)
+        self._announce_problem()
         self._show_state()
+        if self.tray.state is ConnectionState.CONNECTED:
+            self.links.connected()
+
+    def _announce_problem(self) -> None:
+        """A connection that needs a new link (wrong key, revoked, refused) pops up at once, saying what to do;
+        the popup goes when the cause is gone."""
+        words = self.tray.needs_a_link
+        if words == self._announced:
+            return
+        self._announced = words
+        if not words:
+            self.notifier.withdraw(ACCESS_KEY)
+            return
+        log.warning("connection needs a new link: %s (%s)", words, self.tray.detail)
+        self.notifier.show(Notification(
+            key=ACCESS_KEY, title=words,
+            body="No case alerts reach this computer until you use a new link (Settings → New link…).",
+            target=SETTINGS_TARGET, urgency=Urgency.CRITICAL))
 
     @Slot()
     def _show_state(self) -> None:
         text = self.tray.state_text()
         down = self.tray.offline_since
-        if down is not None:
+        if down is not None and not self.tray.needs_a_link:  # (those words say it already)
             text += f" · Not receiving case alerts since {down.astimezone():%H:%M}"
         until = self.presenter.quiet_until
         if until is not None:
@@ -320,7 +347,7 @@ class TrayApp(QObject):
             text += f" · {warning[0].upper()}{warning[1:]}"
         self.window.set_state_text(text, self.tray.look.name.lower())
         if self._settings_dialog is not None:
-            self._settings_dialog.set_state_text(text)
+            self._settings_dialog.set_state_text(text, self.tray.detail)
 
     @Slot(object, bool)
     def _on_event(self, row: Any, replaying: bool) -> None:
@@ -455,8 +482,9 @@ class TrayApp(QObject):
     # --- opening events ----------------------------------------------------------------------
 
     def link_for(self, received: ReceivedEvent) -> str | None:
-        """The conversation URL of an event, built from the settings' template (never the payload)."""
-        return conversation_url(self.settings.url_template, received.event, self.settings.account_id or None)
+        """The conversation URL of an event, built from the template (the agent's override, else the admin's from
+        the bridge's signed config frame; never from the payload); only http(s) on the template's own host."""
+        return conversation_url(self.settings.conversation_template, received.event, self.settings.account_id or None)
 
     @Slot(str)
     def open_target(self, target: str) -> None:
@@ -466,6 +494,8 @@ class TrayApp(QObject):
             ids = self.presenter.catch_up_ids
             self.window.show_only(ids, f"the {len(ids)} events that arrived while you were away")
             self.show_list()
+        elif target == SETTINGS_TARGET:
+            self.show_settings()
         elif target == LIST_TARGET or target.startswith("list"):
             self.show_list()
         else:
@@ -576,41 +606,27 @@ class TrayApp(QObject):
                 self.window.statusBar().showMessage(f"Start at login was not changed: {exc}", 15000)
         self._replace_settings(self.settings.replace(**values.changes()))
         self.client.apply_settings(self.settings)
-        if values.link:
-            self.use_link(values.link)
 
     @Slot(str)
     def use_link(self, text: str) -> None:
-        """A connection link from the first-run dialog, the settings, ``trayapp connect`` or a second launch."""
-        try:
-            link = parse_link(text)
-        except CoreError as exc:
-            self._on_link_failed(str(exc))
-            return
-        current = self.settings
-
-        def work() -> None:
-            try:
-                self.link_stored.emit(self._link_saver(link, current))
-            except Exception as exc:
-                log.warning("cannot store the connection link: %s", type(exc).__name__)
-                self.link_failed.emit(str(exc) or type(exc).__name__)
-
-        threading.Thread(target=work, name="trayapp-store-link", daemon=True).start()
+        """A link from outside the app (``trayapp connect``, a second launch, macOS's open event): it is shown in
+        the link dialog and changes nothing until the agent confirms and it has proven itself."""
+        self.links.incoming(text)
 
     @Slot(object)
-    def _on_link_stored(self, new: Settings) -> None:
-        log.info("connection link stored for %s", new.bridge_url)
+    def _on_link_stored(self, stored: Settings) -> None:
+        """A link was stored: only the connection changes (the rest of the settings stays as the app has it)."""
+        new = self.settings.replace(bridge_url=stored.bridge_url, key=stored.key)
         self.settings = new
         self.client.apply_settings(new)
+        self._dropped = 0  # the old connection's problems are gone with it
+        self.window.clear_warnings()
+        self.tray.set_warning("")
         self.tray.set_connection(ConnectionState.CONNECTING)
+        if self._settings_dialog is not None:  # opened New link… from there: it names the new alert server
+            self._settings_dialog.set_bridge(new.bridge_url)
         self._show_state()
-        self.window.statusBar().showMessage(f"Connecting to {new.bridge_url}…", 5000)
-
-    @Slot(str)
-    def _on_link_failed(self, message: str) -> None:
-        self.show_list()
-        self.window.statusBar().showMessage(f"The connection link was not used: {message}", 15000)
+        self.link_stored.emit(new)
 
     @Slot(list)
     def handle_arguments(self, argv: list[str], first: bool = False) -> None:
@@ -635,15 +651,72 @@ class TrayApp(QObject):
 
         def work() -> None:
             try:
-                message = self._tester(link_text or None)
-            except Exception as exc:  # every failure becomes words in the dialog
-                self.test_finished.emit(False, str(exc) or type(exc).__name__)
-            else:
-                self.test_finished.emit(True, message)
+                result = self._tester(link_text or None)
+            except Exception as exc:  # a bug: say so rather than leave the dialog waiting
+                log.exception("connection test failed unexpectedly")
+                result = ProbeResult(Outcome.BROKEN, "", type(exc).__name__)
+            self.test_finished.emit(result)
 
         threading.Thread(target=work, name="trayapp-test-connection", daemon=True).start()
 
-    @Slot(bool, str)
-    def _on_test_finished(self, ok: bool, message: str) -> None:
+    @Slot(object)
+    def _on_test_finished(self, result: ProbeResult) -> None:
+        if not result.ok:
+            log.warning("connection test: %s (%s)", result.outcome.value, result.detail)
         if self._settings_dialog is not None:
-            self._settings_dialog.show_test_result(ok, message)
+            self._settings_dialog.show_test_result(result.ok, result.words, result.detail)
+
+    @Slot(str)
+    def _on_config(self, conversation_url: str) -> None:
+        """The bridge's signed config frame: the admin's conversation address, kept for when offline."""
+        if template_problem(conversation_url):
+            log.warning("ignoring the alert server's conversation address %r: %s", conversation_url,
+                        template_problem(conversation_url))
+            return
+        if conversation_url != self.settings.admin_url_template:
+            log.info("the alert server's conversation address: %s", conversation_url)
+            self._replace_settings(self.settings.replace(admin_url_template=conversation_url))
+
+    # --- test alert --------------------------------------------------------------------------
+
+    @Slot()
+    def send_test_alert(self) -> None:
+        """*Send me a test alert* (Settings, the demo's first screen): the bridge sends a signed test alert to this
+        app's own connection; it pops up when it arrives (:meth:`_on_test_alert`)."""
+        log.info("test alert requested")
+        self._test_alert_arrived = False
+        self.client.send_test_alert()
+
+    @Slot(bool, str, str)
+    def _on_test_alert_sent(self, ok: bool, words: str, detail: str) -> None:
+        if ok and self._test_alert_arrived:
+            return  # the alert itself was faster than the bridge's answer: "arrived" stands
+        if ok:
+            self._test_alert_timer.start()
+        else:
+            log.warning("test alert: %s (%s)", words, detail)
+        self._say_test_alert(ok, words, detail)
+
+    @Slot(object)
+    def _on_test_alert(self, received: ReceivedEvent) -> None:
+        """A verified test alert arrived on the stream: pop it up (also when quiet: the agent asked for it)."""
+        self._test_alert_timer.stop()
+        self._test_alert_arrived = True
+        self.notifier.show(Notification(
+            key=TEST_ALERT_KEY, title="Test alert — alerts reach you",
+            body="Case alerts from your team's alert server pop up here like this one.", target=LIST_TARGET))
+        if self.settings.sound_enabled:
+            self.sound.play(self.settings.sound_volume)
+        self._say_test_alert(True, "The test alert arrived: alerts reach this computer.", f"test alert {received.id}")
+
+    @Slot()
+    def _test_alert_missing(self) -> None:
+        self._test_alert_timer.stop()
+        log.warning("test alert: sent, but nothing arrived within %d s", TEST_ALERT_WAIT_MS // 1000)
+        self._say_test_alert(False, "The test alert was sent but did not arrive. Use Reconnect now in the tray menu "
+                             "and try again; if it still does not arrive, tell your admin.", "")
+
+    def _say_test_alert(self, ok: bool, words: str, detail: str) -> None:
+        if self._settings_dialog is not None:
+            self._settings_dialog.show_test_result(ok, words, detail)
+        self.window.show_welcome_result(ok, words)

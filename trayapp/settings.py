@@ -101,7 +101,8 @@ class Settings:
     ca_file: str | None = None  # extra CA bundle / pinned self-signed certificate (PEM) for wss://
     # --- what pops up ---
     notify: frozenset[str] = DEFAULT_NOTIFY
-    url_template: str = DEFAULT_TEMPLATE
+    url_template: str = ""  # the agent's override of where a click goes ("": the admin's, see conversation_template)
+    admin_url_template: str = ""  # the admin's, from the bridge's signed config frame (kept for when offline)
     account_id: str = ""  # the Acquire account, for {account} in url_template ("" = the event's own)
     # --- app ---
     retention_days: int = 30  # local history
@@ -129,6 +130,15 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def conversation_template(self) -> str:
+        """Where a click on an alert goes: the agent's override (*Settings → Advanced*), else the admin's (the
+        bridge's ``--conversation-url``, from its signed config frame), else the default. A stored override equal
+        to the default is no override (older settings files stored the default)."""
+        if self.url_template and self.url_template != DEFAULT_TEMPLATE:
+            return self.url_template
+        return self.admin_url_template or DEFAULT_TEMPLATE
 
     @property
     def configured(self) -> bool:

@@ -214,3 +214,27 @@ def test_stop_before_start_and_twice(qapp: Any, tmp_path: Path) -> None:
     service.stop()
     service.stop()
     service.mark_read(["x"])  # after stop: ignored, no error
+
+
+def test_send_me_a_test_alert(qtbot: Any, bridge: BridgeProcess, tmp_path: Path,
+                              services: list[ClientService]) -> None:
+    token, key, _ = token_link(bridge)
+    service, sig = make(services, Settings(bridge_url=bridge.url, key=key), tmp_path / "app", token)
+    sent: list[tuple[bool, str, str]] = []
+    arrived: list[Any] = []
+    service.test_alert_sent.connect(lambda ok, words, detail: sent.append((ok, words, detail)))
+    service.test_alert.connect(arrived.append)
+    service.start()
+    qtbot.waitUntil(lambda: sig.state is ConnectionState.CONNECTED and bool(sig.caught_up), timeout=10000)
+    service.send_test_alert()
+    qtbot.waitUntil(lambda: bool(sent) and bool(arrived), timeout=10000)
+    assert sent[0][0] and "sent a test alert" in sent[0][1] and "1 open connection" in sent[0][2]
+    assert arrived[0].seq == 0 and arrived[0].id.startswith("test-")
+    assert sig.events == []  # not an event: nothing stored, the cursor does not move
+    with History(tmp_path / "app" / FILE_NAME) as history:
+        assert history.count() == 0
+    bridge.cli("token", "revoke", "agent")
+    qtbot.waitUntil(lambda: sig.state is ConnectionState.ERROR, timeout=10000)
+    service.send_test_alert()
+    qtbot.waitUntil(lambda: len(sent) == 2, timeout=10000)
+    assert not sent[1][0] and sent[1][1] == "Your access was turned off — ask your admin for a new link."

@@ -3,15 +3,10 @@ xcb in xfce4-panel, dunst for popups, gnome-keyring for the token. Only the brow
 
 from __future__ import annotations
 
-import json
 import os
-import queue
 import re
 import subprocess
 import sys
-import threading
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +14,7 @@ import pytest
 from PySide6.QtCore import QObject, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices
 
-from tests.e2e.conftest import displayed, dunstctl, history
+from tests.e2e.conftest import displayed, dunstctl, history, post_webhook
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("clean_dunst")]
 
@@ -36,36 +31,6 @@ class Browser(QObject):
         self.opened.emit(url.toString())
 
 
-@pytest.fixture
-def bridge(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    sample = json.loads(FIXTURE.read_text(encoding="utf-8"))
-    env = {**os.environ, "ACQUIRE_WEBHOOK_SECRET": sample["secret"]}
-    data = tmp_path / "bridge"
-    proc = subprocess.Popen([str(BIN), "serve", "--port", "0", "--data-dir", str(data)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line.strip()) for line in proc.stdout or []], daemon=True).start()
-    try:
-        match = READY.match(lines.get(timeout=30))
-        assert match, "the bridge did not announce its address"
-        url = match.group(1)
-        out = subprocess.run([str(BIN), "token", "add", "e2e", "--data-dir", str(data), "--url", url, "--json"],
-                             capture_output=True, text=True, check=True, env=env, timeout=60)
-        yield {"url": url, "sample": sample, **json.loads(out.stdout)}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-
-def post_webhook(url: str, sample: dict[str, Any]) -> int:
-    request = urllib.request.Request(url + "/webhooks/acquire", data=sample["body"].encode(),
-                                     headers=sample["headers"], method="POST")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return int(response.status)
-
-
 def sni_items() -> list[str]:
     out = subprocess.run(
         ["dbus-send", "--session", "--print-reply", "--dest=org.kde.StatusNotifierWatcher", "/StatusNotifierWatcher",
@@ -79,10 +44,10 @@ def test_webhook_to_popup_to_conversation(bridge: dict[str, Any], tmp_path: Path
     monkeypatch.setenv("TRAYAPP_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("TRAYAPP_DATA_DIR", str(tmp_path / "data"))
     from trayapp.app import TrayApp
+    from trayapp.model.connection import ConnectionState
     from trayapp.settings import Settings
     from trayapp.ui.client_service import ClientService
     from trayapp.ui.notify.freedesktop import FreedesktopNotifier
-    from trayapp.ui.tray import Connection
 
     browser = Browser()
     QDesktopServices.setUrlHandler("https", browser, "open")
@@ -99,7 +64,7 @@ def test_webhook_to_popup_to_conversation(bridge: dict[str, Any], tmp_path: Path
         assert app._first_run is not None
         app._first_run.link_edit.setText(bridge["link"])
         app._first_run.accept()
-        qtbot.waitUntil(lambda: app.tray.state is Connection.CONNECTED, timeout=20_000)
+        qtbot.waitUntil(lambda: app.tray.state is ConnectionState.CONNECTED, timeout=20_000)
         assert (tmp_path / "config" / "settings.json").is_file()
         assert bridge["token"] not in (tmp_path / "config" / "settings.json").read_text()
 

@@ -17,7 +17,6 @@ from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtWidgets import QToolTip
 
 from tests.e2e.conftest import displayed, dunstctl, history
-from tests.e2e.test_app import bridge  # noqa: F401 - the fixture: a real trayapp-bridge serve
 from tests.ui.hostile import HOSTILE, has_forbidden
 from trayapp.bridge.simulator import post
 from trayapp.ui.list_model import Column
@@ -40,14 +39,14 @@ def case(sample: dict[str, Any], case_id: int, text: str) -> dict[str, Any]:
 
 
 def test_hostile_events_pop_up_plain_and_every_later_event_still_pops(
-        bridge: dict[str, Any], tmp_path: Path, qtbot, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+        bridge: dict[str, Any], tmp_path: Path, qtbot, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRAYAPP_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("TRAYAPP_DATA_DIR", str(tmp_path / "data"))
     from trayapp.app import TrayApp
+    from trayapp.model.connection import ConnectionState
     from trayapp.settings import Settings
     from trayapp.ui.client_service import ClientService
     from trayapp.ui.notify.freedesktop import FreedesktopNotifier
-    from trayapp.ui.tray import Connection
 
     settings = Settings(account_id="acme", burst_size=0, sound_enabled=False)  # one popup per event, silent
     client = ClientService(settings, data_dir=tmp_path / "data")
@@ -58,8 +57,10 @@ def test_hostile_events_pop_up_plain_and_every_later_event_still_pops(
         app.notifier.failed.connect(problems.append)
         app.notifier.not_shown.connect(lambda n, reason: problems.append(reason))
         app.start()
-        app.use_link(bridge["link"])
-        qtbot.waitUntil(lambda: app.tray.state is Connection.CONNECTED, timeout=20_000)
+        app.use_link(bridge["link"])  # shown in the link dialog: Connect proves it, then it is stored
+        assert app._first_run is not None
+        app._first_run.connect_button.click()
+        qtbot.waitUntil(lambda: app.tray.state is ConnectionState.CONNECTED, timeout=20_000)
         if app._first_run is not None:
             app._first_run.reject()
 

@@ -95,7 +95,7 @@ async def test_events_posted_during_backlog_replay(bridge: BridgeProcess, http: 
         elif isinstance(frame, wire.EventFrame):
             seqs.append(frame.seq)
         else:
-            assert isinstance(frame, wire.Hello)
+            assert isinstance(frame, (wire.Hello, wire.Config))
     await poster
     assert seqs == list(range(1, 901))
     assert caught_up is not None and caught_up >= 700

@@ -250,8 +250,11 @@ async def recv_frame(ws: ClientConnection, timeout: float = 10.0) -> wire.Messag
 
 
 async def recv_until_caught_up(ws: ClientConnection) -> tuple[wire.Hello, list[wire.Message], wire.CaughtUp]:
+    """hello, the backlog's frames (events, gaps), caught_up; the config frame right after hello is checked and left
+    out (tests/integration/test_test_alert.py looks at it)."""
     hello = await recv_frame(ws)
     assert isinstance(hello, wire.Hello)
+    assert isinstance(await recv_frame(ws), wire.Config), "the config frame comes right after hello"
     frames: list[wire.Message] = []
     while True:
         frame = await recv_frame(ws)

@@ -47,6 +47,8 @@ class Recorder:
         self.gaps: list[wire.Gap] = []
         self.failures: list[str] = []
         self.skipped: list[tuple[str, str]] = []
+        self.test_alerts: list[Any] = []
+        self.configs: list[str] = []
         self._changed = asyncio.Event()
 
     def _poke(self) -> None:
@@ -74,6 +76,14 @@ class Recorder:
 
     def on_event_skipped(self, event_id: str, reason: str) -> None:
         self.skipped.append((event_id, reason))
+        self._poke()
+
+    def on_test_alert(self, received: Any) -> None:
+        self.test_alerts.append(received)
+        self._poke()
+
+    def on_config(self, conversation_url: str) -> None:
+        self.configs.append(conversation_url)
         self._poke()
 
     @property

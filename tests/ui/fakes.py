@@ -51,6 +51,9 @@ class FakeClient(ClientFace):
     def search(self, request: int, row_filter: RowFilter, limit: int) -> None:
         self.calls.append(("search", (request, row_filter, limit)))
 
+    def send_test_alert(self) -> None:
+        self.calls.append(("send_test_alert", None))
+
 
 class RecordingNotifier(Notifier):
     name = "recording"

@@ -211,12 +211,12 @@ def test_8_offline_for_a_minute_alarms_and_recovers(env: Env) -> None:
 
 def test_9_unread_count_open_marks_read_and_mark_all(env: Env) -> None:
     env.client.history_loaded.emit([make_row(3), make_row(2), make_row(1, read=True)])
-    assert env.app.window.windowTitle() == "trayapp — 2 unread"
+    assert env.app.window.windowTitle() == "2 unread"
     assert "2 unread alerts" in env.app.tray.tooltip()
     env.app.open_event("evt-3")
-    assert env.app.window.windowTitle() == "trayapp — 1 unread"
+    assert env.app.window.windowTitle() == "1 unread"
     env.app.window.mark_all_read_requested.emit()
-    assert env.app.window.windowTitle() == "trayapp — alerts"
+    assert env.app.window.windowTitle() == "Alerts"
     assert ("mark_all_read", None) in env.client.calls
     assert "unread" not in env.app.tray.tooltip()
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from PySide6.QtCore import QCoreApplication, Qt, QUrl
@@ -11,12 +11,15 @@ from PySide6.QtWidgets import QApplication
 from tests.support.rows import make_row
 from tests.ui.fakes import FakeClient, RecordingNotifier, UrlCatcher, catching_browser
 from trayapp.app import TrayApp
+from trayapp.client.proof import KEY_MISMATCH_WORDS, Outcome, ProbeResult
 from trayapp.core.link import Link
 from trayapp.core.wire import Gap
+from trayapp.core.words import REVOKED_WORDS
 from trayapp.model.alerts import CATCH_UP_TARGET
-from trayapp.model.connection import ConnectionState, ConnectionStatus
+from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
 from trayapp.settings import Settings
-from trayapp.ui.notify import LIST_TARGET
+from trayapp.ui.icons import TrayLook
+from trayapp.ui.notify import LIST_TARGET, Urgency
 from trayapp.ui.tray import DndChoice
 
 TEMPLATE = "https://acme.example.com/inbox/case/{case_id}"
@@ -99,7 +102,8 @@ def test_state_gap_and_verification_are_shown(app: TrayApp) -> None:
     since = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
     client(app).state_changed.emit(ConnectionStatus(ConnectionState.OFFLINE, since, "retrying in 8 s"))
     assert "Offline" in app.window.state_label.text()
-    assert "retrying in 8 s" in app.tray.tooltip()
+    assert "keeps trying" in app.tray.tooltip() and "retrying in 8 s" not in app.tray.tooltip()
+    assert app.tray.detail == "retrying in 8 s"  # the technical words: Settings → Details
     client(app).gap.emit(Gap(3, 9, "retention"))
     assert "could not be recovered" in app.window.warning_banner.label.text()
     assert notifier(app).shown[-1].title == "Some alerts could not be recovered"
@@ -170,45 +174,137 @@ def test_settings_dialog_applies_and_saves(app: TrayApp, qtbot) -> None:
 KEY = "ed25519:" + "A" * 43 + "="
 
 
-def app_storing_links(qtbot) -> tuple[TrayApp, list[Link]]:
-    """An unconfigured app whose link saver records the links it is asked to store."""
-    stored: list[Link] = []
+class LinkRecorder:
+    """The link flow's prover and saver, recording what they are asked (the prover answers ``result``)."""
 
-    def saver(link: Link, current: Settings) -> Settings:
-        stored.append(link)
-        return current.replace(bridge_url=link.url, key=link.key)
+    def __init__(self, outcome: Outcome = Outcome.OK) -> None:
+        self.outcome = outcome
+        self.proved: list[Link] = []
+        self.stored: list[tuple[Link, bool]] = []
 
-    tray_app = TrayApp(FakeClient(), Settings(), use_tray=False, notifier=RecordingNotifier(),
-                       save_settings=lambda _s: None, link_saver=saver)
+    def prover(self, link: Link, current: Settings) -> ProbeResult:
+        self.proved.append(link)
+        return ProbeResult(self.outcome, "b.example.com", f"probe said {self.outcome.value}",
+                           key_proven=self.outcome is Outcome.OK)
+
+    def saver(self, link: Link, forget_old: bool) -> Settings:
+        self.stored.append((link, forget_old))
+        return Settings(bridge_url=link.url, key=link.key)
+
+
+def app_storing_links(qtbot, settings: Settings | None = None,
+                      outcome: Outcome = Outcome.OK) -> tuple[TrayApp, LinkRecorder]:
+    recorder = LinkRecorder(outcome)
+    tray_app = TrayApp(FakeClient(), settings or Settings(), use_tray=False, notifier=RecordingNotifier(),
+                       save_settings=lambda _s: None, link_saver=recorder.saver, prover=recorder.prover)
     qtbot.addWidget(tray_app.window)
-    return tray_app, stored
+    return tray_app, recorder
 
 
-def test_pasted_link_is_stored_off_the_gui_thread(qtbot) -> None:
-    tray_app, stored = app_storing_links(qtbot)
+LINK = f"trayapp://connect?url=https://b.example.com&token=t0k&key={KEY}"
+
+
+def test_first_run_link_is_proven_then_stored(qtbot) -> None:
+    tray_app, links = app_storing_links(qtbot)
+    tray_app.start()
+    dialog = tray_app._first_run
+    assert dialog is not None and dialog.windowTitle() == "Set up trayapp"
+    dialog.link_edit.setText(LINK)
     with qtbot.waitSignal(tray_app.link_stored):
-        tray_app.handle_arguments(["connect", f"trayapp://connect?url=https://b.example.com&token=t0k&key={KEY}"])
-    assert stored[0].token == "t0k"
+        dialog.connect_button.click()
+    assert [link.token for link in links.proved] == ["t0k"]
+    assert links.stored[0][0].token == "t0k" and links.stored[0][1] is True  # proven: the old token may go
     assert tray_app.settings.bridge_url == "https://b.example.com"
     assert client(tray_app).calls[-1] == ("apply_settings", tray_app.settings)
+    qtbot.waitUntil(lambda: tray_app._first_run is None)
     tray_app.quit()
 
 
-def test_link_opened_by_the_os_while_running_is_used(qtbot) -> None:
-    """macOS hands a clicked trayapp:// link to the running app as a QFileOpenEvent."""
-    tray_app, stored = app_storing_links(qtbot)
-    link = f"trayapp://connect?url=https%3A%2F%2Fb.example.com&token=t0k&key={KEY}"
+def test_new_link_from_settings_updates_them(qtbot) -> None:
+    tray_app, _links = app_storing_links(qtbot, Settings(bridge_url="https://old.example.com", key=KEY))
+    tray_app.show_settings()
+    settings = tray_app._settings_dialog
+    assert settings is not None and settings.bridge_label.text() == "old.example.com"
+    settings.new_link_button.click()
+    dialog = tray_app._first_run
+    assert dialog is not None and dialog.windowTitle() == "New link"
+    dialog.link_edit.setText(LINK)
     with qtbot.waitSignal(tray_app.link_stored):
-        assert QCoreApplication.sendEvent(QApplication.instance(), QFileOpenEvent(QUrl(link)))
-    assert stored[0].token == "t0k"
+        dialog.connect_button.click()
+    assert settings.bridge_label.text() == "b.example.com"
+    assert settings.address_label.text() == "https://b.example.com"
+    tray_app.quit()
+
+
+def test_unreachable_link_changes_nothing_until_save_anyway(qtbot) -> None:
+    tray_app, links = app_storing_links(qtbot, outcome=Outcome.UNREACHABLE)
+    tray_app.show_first_run()
+    dialog = tray_app._first_run
+    assert dialog is not None
+    dialog.link_edit.setText(LINK)
+    dialog.connect_button.click()
+    qtbot.waitUntil(lambda: dialog.connect_button.text() == "&Retry")
+    assert links.stored == []
+    assert "cannot be reached right now" in dialog.message_label.text()
+    assert not tray_app.settings.configured
+    with qtbot.waitSignal(tray_app.link_stored):
+        dialog.save_anyway_button.click()
+    assert links.stored[0][1] is False  # not proven: the old token is kept until the new connection works
+    tray_app.quit()
+
+
+def test_link_from_outside_waits_for_the_agent(qtbot, caplog: pytest.LogCaptureFixture) -> None:
+    """A second launch brings another link: nothing changes unless the agent confirms it."""
+    current = Settings(bridge_url="https://bridge.example.com", key="ed25519:" + "B" * 43 + "=")
+    tray_app, links = app_storing_links(qtbot, current)
+    tray_app.handle_arguments(["connect", LINK])
+    dialog = tray_app._first_run
+    assert dialog is not None and dialog.windowTitle() == "Use this link?"
+    assert "b.example.com" in dialog.change_label.text() and "different signing key" in dialog.change_label.text()
+    assert links.proved == [] and links.stored == []
+    dialog.reject()  # nobody confirms
+    qtbot.waitUntil(lambda: tray_app._first_run is None)
+    assert tray_app.settings == current
+    assert not any(call[0] == "apply_settings" for call in client(tray_app).calls)
+    tray_app.quit()
+
+
+def test_wrong_key_link_is_explained_and_not_stored(qtbot, caplog: pytest.LogCaptureFixture) -> None:
+    tray_app, links = app_storing_links(qtbot, outcome=Outcome.KEY_MISMATCH)
+    tray_app.use_link(LINK)
+    dialog = tray_app._first_run
+    assert dialog is not None
+    dialog.connect_button.click()
+    qtbot.waitUntil(lambda: dialog.connect_button.text() == "&Retry")
+    assert dialog.message_label.text() == KEY_MISMATCH_WORDS
+    assert dialog.save_anyway_button.isHidden()
+    assert links.stored == []
+    assert "rejected (from outside, key_mismatch" in caplog.text
+    assert "t0k" not in caplog.text
+    tray_app.quit()
+
+
+def test_link_opened_by_the_os_while_running_is_shown(qtbot) -> None:
+    """macOS hands a clicked trayapp:// link to the running app as a QFileOpenEvent."""
+    tray_app, _links = app_storing_links(qtbot)
+    link = f"trayapp://connect?url=https%3A%2F%2Fb.example.com&token=t0k&key={KEY}"
+    assert QCoreApplication.sendEvent(QApplication.instance(), QFileOpenEvent(QUrl(link)))
+    assert tray_app._first_run is not None and tray_app._first_run.text() == link
     other = QFileOpenEvent(QUrl("file:///tmp/report.pdf"))
     assert not tray_app.link_events.eventFilter(tray_app, other)
     tray_app.quit()
 
 
-def test_bad_link_is_explained(app: TrayApp) -> None:
-    app.use_link("https://not-a-link")
-    assert "not a trayapp connection link" in app.window.statusBar().currentMessage()
+def test_bad_link_from_outside_is_explained_and_logged(app: TrayApp, caplog: pytest.LogCaptureFixture) -> None:
+    app.use_link("trayapp://connect?url=https://b.example.com&token=secret123")
+    notice = app.links.notice
+    assert notice is not None and notice.isVisible()
+    assert notice.windowTitle() == "This link cannot be used"
+    assert "nothing was changed" in notice.text() and "Ask your admin" in notice.text()
+    assert "no key" in notice.detailedText()
+    assert "link from outside rejected" in caplog.text and "secret123" not in caplog.text
+    assert app._first_run is None
+    notice.close()
 
 
 def test_failed_native_notifications_fall_back_to_tray_messages(app: TrayApp) -> None:
@@ -263,3 +359,82 @@ def test_demo_links_open_the_bridges_own_page(qtbot) -> None:
     evil = make_row(1, case_id="1@evil.example.com/x").event
     url = tray_app.link_for(evil)
     assert url is None or url.startswith("http://127.0.0.1:8787/")
+
+
+def test_send_me_a_test_alert_pops_up_and_says_so(app: TrayApp, qtbot) -> None:
+    app.show_settings()
+    dialog = app._settings_dialog
+    assert dialog is not None and dialog.test_alert_button.isEnabled()
+    dialog.test_alert_button.click()
+    assert client(app).calls[-1] == ("send_test_alert", None)
+    client(app).test_alert_sent.emit(True, "Your team's alert server sent a test alert; it pops up in a moment.", "")
+    assert app._test_alert_timer.isActive()
+    client(app).test_alert.emit(make_row(1).event)
+    assert not app._test_alert_timer.isActive()
+    popup = notifier(app).shown[-1]
+    assert popup.key == "test-alert" and popup.title == "Test alert — alerts reach you"
+    assert dialog.test_result.text() == "✔ The test alert arrived: alerts reach this computer."
+    assert app.model.total == 0  # not an event: the list is untouched
+    client(app).test_alert_sent.emit(True, "sent", "")  # the bridge's answer after the alert itself: "arrived" stands
+    assert dialog.test_result.text() == "✔ The test alert arrived: alerts reach this computer."
+    assert not app._test_alert_timer.isActive()
+    dialog.test_alert_button.click()
+    client(app).test_alert_sent.emit(True, "sent", "")
+    app._test_alert_missing()  # what the timer does when nothing arrives
+    assert dialog.test_result.text().startswith("✘ The test alert was sent but did not arrive")
+    client(app).test_alert_sent.emit(False, "This computer is not connected to your team's alert server right now",
+                                     "no open stream")
+    assert "not connected" in dialog.test_result.text()
+    dialog.details_button.click()
+    assert "no open stream" in dialog.details_text.toPlainText()
+
+
+def test_demo_first_screen_offers_a_test_alert(qtbot) -> None:
+    demo = TrayApp(FakeClient(), Settings(bridge_url="http://127.0.0.1:9", key=KEY), use_tray=False,
+                   notifier=RecordingNotifier(), save_settings=lambda _s: None, demo=True)
+    qtbot.addWidget(demo.window)
+    demo.start()
+    assert demo._first_run is None
+    assert demo.window.isVisible() and not demo.window.welcome_banner.isHidden()
+    assert "trayapp demo" in demo.window.welcome_banner.label.text()
+    demo.window.welcome_button.click()
+    assert client(demo).calls[-1] == ("send_test_alert", None)
+    client(demo).test_alert.emit(make_row(1).event)
+    assert demo.window.welcome_result.text() == "✔ The test alert arrived: alerts reach this computer."
+    demo.show_settings()
+    assert demo._settings_dialog is not None and not demo._settings_dialog.new_link_button.isEnabled()
+    demo.quit()
+
+
+@pytest.mark.parametrize(("problem", "words"), [(Problem.KEY_MISMATCH, KEY_MISMATCH_WORDS),
+                                                (Problem.REVOKED, REVOKED_WORDS)])
+def test_a_connection_that_needs_a_new_link_says_so_at_once(app: TrayApp, problem: Problem, words: str) -> None:
+    app.start()
+    long_ago = datetime.now(UTC) - timedelta(minutes=10)  # down long enough for the generic offline alarm
+    client(app).state_changed.emit(ConnectionStatus(ConnectionState.ERROR, long_ago, "technical reason", problem))
+    titles = [n.title for n in notifier(app).shown]
+    assert titles == [words]  # at once; and no "Not receiving case alerts … check your network"
+    popup = notifier(app).shown[0]
+    assert popup.key == "warning:access" and "New link" in popup.body and popup.urgency is Urgency.CRITICAL
+    assert app.tray.look is TrayLook.ERROR
+    assert app.window.state_label.accessibleDescription().startswith("Not receiving alerts since ")
+    assert words in app.window.state_label.accessibleDescription() and "Connected" not in app.tray.tooltip()
+    client(app).state_changed.emit(ConnectionStatus(ConnectionState.ERROR, long_ago, "technical reason", problem))
+    assert len(notifier(app).shown) == 1  # said once
+    app.open_target(popup.target)  # clicking it opens the settings (New link…)
+    assert app._settings_dialog is not None and "technical reason" in app._settings_dialog.details_text.toPlainText()
+    client(app).state_changed.emit(ConnectionStatus(ConnectionState.CONNECTED, datetime.now(UTC), "connected"))
+    assert "warning:access" in notifier(app).withdrawn  # its cause is gone
+
+
+def test_the_admins_conversation_address_is_used(app: TrayApp, urls: UrlCatcher) -> None:
+    app.settings = app.settings.replace(url_template="")
+    row = make_row(1)
+    client(app).config_received.emit("https://desk.example.com/c/{case_id}")
+    assert app.settings.admin_url_template == "https://desk.example.com/c/{case_id}"
+    assert app.saved[-1].admin_url_template == "https://desk.example.com/c/{case_id}"  # type: ignore[attr-defined]
+    assert app.link_for(row.event) == "https://desk.example.com/c/5001"
+    client(app).config_received.emit("javascript:alert({case_id})")  # never a template that cannot be opened
+    assert app.settings.admin_url_template == "https://desk.example.com/c/{case_id}"
+    app.settings = app.settings.replace(url_template=TEMPLATE)  # the agent's override (Advanced) wins
+    assert app.link_for(row.event) == "https://acme.example.com/inbox/case/5001"

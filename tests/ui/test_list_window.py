@@ -56,7 +56,7 @@ def test_context_menu_actions(qtbot) -> None:
 
 def test_filter_search_and_counts(qtbot) -> None:
     window = window_with(qtbot, [make_row(3, kind="chat.status", status="queue"), make_row(2), make_row(1, read=True)])
-    assert window.windowTitle() == "trayapp — 2 unread"
+    assert window.windowTitle() == "2 unread"
     assert window.count_label.text() == "3 events, 2 unread"
     window.filter_combo.setCurrentText("Chat in queue")
     assert window.proxy.rowCount() == 1
@@ -70,6 +70,32 @@ def test_filter_search_and_counts(qtbot) -> None:
     window.apply_search()
     window.unread_only.setChecked(True)
     assert window.proxy.rowCount() == 2
+
+
+def test_polish_title_escape_empty_search_and_kind_column(qtbot) -> None:
+    window = window_with(qtbot, [make_row(2), make_row(1, kind="agent.status", status="unavailable")])
+    assert "trayapp" not in window.windowTitle()  # the desktop appends " — trayapp" (the display name) itself
+    model = window._model
+    model.search_requested.connect(lambda request, _filter, _limit: model.add_search_results(request, [], False))
+    window.search.setText("no such thing")
+    window.apply_search()
+    qtbot.waitUntil(lambda: window.proxy.rowCount() == 0)
+    assert not window.empty_label.isHidden()
+    assert "No events match “no such thing”" in window.empty_label.text()
+    window.search.clear()
+    window.apply_search()
+    qtbot.waitUntil(lambda: window.empty_label.isHidden())
+    metrics = window.fontMetrics()
+    kind = window.table.horizontalHeader().sectionSize(1)
+    assert kind > metrics.horizontalAdvance("Agent unavailable") and kind > metrics.horizontalAdvance("Kind / status")
+    window.show()
+    assert Qt.Key.Key_Escape in [k[0].key() for k in window.close_action.shortcuts()]
+    window.close_action.trigger()  # Escape
+    assert not window.isVisible()
+    window.set_main_window_mode("No system tray was found.")
+    window.show()
+    window.close_action.trigger()  # the main window does not quit on Escape
+    assert window.isVisible()
 
 
 def test_banners_and_empty_state(qtbot) -> None:

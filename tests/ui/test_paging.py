@@ -185,7 +185,7 @@ def test_real_history_window_counts_paging_search(real_app: TrayApp, qtbot: Any,
     qtbot.waitUntil(lambda: model.total == BIG, timeout=20_000)
     unread = unread_in(BIG)
     assert model.held == HISTORY_WINDOW
-    assert window.windowTitle() == f"trayapp — {unread} unread"
+    assert window.windowTitle() == f"{unread} unread"
     assert window.count_label.text() == f"{BIG} events, {unread} unread"
     assert f"{unread} unread alerts" in app.tray.tooltip()
 

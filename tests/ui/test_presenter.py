@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from tests.support.rows import make_event, make_row
 from trayapp.model.alerts import CATCH_UP_TARGET
+from trayapp.settings import Settings
 from trayapp.ui.notify import Urgency
 from trayapp.ui.presenter import Presenter, tomorrow_morning
 
@@ -104,13 +105,17 @@ def test_dnd_timer_ends_it(qtbot) -> None:
     assert not presenter.dnd_active
 
 
-def test_dnd_in_the_past_is_off_and_tomorrow_is_8am(qtbot) -> None:
+def test_dnd_in_the_past_is_off_and_tomorrow_is_the_next_work_start(qtbot) -> None:
     clock = Clock()
     presenter = Presenter(clock=clock)
     presenter.set_dnd_until(clock.now - timedelta(minutes=1))
     assert not presenter.dnd_active
     presenter.dnd_until_tomorrow()
-    assert presenter.dnd_until == datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+    assert clock.now.weekday() == 2  # a Wednesday: the next start is Thursday at the working hours' start
+    assert presenter.dnd_until == datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+    presenter.apply_settings(Settings(working_start="07:30", working_days=(0,)))
+    presenter.dnd_until_tomorrow()
+    assert presenter.dnd_until == datetime(2026, 11, 30, 7, 30, tzinfo=UTC)  # the next Monday
     assert tomorrow_morning(datetime(2026, 12, 31, 23, 0, tzinfo=UTC)) == datetime(2027, 1, 1, 8, 0, tzinfo=UTC)
 
 

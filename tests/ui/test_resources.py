@@ -8,7 +8,8 @@ from pathlib import Path
 from trayapp.resources import resource_path
 
 ROOT = Path(__file__).resolve().parents[2]
-NAMES = ("app-icon.svg", "tray-connected.svg", "tray-connecting.svg", "tray-offline.svg", "tray-dnd.svg")
+NAMES = ("app-icon.svg", "tray-connected.svg", "tray-connecting.svg", "tray-offline.svg", "tray-error.svg",
+         "tray-dnd.svg")
 
 
 def test_every_icon_is_found_in_the_checkout() -> None:

@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 from PySide6.QtWidgets import QSystemTrayIcon
 
-from trayapp.model.connection import ConnectionState, ConnectionStatus
+from trayapp.core.words import KEY_MISMATCH_WORDS, REFUSED_WORDS, REVOKED_WORDS
+from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
 from trayapp.ui.icons import TrayLook, badge_text, tray_icon
 from trayapp.ui.tray import DndChoice, TrayController
 
@@ -16,8 +17,27 @@ def test_offscreen_has_no_tray_but_a_menu(qtbot) -> None:
     assert tray.icon is None
     labels = [a.text() for a in tray.menu.actions() if a.text()]
     assert labels == ["&Open list", "&Do not disturb", "&Settings…", "&Reconnect now", "&Quit"]
-    assert [a.text() for a in tray.dnd_menu.actions()] == ["For 1 &hour", "Until &tomorrow (08:00)",
-                                                         "&Until I turn it off", "O&ff"]
+    assert [a.text() for a in tray.dnd_menu.actions() if a.text()] == [
+        "Now: off", "For 1 &hour", "Until work &starts", "&Until I turn it off", "O&ff"]
+
+
+def test_dnd_menu_says_until_when(qtbot) -> None:
+    from trayapp.ui.tray import _clock
+
+    tray = TrayController(use_tray=False)
+    start = datetime.now().astimezone() + timedelta(days=3)
+    tray.next_work_start = lambda: start
+    before = datetime.now().astimezone() + timedelta(hours=1)
+    tray.label_dnd_menu()  # what opening the menu does
+    after = datetime.now().astimezone() + timedelta(hours=1)
+    assert tray.dnd_actions[DndChoice.HOUR].text() in {f"For 1 &hour (until {_clock(t)})" for t in (before, after)}
+    assert tray.dnd_actions[DndChoice.TOMORROW].text() == f"Until work &starts ({start:%a %H:%M})"
+    assert tray.dnd_state_action.text() == "Now: off"
+    assert not tray.dnd_state_action.isEnabled()
+    until = start - timedelta(days=2)
+    tray.set_manual_dnd(until)
+    tray.label_dnd_menu()
+    assert tray.dnd_state_action.text() == f"Now: on until {_clock(until)}"
 
 
 def test_state_machine_looks_and_words(qtbot) -> None:
@@ -27,15 +47,25 @@ def test_state_machine_looks_and_words(qtbot) -> None:
     tray.set_status(ConnectionStatus(ConnectionState.CONNECTED, since, "connected to bridge.example.com"))
     assert tray.state is ConnectionState.CONNECTED
     assert tray.look is TrayLook.CONNECTED
-    assert "Connected to bridge.example.com — alerts are flowing (since " in tray.tooltip()
-    assert "bridge.example.com" in tray.tooltip()
-    tray.set_status(ConnectionStatus(ConnectionState.OFFLINE, since, "retrying in 4 s"))
+    assert "Connected — alerts are flowing (since " in tray.tooltip()
+    assert "bridge.example.com" not in tray.tooltip() and tray.detail == "connected to bridge.example.com"
+    tray.set_status(ConnectionStatus(ConnectionState.OFFLINE, since, "cannot reach 10.0.0.7:443: connection refused"))
     assert tray.look is TrayLook.OFFLINE
-    assert "Offline — not receiving alerts" in tray.tooltip()
-    tray.set_status(ConnectionStatus(ConnectionState.ERROR, since, "token refused"))
-    assert tray.look is TrayLook.OFFLINE
+    assert "Offline — not receiving alerts; trayapp keeps trying" in tray.tooltip()
+    assert "10.0.0.7" not in tray.tooltip() and "refused" not in tray.tooltip()  # agent words; the rest is Details
+    for problem, words in ((Problem.KEY_MISMATCH, KEY_MISMATCH_WORDS), (Problem.REVOKED, REVOKED_WORDS),
+                           (Problem.TOKEN_REFUSED, REFUSED_WORDS)):
+        tray.set_status(ConnectionStatus(ConnectionState.ERROR, since, "technical", problem))
+        assert tray.look is TrayLook.ERROR  # red, and its own shape
+        assert tray.needs_a_link == words and words in tray.tooltip()
+        assert "Connected" not in tray.tooltip()
+    tray.set_dnd(datetime.now(UTC) + timedelta(hours=1))
+    assert tray.look is TrayLook.ERROR  # an error beats do not disturb
+    tray.set_dnd(None)
+    tray.set_status(ConnectionStatus(ConnectionState.ERROR, since, "disk full", Problem.INTERNAL))
+    assert tray.look is TrayLook.ERROR and tray.needs_a_link == ""
     tray.set_connection(ConnectionState.NOT_CONFIGURED)
-    assert "paste a connection link" in tray.tooltip()
+    assert "paste the link from your admin" in tray.tooltip()
     assert not tray.reconnect_action.isEnabled()
     tray.set_dnd(datetime.now(UTC) + timedelta(hours=1))
     assert tray.look is TrayLook.DND

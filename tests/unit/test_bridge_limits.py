@@ -127,4 +127,4 @@ def test_connection_caps_total_and_per_address() -> None:
     assert caps.total == 4 and caps.per_address("10.0.0.1") == 1
     assert caps.admit("10.0.0.2") is None
     caps.release("never-seen")  # harmless
-    assert caps.total == 5
+    assert caps.total == 5 and caps.peak == 5

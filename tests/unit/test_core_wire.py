@@ -319,3 +319,31 @@ def test_backoff_bounds_and_cap() -> None:
 def test_backoff_jitter_spreads() -> None:
     delays = {round(next(backoff()), 6) for _ in range(50)}
     assert len(delays) > 10 and all(0.5 <= d <= 1 for d in delays)
+
+
+def test_test_alert_frames_are_signed_for_one_connection() -> None:
+    at, body = "2026-11-25T08:00:00.000Z", '{"event":"trayapp.test_alert","id":"test-1"}'
+    frame = wire.sign_control(KEY, wire.CheckFrame("test-1", at, body), NONCE, EPOCH)
+    assert json.loads(wire.encode(frame)) == {"type": "test_alert", "id": "test-1", "received_at": at, "body": body,
+                                              "sig": frame.sig}
+    want = f"trayapp-test-alert/2\n{NONCE}\n{EPOCH}\ntest-1\n{at}\n{body}"
+    assert wire.control_input(frame, NONCE, EPOCH) == want.encode()
+    checked = wire.verify_check(KEY.public_key(), wire.decode(wire.encode(frame)), NONCE, EPOCH)  # type: ignore[arg-type]
+    assert checked.seq == 0 and checked.id == "test-1" and checked.event.acquire_event == "trayapp.test_alert"
+    for bad, nonce in ((frame, "another-nonce-0000"),  # replayed into another connection
+                       (wire.CheckFrame("test-2", at, body, frame.sig), NONCE),
+                       (wire.CheckFrame("test-1", at, body + " ", frame.sig), NONCE)):
+        with pytest.raises(BadSignature):
+            wire.verify_check(KEY.public_key(), bad, nonce, EPOCH)
+    with pytest.raises(BadMessage):
+        wire.decode('{"type":"test_alert","id":"x","received_at":"t","body":1,"sig":"s"}')
+
+
+def test_config_frame_layout() -> None:
+    template = "https://acme.example.com/inbox/case/{case_id}"
+    frame = wire.sign_control(KEY, wire.Config(template), NONCE, EPOCH)
+    assert json.loads(wire.encode(frame)) == {"type": "config", "conversation_url": template, "sig": frame.sig}
+    assert wire.control_input(frame, NONCE, EPOCH) == f"trayapp-config/2\n{NONCE}\n{EPOCH}\n{template}".encode()
+    wire.verify_control(KEY.public_key(), wire.decode(wire.encode(frame)), NONCE, EPOCH)
+    with pytest.raises(BadSignature):
+        wire.verify_control(KEY.public_key(), wire.Config(template + "x", frame.sig), NONCE, EPOCH)

@@ -22,12 +22,20 @@ def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cfg"
 
 
+def test_conversation_template_override_admin_default() -> None:
+    admin, own = "https://desk.example.com/c/{case_id}", "https://mine.example.com/{case_id}"
+    assert Settings(admin_url_template=admin).conversation_template == admin
+    assert Settings(admin_url_template=admin, url_template=own).conversation_template == own
+    # older settings files stored the default itself: that is no override of the admin's
+    assert Settings(admin_url_template=admin, url_template=DEFAULT_TEMPLATE).conversation_template == admin
+
+
 def test_defaults() -> None:
     s = Settings()
     assert s.notify == frozenset(
         {"case.new", "chat.status/pending", "chat.status/queue", "chat.status/active", "chat.status/closed"}
     )
-    assert s.url_template == DEFAULT_TEMPLATE
+    assert s.url_template == "" and s.conversation_template == DEFAULT_TEMPLATE
     assert (s.retention_days, s.start_at_login, s.log_level, s.dnd_until) == (30, False, "INFO", None)
     assert (s.realert_interval_s, s.realert_max, s.burst_size, s.offline_alarm_s) == (60, 5, 3, 60)
     assert not s.configured

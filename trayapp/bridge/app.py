@@ -5,6 +5,7 @@ metrics) once the lifespan started. The store defaults to what the config says (
 Redis with ``config.redis_url``, else SQLite in ``config.data_dir``); tests may pass their own as ``store=``. Routes:
 
 - ``POST /webhooks/acquire`` (:mod:`.ingest`), ``GET /v1/stream`` WebSocket and ``GET /v1/events`` (:mod:`.stream`);
+- ``POST /v1/test-alert`` (:mod:`.test_alert`): a signed test alert to the caller's own open streams;
 - ``GET /v1/key`` → ``{"key": "ed25519:<base64>"}``; ``GET /healthz``; ``GET /readyz`` (503 if the store does not
   answer); ``GET /metrics`` (Prometheus text);
 - with ``config.demo``: ``GET /demo/case/{case_id}``, a small offline page the demo notifications open.
@@ -40,6 +41,7 @@ from .metrics import Metrics
 from .store import Store
 from .store_factory import make_store
 from .stream import EventsEndpoint, StreamEndpoint
+from .test_alert import SelfTestEndpoint
 
 log = logging.getLogger("trayapp.bridge")
 
@@ -160,8 +162,10 @@ def create_app(config: BridgeConfig, store: Store | None = None) -> BridgeApp:
             bridge.store, config.secrets, config.event_table, config.max_body, bridge.metrics,
             TokenBuckets(config.bad_signature_rate, config.bad_signature_burst),
             AddressSlots(config.max_unverified_per_address, config.unverified_wait), config.replay_window)
-        app.state.stream = StreamEndpoint(bridge.hub, bridge.signer, config.max_sockets_per_token)
+        app.state.stream = StreamEndpoint(bridge.hub, bridge.signer, config.max_sockets_per_token,
+                                          config.conversation_url)
         app.state.events = EventsEndpoint(bridge.store)
+        app.state.test_alert = SelfTestEndpoint(bridge.hub, bridge.signer)
         try:
             yield
         finally:
@@ -200,6 +204,7 @@ def create_app(config: BridgeConfig, store: Store | None = None) -> BridgeApp:
         WebSocketRoute("/v1/stream", _Lazy(app, "stream")),
         Route("/v1/stream", stream_over_http),
         Route("/v1/events", _Lazy(app, "events")),
+        Route("/v1/test-alert", _Lazy(app, "test_alert")),
         Route("/v1/key", key),
         Route("/healthz", healthz),
         Route("/readyz", readyz),

@@ -6,7 +6,7 @@
                          [--bad-signature-burst 20] [--bad-signature-rate 1] [--max-sockets-per-token 20]
                          [--max-unverified-per-address 8] [--head-timeout 5] [--body-timeout S]
                          [--tls-handshake-timeout 5] [--keep-alive-timeout 30] [--max-connections 10000]
-                         [--max-connections-per-address 128]
+                         [--max-connections-per-address 128] [--conversation-url TEMPLATE]
     trayapp-bridge token add NAME [--data-dir D | --redis-url URL] [--url URL] [--departments A,B] [--json]
     trayapp-bridge token list [--data-dir D | --redis-url URL] [--json]
     trayapp-bridge token revoke NAME [--data-dir D | --redis-url URL]
@@ -70,6 +70,8 @@ SERVE_FLAGS: tuple[tuple[str, Any, str], ...] = (
                                "is refused with 503"),
     ("--max-connections-per-address", int, "open connections per peer address (trusted proxies exempt); one more is "
                                            "refused with 429 (0: no limit)"),
+    ("--conversation-url", str, "where a click on an alert goes, for every app: {case_id} and {account} are filled "
+                                "in; sent to the apps in a signed frame after hello"),
 )
 
 

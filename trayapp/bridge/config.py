@@ -23,6 +23,7 @@ import platformdirs
 from trayapp.core import wire
 from trayapp.core.acquire import EventTable
 from trayapp.core.errors import BadPayload
+from trayapp.core.urls import DEFAULT_TEMPLATE, template_problem
 
 from .errors import ConfigError
 
@@ -72,6 +73,7 @@ class BridgeConfig:
     keep_alive_timeout: float = 30.0  # idle HTTP keep-alive connections are closed after this
     max_connections: int = 10_000  # open connections (HTTP + WebSocket) per process; also bound by `ulimit -n`
     max_connections_per_address: int = 128  # ... per peer address (trusted proxies exempt; 0: no limit)
+    conversation_url: str = DEFAULT_TEMPLATE  # where a click on an alert goes, for every app (signed config frame)
 
     @property
     def scheme(self) -> str:
@@ -167,6 +169,9 @@ def from_args(
             raise ConfigError(f"--{name.replace('_', '-')} must be positive")
     if options.get("retention_days", 1) <= 0:
         raise ConfigError("--retention-days must be positive")
+    template_error = template_problem(options.get("conversation_url", DEFAULT_TEMPLATE))
+    if template_error:
+        raise ConfigError(f"--conversation-url: {template_error}")
     return BridgeConfig(
         data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(),
         event_table=load_event_table(Path(event_table) if event_table else None),

@@ -31,6 +31,7 @@ log = logging.getLogger("trayapp.bridge.hub")
 
 CLOSE_REVOKED = wire.CLOSE_REVOKED
 CLOSE_SLOW_CONSUMER = wire.CLOSE_SLOW_CONSUMER
+MAX_EXTRA = 8  # out-of-band frames queued per socket
 
 
 def ws_text_frame(payload: bytes) -> bytes:
@@ -48,8 +49,8 @@ class Subscriber:
     waiting) the hub writes new frames straight to the socket with ``direct``; otherwise it queues them in
     ``pending`` for the pump, which sends them in order."""
 
-    __slots__ = ("close_code", "close_reason", "closed", "direct", "idle", "last", "limit", "name", "pending",
-                 "scope", "token_hash", "wake")
+    __slots__ = ("close_code", "close_reason", "closed", "direct", "extra", "idle", "last", "limit", "name",
+                 "nonce", "pending", "scope", "token_hash", "wake")
 
     def __init__(self, token_hash: str, name: str, limit: int, direct: Callable[[bytes], bool] | None,
                  scope: TokenScope | None = None) -> None:
@@ -61,6 +62,8 @@ class Subscriber:
         self.idle = False
         self.last = 0
         self.pending: list[StoredEvent] = []
+        self.extra: list[str] = []  # out-of-band frames (test alerts): no seq, sent as soon as the socket is live
+        self.nonce = ""  # the client's nonce: out-of-band frames are signed for this connection
         self.wake = asyncio.Event()
         self.closed = asyncio.Event()
         self.close_code = 0
@@ -74,6 +77,19 @@ class Subscriber:
             self.request_close(CLOSE_SLOW_CONSUMER, "slow consumer")
             return False
         self.pending.extend(events)
+        self.wake.set()
+        return True
+
+    def push_extra(self, frame: str) -> bool:
+        """An out-of-band frame (a test alert): written at once when the socket is live and idle, else queued
+        for the pump (after ``caught_up``, before later events). False when the socket is closing or holds
+        :data:`MAX_EXTRA` such frames already."""
+        if self.close_code or len(self.extra) >= MAX_EXTRA:
+            return False
+        if (self.idle and self.direct is not None and not self.pending and not self.extra
+                and self.direct(ws_text_frame(frame.encode()))):
+            return True
+        self.extra.append(frame)
         self.wake.set()
         return True
 
@@ -152,6 +168,11 @@ class Hub:
         if written:
             self.metrics.events_sent.inc(written)
         self.metrics.fanout_seconds.observe(time.perf_counter() - started)
+
+    def send_extra(self, token_hash: str, frame_for: Callable[[Subscriber], str]) -> int:
+        """An out-of-band frame (``frame_for(sub)``: signed for that connection) to every open stream of one token,
+        never to anyone else's; how many took it."""
+        return sum(sub.push_extra(frame_for(sub)) for sub in list(self.subscribers) if sub.token_hash == token_hash)
 
     def subscribe(self, token_hash: str, name: str, direct: Callable[[bytes], bool] | None = None,
                   scope: TokenScope | None = None) -> Subscriber:

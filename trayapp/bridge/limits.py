@@ -164,6 +164,7 @@ class ConnectionCaps:
         self.max_per_address = max_per_address
         self.exempt = exempt
         self.total = 0
+        self.peak = 0  # the most connections open at once since the holder last reset it (memory trimming)
         self._per_address: dict[str, int] = {}
 
     def admit(self, host: str) -> tuple[int, str] | None:
@@ -175,6 +176,7 @@ class ConnectionCaps:
         if self.max_per_address and count >= self.max_per_address and not self.exempt(host):
             return 429, f"{host} holds its maximum of {self.max_per_address} connections"
         self.total += 1
+        self.peak = max(self.peak, self.total)
         self._per_address[host] = count + 1
         return None
 

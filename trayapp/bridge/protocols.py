@@ -325,10 +325,8 @@ async def _trim_after_drops(caps: ConnectionCaps, every: float = 2.0, drop: int 
     trim = _malloc_trim()
     if trim is None:  # not glibc
         return
-    peak = 0
     while True:
         await asyncio.sleep(every)
-        peak = max(peak, caps.total)
-        if peak - caps.total >= drop and caps.total <= peak // 2:
+        if caps.peak - caps.total >= drop and caps.total <= caps.peak // 2:
             trim()
-            peak = caps.total
+            caps.peak = caps.total

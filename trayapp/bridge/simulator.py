@@ -7,7 +7,8 @@
 (``x-acquire-signature`` = hex HMAC-SHA256 of ``JSON.stringify(payload)``). The story: new cases arrive
 (v2 ``case.new``, status pending), go through ``chat.status.queue`` / ``CHAT_STATUS_ACTIVE`` (an agent picks
 them) / ``chat.status.closed``; some chats come in the v1 format (``CHAT_ON_START``, ``CHAT_ON_MESSAGE``,
-``CHAT_ON_ACCEPT``, ``CHAT_ON_CLOSE``); now and then an agent changes status (``agent.status.changed``).
+``CHAT_ON_ACCEPT``, ``CHAT_ON_CLOSE``, in the shapes of Acquire's documented v1 examples, so their popups carry the
+visitor's and the agent's names); now and then an agent changes status (``agent.status.changed``).
 
 Python API: ``Scenario(seed).next_payload() -> dict`` (the deliveries in order), ``post(url, secret, payload) ->
 (status, answer)``, ``run_simulator(url, secret, interval, count) -> exit code`` (``count`` 0: until interrupted).
@@ -39,6 +40,10 @@ MESSAGES = ["Hello, is anyone there?", "My order has not arrived yet.", "Can I c
 CHANNELS = ["chat", "chat", "chat", "email", "whatsapp"]
 
 
+def _email(name: str) -> str:
+    return name.lower().replace(" ", ".").replace("'", "") + "@example.com"
+
+
 def _now() -> tuple[str, str]:
     now = datetime.now(UTC)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z", now.strftime("%Y-%m-%d %H:%M:%S")
@@ -64,7 +69,7 @@ class Scenario:
             "dateActive": date if status in ("active", "closed") else None,
             "dateClosed": date if status == "closed" else None, "waitTime": str(self.rng.randrange(5, 90)),
             "contact": {"id": 9000 + case_id % 1000, "name": visitor,
-                        "email": visitor.lower().replace(" ", ".").replace("'", "") + "@example.com"},
+                        "email": _email(visitor)},
             "users": [], "dateCreated": date, "dateUpdated": date,
         }
         data: dict[str, Any] = {"case": case}
@@ -74,20 +79,32 @@ class Scenario:
 
     def _v1(self, event: str, case_id: int, visitor: str, status: str | None = None,
             text: str | None = None, agent: tuple[int, str] | None = None) -> dict[str, Any]:
+        """A v1 delivery in the shapes of Acquire's documented examples: ``users`` a JSON-encoded object keyed
+        by ``agent`` / ``visitor`` (``CHAT_ON_START``, ``CHAT_ON_CLOSE``), ``user`` the accepting agent
+        (``CHAT_ON_ACCEPT``), ``message`` a JSON-encoded ``{msg, user}`` (``CHAT_ON_MESSAGE``)."""
         _, date = _now()
+        visitor_id = 61000 + case_id % 1000
         payload: dict[str, Any] = {"id": str(case_id), "thread_id": "-1", "account_id": "10111",
-                                   "session_id": str(61000 + case_id % 1000), "visitor_id": str(61000 + case_id % 1000),
-                                   "date_created": date, "event": event}
+                                   "session_id": str(visitor_id), "visitor_id": str(visitor_id),
+                                   "date_created": date, "date_updated": date}
         if status:
             payload["status"] = status
-        users = [{"id": 61000 + case_id % 1000, "name": visitor, "type": "visitor"}]
-        if agent:
-            users.append({"id": agent[0], "name": agent[1], "type": "agent"})
-        payload["users"] = json.dumps(users)
-        if text is not None:
+        person = {"name": visitor, "email": _email(visitor), "phone": "", "remarks": "", "fields": {}, "tags": {}}
+        if event == "CHAT_ON_ACCEPT" and agent:
+            payload["user"] = {"id": f"agent-{agent[0]}", "status": "active", "type": "agent", "virtual": False,
+                               "owner": True, "photo": None, "state": "online", "id_real": agent[0],
+                               "name": agent[1]}
+        elif event == "CHAT_ON_MESSAGE" and text is not None:
             payload["message"] = json.dumps({"type": "message", "msg": text,
-                                             "user": {"id": 61000 + case_id % 1000, "name": visitor,
-                                                      "type": "visitor", "photo": None}})
+                                             "user": {"id": visitor_id, "name": visitor, "type": "visitor",
+                                                      "photo": None, "state": "online"}})
+        else:
+            users: dict[str, Any] = {"visitor": person}
+            if agent:
+                users["agent"] = {"name": agent[1], "email": "agent@example.com", "photo": None, "role": "Agent"}
+                payload["by"] = f"agent-{agent[0]}"
+            payload["users"] = json.dumps(users)
+        payload["event"] = event
         return payload
 
     def _story(self) -> Iterator[dict[str, Any]]:

@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from trayapp.core import wire
 from trayapp.core.errors import BadMessage
+from trayapp.core.urls import DEFAULT_TEMPLATE
 
 from .errors import BridgeError
 from .hub import Hub, Subscriber
@@ -84,14 +85,30 @@ async def authenticate(store: Store, scope: Scope) -> tuple[int, str, TokenInfo 
     return 0, hashed, info
 
 
+async def authenticate_http(store: Store, scope: Scope, send: Send) -> tuple[str, TokenInfo] | None:
+    """An HTTP route's ``Authorization: Bearer``: (token hash, token), or ``None`` once the refusal was answered
+    (401 / 403 with ``WWW-Authenticate``; 503 when the store cannot be asked)."""
+    try:
+        status, reason, token = await authenticate(store, scope)
+    except BridgeError as exc:
+        await send_json(send, exc.status, {"error": exc.reason})
+        return None
+    if status or token is None:
+        await send_json(send, status, {"error": reason}, [(b"www-authenticate", b"Bearer")])
+        return None
+    return reason, token
+
+
 class StreamEndpoint:
     """The ``/v1/stream`` WebSocket (raw ASGI)."""
 
-    def __init__(self, hub: Hub, signer: FrameSigner, max_per_token: int = 0) -> None:
+    def __init__(self, hub: Hub, signer: FrameSigner, max_per_token: int = 0,
+                 conversation_url: str = DEFAULT_TEMPLATE) -> None:
         self.hub = hub
         self.store = hub.store
         self.signer = signer
         self.max_per_token = max_per_token
+        self.conversation_url = conversation_url  # the admin's: sent in the signed config frame after hello
 
     async def _deny(self, send: Send, status: int, reason: str,
                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -132,6 +149,7 @@ class StreamEndpoint:
         # subscribe before reading anything from the store: nothing can slip between backlog and live
         sub = self.hub.subscribe(hashed, token.name, scope.get("extensions", {}).get(FAST_SEND),
                                  scope_of(token.departments))
+        sub.nonce = nonce
         try:
             await send({"type": "websocket.accept"})
             await self._run(sub, since, epoch, nonce, receive, send)
@@ -185,6 +203,7 @@ class StreamEndpoint:
         bounds = await store.bounds()
         head = bounds.head
         await control(wire.Hello(epoch=store.epoch, head=head))
+        await control(wire.Config(self.conversation_url))
         if since is None:
             last = head
         else:
@@ -195,7 +214,7 @@ class StreamEndpoint:
         await control(wire.CaughtUp(head=last))
         sub.last = last
         while True:
-            if not sub.pending:
+            if not sub.pending and not sub.extra:
                 sub.wake.clear()
                 sub.idle = True  # the hub may now write to the socket directly (and advance sub.last)
                 try:
@@ -204,6 +223,9 @@ class StreamEndpoint:
                     sub.idle = False
             if sub.close_code:
                 return
+            extra, sub.extra = sub.extra, []
+            for frame in extra:  # test alerts (no seq): they do not touch the order of events
+                await text(frame)
             batch, sub.pending = sub.pending, []
             for ev in batch:
                 if ev.seq <= sub.last:
@@ -255,14 +277,10 @@ class EventsEndpoint:
         if scope["method"] not in ("GET", "HEAD"):
             await send_json(send, 405, {"error": "use GET"}, [(b"allow", b"GET")])
             return
-        try:
-            status, reason, token = await authenticate(self.store, scope)
-        except BridgeError as exc:
-            await send_json(send, exc.status, {"error": exc.reason})
+        caller = await authenticate_http(self.store, scope, send)
+        if caller is None:
             return
-        if status or token is None:
-            await send_json(send, status, {"error": reason}, [(b"www-authenticate", b"Bearer")])
-            return
+        token = caller[1]
         params = _query(scope)
         try:
             since = _int_param(params, "since") or 0

@@ -3,14 +3,18 @@
 Entry points (no Qt imported; everything here may block, so call it off the GUI thread)::
 
     run_connect(link_text: str, *, test: bool = True) -> int        # the command; prints what happened
-    save_link(link: Link | str, settings_file: Path | None = None) -> Settings   # parse, keyring, settings file
+    save_link(link: Link | str, settings_file: Path | None = None, *, forget_old: bool = True) -> Settings
     test_connection(link: Link | str | None = None, *, ca_file: str | None = None, timeout: float = 10.0) -> str
+    prove(link: Link | str | None = None, *, ca_file: str | None = None, timeout: float = 10.0) -> ProbeResult
 
 ``test_connection`` opens the stream with a fresh nonce and checks the signed ``hello`` with the link's key (protocol
 version 2: a link whose key does not match the bridge is caught now, not at the first alert, also on a bridge that
 holds no event yet). It returns a sentence for the settings dialog, or raises a
 :class:`~trayapp.client.errors.ClientError` whose message says what is wrong (``TokenRefused``, ``TokenRevoked``,
 ``KeyMismatch``, ``ConnectionFailed``, ...). ``link=None`` tests the stored connection.
+``prove`` runs the same probe and never raises a ``ClientError``: it answers a
+:class:`~trayapp.client.proof.ProbeResult` (ok / unreachable / key mismatch / token refused / revoked / broken), what
+the app's link flow decides from before it stores a link.
 
 ``run_connect`` exit codes: 0 saved (and the test passed or was skipped), 1 nothing saved (bad link, no keyring),
 2 saved but the test failed (the app will keep retrying).
@@ -30,6 +34,7 @@ from ..settings import Settings, load, save, settings_path
 from . import credentials
 from .connection import KEY_MISMATCH, ConnectionConfig, host_of, open_stream, ssl_context
 from .errors import ClientError, ConnectionFailed, KeyMismatch, NotConfigured
+from .proof import Outcome, ProbeResult, failed
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +48,11 @@ def _link(link: Link | str) -> Link:
         raise ClientError(str(exc)) from None
 
 
-def save_link(link: Link | str, settings_file: Path | None = None) -> Settings:
-    """Token into the keyring first (nothing is saved if that fails), then URL + key into the settings file."""
+def save_link(link: Link | str, settings_file: Path | None = None, *, forget_old: bool = True) -> Settings:
+    """Token into the keyring first (nothing is saved if that fails), then URL + key into the settings file.
+
+    ``forget_old``: delete the previous bridge's token (when the URL changes). The app passes False for a link saved
+    without a successful check (*Save anyway*) and forgets the old token once the new connection works."""
     parsed = _link(link)
     credentials.store_token(parsed.url, parsed.token)
     current = load(settings_file)
@@ -53,7 +61,7 @@ def save_link(link: Link | str, settings_file: Path | None = None) -> Settings:
         save(updated, settings_file)
     except OSError as exc:
         raise ClientError(f"cannot write the settings file {settings_file or settings_path()}: {exc}") from None
-    if current.bridge_url and current.bridge_url != parsed.url:
+    if forget_old and current.bridge_url and current.bridge_url != parsed.url:
         try:  # do not leave the old bridge's token behind
             credentials.delete_token(current.bridge_url)
         except ClientError as exc:
@@ -72,8 +80,8 @@ def _stored_config(ca_file: str | None) -> ConnectionConfig:
     return ConnectionConfig(settings.bridge_url, token, settings.key, ca_file or settings.ca_file)
 
 
-async def probe(config: ConnectionConfig, timeout: float = 10.0) -> str:
-    """See :func:`test_connection`."""
+async def probe(config: ConnectionConfig, timeout: float = 10.0) -> ProbeResult:
+    """An OK :class:`ProbeResult` (``detail``: what was checked), or a ``ClientError`` (see :func:`test_connection`)."""
     config.check()
     host = host_of(config.bridge_url)
     nonce = wire.new_nonce()
@@ -81,7 +89,7 @@ async def probe(config: ConnectionConfig, timeout: float = 10.0) -> str:
     context = ssl_context(config.ca_file) if url.startswith("wss:") else None
     key = wire.key_from_text(config.key)
 
-    async def run() -> str:
+    async def run() -> ProbeResult:
         ws = await open_stream(config, url, context)
         try:
             hello = wire.decode(await ws.recv())
@@ -95,7 +103,8 @@ async def probe(config: ConnectionConfig, timeout: float = 10.0) -> str:
             wire.verify_hello(key, hello, nonce)
         except BadSignature:
             raise KeyMismatch(f"connected to {host}, but {KEY_MISMATCH}") from None
-        return f"connected to {host}; signing key verified ({hello.head} events so far)"
+        return ProbeResult(Outcome.OK, host, f"connected to {host}; signing key verified ({hello.head} events so far)",
+                           key_proven=True)
 
     try:
         return await asyncio.wait_for(run(), timeout)
@@ -105,14 +114,29 @@ async def probe(config: ConnectionConfig, timeout: float = 10.0) -> str:
         raise ConnectionFailed(f"{host} sent something unexpected: {exc}") from None
 
 
+def _config(link: Link | str | None, ca_file: str | None) -> ConnectionConfig:
+    if link is None:
+        return _stored_config(ca_file)
+    parsed = _link(link)
+    return ConnectionConfig(parsed.url, parsed.token, parsed.key, ca_file)
+
+
 def test_connection(link: Link | str | None = None, *, ca_file: str | None = None, timeout: float = 10.0) -> str:
     """Blocking connection test (runs its own event loop): never call it in the GUI thread."""
-    if link is None:
-        config = _stored_config(ca_file)
-    else:
-        parsed = _link(link)
-        config = ConnectionConfig(parsed.url, parsed.token, parsed.key, ca_file)
-    return asyncio.run(probe(config, timeout))
+    return asyncio.run(probe(_config(link, ca_file), timeout)).detail
+
+
+def prove(link: Link | str | None = None, *, ca_file: str | None = None, timeout: float = 10.0) -> ProbeResult:
+    """The probe's outcome, never a ``ClientError`` (blocking: never call it in the GUI thread)."""
+    host = ""
+    try:
+        config = _config(link, ca_file)
+        host = host_of(config.bridge_url)
+        return asyncio.run(probe(config, timeout))
+    except ClientError as exc:
+        result = failed(exc, host)
+        log.info("connect: probe of %s: %s (%s)", host or "the link", result.outcome.value, result.detail)
+        return result
 
 
 test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

@@ -96,6 +96,12 @@ class Listener(Protocol):
     def on_event_skipped(self, event_id: str, reason: str) -> None:
         """A genuine event could not be derived, stored or shown; the stream went on without it."""
 
+    def on_test_alert(self, received: ReceivedEvent) -> None:
+        """A test alert the agent asked for (verified for this connection; seq 0, never stored)."""
+
+    def on_config(self, conversation_url: str) -> None:
+        """The admin's settings for every app (signed ``config`` frame): where a click on an alert goes."""
+
 
 @dataclass(frozen=True)
 class ConnectionConfig:
@@ -340,6 +346,12 @@ class Connection:
                     self._healthy = True
                     self._set(ConnectionState.CONNECTED, f"connected to {host}")
                     self.listener.on_caught_up(replayed)
+            elif isinstance(decision, stream.TestAlert):  # a test alert the agent asked for: shown, never stored
+                log.info("connection: test alert %s arrived", decision.received.id)
+                self.listener.on_test_alert(decision.received)
+            elif isinstance(decision, stream.ConfigReceived):
+                log.info("connection: the bridge's settings: conversation address %s", decision.conversation_url)
+                self.listener.on_config(decision.conversation_url)
             elif isinstance(decision, stream.GapFound):
                 gap = decision.gap
                 log.warning("connection: gap %s..%s (%s)", gap.first, gap.last, gap.reason)

@@ -40,6 +40,7 @@ from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
 
 from ..core import wire
 from ..core.errors import BadLink
+from ..core.event import ReceivedEvent
 from ..core.link import parse_link
 from ..logs import setup_stderr_logging
 from ..model.rows import HistoryRow
@@ -166,6 +167,12 @@ class _Printer:
     def on_event_skipped(self, event_id: str, reason: str) -> None:
         self._err({"type": "event_skipped", "id": event_id, "reason": reason,
                    "message": "1 alert could not be shown"})
+
+    def on_test_alert(self, received: ReceivedEvent) -> None:
+        self._err({"type": "test_alert", "id": received.id, "received_at": received.received_at})
+
+    def on_config(self, conversation_url: str) -> None:
+        self._err({"type": "config", "conversation_url": conversation_url})
 
 
 def _config(args: argparse.Namespace) -> ConnectionConfig:

@@ -28,13 +28,16 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from ..core import wire
+from ..core.event import ReceivedEvent
 from ..model.connection import ConnectionState, ConnectionStatus
 from ..model.rows import HistoryRow, RowFilter
 from ..settings import Settings
 from . import credentials
-from .connection import Connection, ConnectionConfig
+from .connection import Connection, ConnectionConfig, host_of
 from .errors import ClientError, NotConfigured
 from .history import FILE_NAME, History, Search
+from .proof import failed
+from .test_alert import request_test_alert
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +71,16 @@ class SessionEvents(Protocol):
     def counts_changed(self, total: int, unread: int, /) -> None: ...
     def search_finished(self, request: int, rows: list[HistoryRow], more: bool, /) -> None: ...
     def event_loaded(self, event_id: str, row: HistoryRow | None, /) -> None: ...
+    def test_alert(self, received: ReceivedEvent, /) -> None: ...
+    def test_alert_sent(self, ok: bool, words: str, detail: str, /) -> None: ...
+    def config_received(self, conversation_url: str, /) -> None: ...
 
 
 #: The names of :class:`SessionEvents`, in the order of the contract.
 EVENT_NAMES: Final[Sequence[str]] = (
     "state_changed", "history_loaded", "event_received", "caught_up", "gap", "verification_failed", "event_skipped",
-    "read_changed", "older_loaded", "counts_changed", "search_finished", "event_loaded",
+    "read_changed", "older_loaded", "counts_changed", "search_finished", "event_loaded", "test_alert",
+    "test_alert_sent", "config_received",
 )
 
 
@@ -108,6 +115,7 @@ class ClientSession:
         self._counts = (0, 0)  # (total, unread) of the whole history; worker only
         self._counts_due = False
         self._search_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         # Read from other threads for tests/diagnostics; written only by the loop.
         self.verification_failures = 0
         self.skipped_events = 0
@@ -147,6 +155,11 @@ class ClientSession:
         """One stored event with its signed body -> ``event_loaded(event_id, row or None)``."""
         self._post(lambda: self._events.event_loaded(
             event_id, self._history.get(event_id) if self._history is not None else None))
+
+    def send_test_alert(self) -> None:
+        """*Send me a test alert*: ask the bridge (with this connection's token) for a test alert ->
+        ``test_alert_sent(ok, words, detail)``; the alert itself arrives as ``test_alert(ReceivedEvent)``."""
+        self._post(self._do_test_alert)
 
     def search(self, request: int, row_filter: RowFilter, limit: int) -> None:
         """The newest ``limit`` rows of the whole history that ``row_filter`` accepts (``history.Search``: SQLite
@@ -324,6 +337,33 @@ class ClientSession:
                 last_prune = mono
                 self._prune(self._settings.retention_days)
 
+    def _do_test_alert(self) -> None:
+        connection = self._connection
+        if connection is None:
+            self._events.test_alert_sent(False, "Set up a link first: there is no alert server to ask.", "")
+            return
+        task = asyncio.get_running_loop().create_task(self._test_alert(connection.config))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _test_alert(self, config: ConnectionConfig) -> None:
+        try:
+            sent = await asyncio.to_thread(request_test_alert, config)
+        except ClientError as exc:
+            result = failed(exc, host_of(config.bridge_url))
+            log.warning("client: test alert not sent: %s (%s)", result.outcome.value, result.detail)
+            self._events.test_alert_sent(False, result.words, result.detail)
+            return
+        if not sent:
+            self._events.test_alert_sent(
+                False, "This computer is not connected to your team's alert server right now, so the test alert "
+                "had nowhere to go. Wait until the tray icon is green, then try again.",
+                "the bridge has no open stream for this link")
+            return
+        log.info("client: test alert sent to %d stream(s) of this token", sent)
+        self._events.test_alert_sent(True, "Your team's alert server sent a test alert; it pops up in a moment.",
+                                  f"sent to {sent} open connection{'s' if sent != 1 else ''} of this link")
+
     # --- counts, paging and search (worker thread) ---
 
     def _recount(self) -> None:
@@ -405,3 +445,9 @@ class _Relay:
     def on_event_skipped(self, event_id: str, reason: str) -> None:
         self._service.skipped_events += 1
         self._service._events.event_skipped(event_id, reason)
+
+    def on_test_alert(self, received: ReceivedEvent) -> None:
+        self._service._events.test_alert(received)
+
+    def on_config(self, conversation_url: str) -> None:
+        self._service._events.config_received(conversation_url)

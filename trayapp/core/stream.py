@@ -11,8 +11,11 @@ of the replay or a gap, or close the connection. The rules (docs/protocol.md):
 - event frames verify under the hello's epoch (:class:`Store`); a frame whose signature fails, a malformed frame or a
   second hello is dropped (:class:`Drop`) and the stream goes on; a genuine frame whose event cannot be derived is
   skipped (:class:`Skip`: the cursor moves past it); a frame of an unknown type is ignored (a newer bridge);
-- ``caught_up`` and ``gap`` verify over nonce and epoch, else the connection ends (a forged control frame is never
-  acted on); the first ``caught_up`` ends the replay (:class:`CaughtUp` with ``first=True``).
+- ``caught_up``, ``gap`` and ``config`` verify over nonce and epoch, else the connection ends (a forged control frame
+  is never acted on); the first ``caught_up`` ends the replay (:class:`CaughtUp` with ``first=True``); ``config`` is
+  the bridge's settings (:class:`ConfigReceived`);
+- a ``test_alert`` (the agent asked for one) verifies over nonce and epoch and is shown, never stored
+  (:class:`TestAlert`); one that does not verify is dropped.
 
 Used by the desktop client's connection (``trayapp.client.connection``), and through it ``trayapp listen``.
 """
@@ -30,7 +33,7 @@ from . import wire
 from .errors import BadMessage, BadSignature
 from .event import ReceivedEvent
 
-_KNOWN_TYPES: Final = frozenset({"hello", "caught_up", "gap", "event"})
+_KNOWN_TYPES: Final = frozenset({"hello", "caught_up", "gap", "event", "config", "test_alert"})
 
 
 class Failure(enum.Enum):
@@ -101,6 +104,22 @@ class GapFound:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfigReceived:
+    """The bridge's settings for its agents (``conversation_url``: the conversation address template, or empty)."""
+
+    conversation_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class TestAlert:
+    """A test alert the agent asked for: show it (seq 0), never store it."""
+
+    __test__ = False  # not a pytest test class
+
+    received: ReceivedEvent
+
+
+@dataclass(frozen=True, slots=True)
 class Fail:
     """End the connection: ``close`` is the WebSocket close (code, reason) to send (``None``: just drop it)."""
 
@@ -110,7 +129,7 @@ class Fail:
     dropped: str | None = None  # also report this frame as dropped
 
 
-Decision = Connected | Store | Skip | Drop | Ignore | CaughtUp | GapFound | Fail
+Decision = Connected | Store | Skip | Drop | Ignore | CaughtUp | GapFound | ConfigReceived | TestAlert | Fail
 
 
 def frame_type(text: str | bytes) -> object:
@@ -145,6 +164,11 @@ class StreamSession:
             return self._event(message, epoch)
         if isinstance(message, wire.Hello):
             return Drop("unexpected hello in the middle of the stream")
+        if isinstance(message, wire.CheckFrame):
+            try:
+                return TestAlert(wire.verify_check(self.key, message, self.nonce, epoch))
+            except BadSignature as exc:
+                return Drop(str(exc))
         try:
             wire.verify_control(self.key, message, self.nonce, epoch)
         except BadSignature as exc:
@@ -152,6 +176,8 @@ class StreamSession:
         if isinstance(message, wire.CaughtUp):
             first, self.replaying = self.replaying, False
             return CaughtUp(message.head, epoch, first)
+        if isinstance(message, wire.Config):
+            return ConfigReceived(message.conversation_url)
         return GapFound(message, epoch)
 
     def _hello(self, message: wire.Message) -> Decision:

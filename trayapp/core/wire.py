@@ -5,7 +5,11 @@ Server → client text frames, each a JSON object with a ``type``; every one the
 - ``hello``: ``{"type":"hello","protocol":2,"epoch":E,"head":H,"nonce":N,"sig":S}``, always first;
 - ``caught_up``: ``{"type":"caught_up","head":H,"sig":S}`` after the backlog;
 - ``gap``: ``{"type":"gap","from":A,"to":B,"reason":R,"sig":S}`` -- seqs that cannot be delivered;
-- ``event``: ``{"type":"event","seq":N,"epoch":E,"id":I,"received_at":T,"event":{...},"body":B,"sig":S}``.
+- ``event``: ``{"type":"event","seq":N,"epoch":E,"id":I,"received_at":T,"event":{...},"body":B,"sig":S}``;
+- ``config``: ``{"type":"config","conversation_url":T,"sig":S}`` after ``hello``, before ``caught_up``: where a
+  click on an alert goes, as the admin set it (``serve --conversation-url``);
+- ``test_alert``: ``{"type":"test_alert","id":I,"received_at":T,"body":B,"sig":S}`` -- a test alert the agent asked
+  for (``POST /v1/test-alert``), only on that token's open streams, never stored (no ``seq``).
 
 Signing inputs are UTF-8 lines joined by ``\\n``, ``None`` written ``null``: a context line, then the fields.
 Control frames (:data:`CONTROL_FRAMES`) sign ``CONTEXT, nonce, epoch, *SIGNED`` (the nonce the client sent with
@@ -118,11 +122,42 @@ class EventFrame:
     sig: str
 
 
-ControlFrame = Hello | CaughtUp | Gap
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Where a click on an alert goes (``{case_id}``, ``{account}``), as the admin set it for every app."""
+
+    TYPE: ClassVar[str] = "config"
+    CONTEXT: ClassVar[str] = "trayapp-config/2"
+    FIELDS: ClassVar[tuple[_Field, ...]] = (_Field("conversation_url", "conversation_url", str),)
+    SIGNED: ClassVar[tuple[str, ...]] = ("conversation_url",)
+
+    conversation_url: str
+    sig: str = field(default="", compare=False)  # transport: two frames saying the same are equal
+
+
+@dataclass(frozen=True, slots=True)
+class CheckFrame:
+    """A test alert (*Send me a test alert*): signed for one connection, with no seq, never stored."""
+
+    TYPE: ClassVar[str] = "test_alert"
+    CONTEXT: ClassVar[str] = "trayapp-test-alert/2"
+    FIELDS: ClassVar[tuple[_Field, ...]] = (
+        _Field("id", "id", str), _Field("received_at", "received_at", str), _Field("body", "body", str),
+    )
+    SIGNED: ClassVar[tuple[str, ...]] = ("id", "received_at", "body")
+
+    id: str
+    received_at: str
+    body: str
+    sig: str = field(default="", compare=False)  # transport: two frames saying the same are equal
+
+
+ControlFrame = Hello | CaughtUp | Gap | Config | CheckFrame
 C = TypeVar("C", bound=ControlFrame)
-Message = Hello | CaughtUp | Gap | EventFrame
+Message = Hello | CaughtUp | Gap | Config | CheckFrame | EventFrame
 #: Every signed control frame type, by its wire ``type``.
-CONTROL_FRAMES: Final[dict[str, type[ControlFrame]]] = {cls.TYPE: cls for cls in (Hello, CaughtUp, Gap)}
+CONTROL_FRAMES: Final[dict[str, type[ControlFrame]]] = {
+    cls.TYPE: cls for cls in (Hello, CaughtUp, Gap, Config, CheckFrame)}
 
 
 # --- signing ---------------------------------------------------------------------------------------------------
@@ -322,6 +357,17 @@ def verify_frame(public_key: Ed25519PublicKey, frame: EventFrame, table: EventTa
     except BadPayload as exc:
         raise BadPayload(f"event {frame.seq}: signed body is not an Acquire payload ({exc})") from None
     return ReceivedEvent(seq=frame.seq, id=frame.id, received_at=frame.received_at, body=frame.body, event=event)
+
+
+def verify_check(public_key: Ed25519PublicKey, frame: CheckFrame, nonce: str, epoch: str) -> ReceivedEvent:
+    """Check a test alert's ``sig`` for this connection; its event (seq 0) is derived from the signed body.
+    Raises :class:`BadSignature`."""
+    verify_control(public_key, frame, nonce, epoch)
+    try:
+        event: Event = parse_body(frame.body)
+    except BadPayload as exc:
+        raise BadSignature(f"test alert: signed body is not a payload ({exc})") from None
+    return ReceivedEvent(seq=0, id=frame.id, received_at=frame.received_at, body=frame.body, event=event)
 
 
 # --- sizes -----------------------------------------------------------------------------------------------------

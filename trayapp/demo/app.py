@@ -29,6 +29,14 @@ def simulate_once_connected(client: Any, bridge: DemoBridge, interval: float) ->
     client.state_changed.connect(on_state)
 
 
+def _prove_demo(bridge: DemoBridge) -> Any:
+    """*Test connection* in the demo: its own connection (nothing is stored in the user's settings or keyring)."""
+    from trayapp.client.connect import prove
+    from trayapp.core.link import build_link
+
+    return prove(build_link(bridge.url, bridge.token, bridge.key))
+
+
 def run_demo(args: argparse.Namespace, argv: list[str]) -> int:
     """A bridge on 127.0.0.1:0 in a temporary dir, a simulator, and the tray connected to it; no prompts,
     nothing written to the user's settings or keyring."""
@@ -55,7 +63,8 @@ def run_demo(args: argparse.Namespace, argv: list[str]) -> int:
                                 url_template=bridge.url + "/demo/case/{case_id}", account_id="demo")
             token = bridge.token
             client = ClientService(settings, data_dir=Path(tmp) / "app", token_loader=lambda _url: token)
-            app = TrayApp(client, settings, instance=instance, save_settings=lambda _s: None, demo=True)
+            app = TrayApp(client, settings, instance=instance, save_settings=lambda _s: None, demo=True,
+                          tester=lambda _link: _prove_demo(bridge))
             keep = _quit_on_signals(qapp, app.quit)
             app.start()
             app.handle_arguments(argv, first=True)

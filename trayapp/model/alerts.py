@@ -396,7 +396,8 @@ class AlertPolicy:
             return []  # quiet time: the tray icon and tooltip still say it
         return [Show(Notification(
             key=OFFLINE_KEY, title="Not receiving case alerts",
-            body=f"No connection to the bridge since {since:%H:%M}. trayapp keeps retrying; check your network.",
+            body=f"No connection to your team's alert server since {since:%H:%M}. trayapp keeps trying; check that "
+                 "this computer is online.",
             target=LIST_TARGET, urgency=Urgency.CRITICAL))]
 
     # --- the clock ---------------------------------------------------------------------------------

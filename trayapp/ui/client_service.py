@@ -49,6 +49,9 @@ class ClientFace(QObject):
     counts_changed = Signal(int, int)
     search_finished = Signal(int, list, bool)
     event_loaded = Signal(str, object)
+    test_alert = Signal(object)
+    test_alert_sent = Signal(bool, str, str)
+    config_received = Signal(str)
 
     def start(self) -> None:
         raise NotImplementedError
@@ -78,6 +81,9 @@ class ClientFace(QObject):
         raise NotImplementedError
 
     def search(self, request: int, row_filter: RowFilter, limit: int) -> None:
+        raise NotImplementedError
+
+    def send_test_alert(self) -> None:
         raise NotImplementedError
 
     def emitters(self) -> SessionEvents:
@@ -167,6 +173,9 @@ class ClientService(ClientFace):
 
     def search(self, request: int, row_filter: RowFilter, limit: int) -> None:
         self.session.search(request, row_filter, limit)
+
+    def send_test_alert(self) -> None:
+        self.session.send_test_alert()
 
     # --- network changes (GUI thread) ---
 

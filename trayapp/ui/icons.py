@@ -19,6 +19,7 @@ class TrayLook(enum.Enum):
     CONNECTED = "tray-connected.svg"
     CONNECTING = "tray-connecting.svg"
     OFFLINE = "tray-offline.svg"
+    ERROR = "tray-error.svg"  # needs the agent (a new link): red, and another shape than offline
     DND = "tray-dnd.svg"
 
 

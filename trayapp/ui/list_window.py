@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from trayapp.core.event import ReceivedEvent
+from trayapp.core.event import AGENT_STATUSES, ReceivedEvent
 from trayapp.model.describe import NOTIFY_KEYS
 from trayapp.ui.list_model import EVENT_ID_ROLE, RECEIVED_ROLE, Column, HistoryFilterProxy, HistoryModel
 
@@ -67,7 +67,7 @@ class Banner(QFrame):
         self.setObjectName(f"banner-{level}")
         self.setStyleSheet(f"#banner-{level} {{ {self.STYLES[level]} border-radius:4px; }}"
                            f"#banner-{level} QLabel {{ border:none; background:transparent; }}")
-        layout = QHBoxLayout(self)
+        layout = self.row = QHBoxLayout(self)
         layout.setContentsMargins(10, 6, 6, 6)
         self.label = QLabel(self)
         self.label.setWordWrap(True)
@@ -105,12 +105,14 @@ class ListWindow(QMainWindow):
         mark_read_requested(list): mark these event ids read.
         mark_all_read_requested(): mark every event read.
         quit_requested(): the window was closed while it is the main window (no system tray).
+        test_alert_requested(): the welcome strip's *Send me a test alert* (the demo's first screen).
     """
 
     open_requested = Signal(str)
     mark_read_requested = Signal(list)
     mark_all_read_requested = Signal()
     quit_requested = Signal()
+    test_alert_requested = Signal()
 
     def __init__(self, model: HistoryModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -135,7 +137,19 @@ class ListWindow(QMainWindow):
         self.no_tray_banner = Banner("info", closable=False, parent=central)
         self.warning_banner = Banner("warning", parent=central)
         self.warning_banner.dismissed.connect(self._reset_warnings)
+        self.welcome_banner = Banner("info", parent=central)
+        self.welcome_button = QPushButton(self.welcome_banner)
+        self.welcome_button.setAccessibleName("Send me a test alert")
+        self.welcome_button.clicked.connect(self.test_alert_requested)
+        self.welcome_banner.row.insertWidget(1, self.welcome_button)
+        self.welcome_result = QLabel(self.welcome_banner)
+        self.welcome_result.setTextFormat(Qt.TextFormat.PlainText)
+        self.welcome_result.setWordWrap(True)
+        self.welcome_result.setAccessibleName("Test alert result")
+        self.welcome_result.hide()
+        self.welcome_banner.row.insertWidget(2, self.welcome_result, 1)
         layout.addWidget(self.no_tray_banner)
+        layout.addWidget(self.welcome_banner)
         layout.addWidget(self.warning_banner)
         self.only_bar = QWidget(central)  # "Showing only …  [Show all]" (the catch-up summary's click)
         only_layout = QHBoxLayout(self.only_bar)
@@ -211,7 +225,7 @@ class ListWindow(QMainWindow):
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         header = self.table.horizontalHeader()
         header.setHighlightSections(False)
-        widths = {Column.TIME: 130, Column.KIND: 130, Column.CASE: 80, Column.CONTACT: 170}
+        widths = {Column.TIME: 130, Column.KIND: self._kind_width(), Column.CASE: 80, Column.CONTACT: 170}
         for column, width in widths.items():
             header.resizeSection(column, width)
         header.setStretchLastSection(True)
@@ -242,8 +256,8 @@ class ListWindow(QMainWindow):
         self.search_action.setShortcut(QKeySequence("Ctrl+F"))
         self.search_action.triggered.connect(self._focus_search)
         self.close_action = QAction("&Close window", self)
-        self.close_action.setShortcut(QKeySequence("Ctrl+W"))
-        self.close_action.triggered.connect(self.close)
+        self.close_action.setShortcuts([QKeySequence("Ctrl+W"), QKeySequence(Qt.Key.Key_Escape)])
+        self.close_action.triggered.connect(self._close_unless_main)
         self.table.addActions([self.open_action, self.copy_action])
         self.addActions([self.mark_read_action, self.mark_all_action, self.search_action, self.close_action])
 
@@ -257,7 +271,17 @@ class ListWindow(QMainWindow):
         model.modelReset.connect(self._update_counts)
         model.counts_changed.connect(self._update_counts)
         model.search_status_changed.connect(self._update_search_hint)
+        model.search_status_changed.connect(self._update_empty)
+        for signal in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset,
+                       self.proxy.layoutChanged):
+            signal.connect(self._update_empty)
         self._update_counts()
+
+    def _kind_width(self) -> int:
+        """Wide enough for every kind/status label the list shows (and its header)."""
+        metrics = self.fontMetrics()
+        labels = [*NOTIFY_KEYS.values(), *(f"Agent {s}" for s in AGENT_STATUSES), "Kind / status"]
+        return max(metrics.horizontalAdvance(label) for label in labels) + 24
 
     # --- configuration from the composition root ---------------------------------------------
 
@@ -276,6 +300,19 @@ class ListWindow(QMainWindow):
             f"{reason} This window is trayapp's main window: alerts still pop up while it is open "
             "(or minimised). Closing it quits trayapp.")
 
+    def show_welcome(self, text: str, button: str) -> None:
+        """A first-screen strip with a button (the demo: *Send me a test alert*)."""
+        self.welcome_button.setText(button)
+        self.welcome_banner.show_message(text)
+
+    def show_welcome_result(self, ok: bool, words: str) -> None:
+        """What came of the welcome strip's button (only while the strip is shown)."""
+        if self.welcome_banner.isHidden():
+            return
+        self.welcome_result.setStyleSheet("color:#107c10;" if ok else "color:#c42b1c;")
+        self.welcome_result.setText(("✔ " if ok else "✘ ") + words)
+        self.welcome_result.show()
+
     @property
     def main_window_mode(self) -> bool:
         return self._main_window_mode
@@ -283,13 +320,15 @@ class ListWindow(QMainWindow):
     # --- state shown -------------------------------------------------------------------------
 
     STATE_COLOURS: ClassVar[dict[str, str]] = {
-        "connected": "#17874f", "connecting": "#c98a00", "offline": "#c62828", "dnd": "#5a5f9a"}
+        "connected": "#17874f", "connecting": "#c98a00", "offline": "#c62828", "error": "#b3261e", "dnd": "#5a5f9a"}
 
     @Slot(str)
     def set_state_text(self, text: str, look: str = "") -> None:
-        """The connection state in words; ``look`` (connected/connecting/offline/dnd) colours its dot."""
+        """The connection state in words; ``look`` (connected/connecting/offline/error/dnd) colours its dot (an
+        error gets a cross: another shape, not only another colour)."""
         colour = self.STATE_COLOURS.get(look)
-        dot = f'<span style="color:{colour}; font-size:large">●</span>&nbsp;' if colour else ""
+        mark = "✖" if look == "error" else "●"
+        dot = f'<span style="color:{colour}; font-size:large">{mark}</span>&nbsp;' if colour else ""
         self.state_label.setText(dot + html.escape(text))
         self.state_label.setAccessibleDescription(text)
 
@@ -344,15 +383,51 @@ class ListWindow(QMainWindow):
         self._unreadable = 0
         self._not_popped = 0
 
+    def clear_warnings(self) -> None:
+        """Their cause is gone (e.g. a new link is in use): take the warning strip away."""
+        self._reset_warnings()
+        self.warning_banner.hide()
+
+    @Slot()
+    def _close_unless_main(self) -> None:
+        """Ctrl+W / Escape: close the list, except when it is the app's main window (that would quit)."""
+        if not self._main_window_mode:
+            self.close()
+
     @Slot()
     def _update_counts(self) -> None:
         unread = self._model.unread_count
         total = self._model.total
-        self.setWindowTitle(f"trayapp — {unread} unread" if unread else "trayapp — alerts")
+        # The desktop adds " — trayapp" (the application's display name) itself.
+        self.setWindowTitle(f"{unread} unread" if unread else "Alerts")
         self.count_label.setText(f"{total} event{'s' if total != 1 else ''}, {unread} unread")
         self.mark_all_button.setEnabled(unread > 0)
         self.mark_all_action.setEnabled(unread > 0)
-        self.empty_label.setVisible(total == 0)
+        self._update_empty()
+
+    @Slot()
+    def _update_empty(self) -> None:
+        """No events at all, or none that match: say which, instead of a blank table."""
+        if self._model.total == 0 and self._model.rowCount() == 0:
+            text = "No alerts yet. New cases and chat status changes will appear here as they happen."
+        elif self.proxy.rowCount() == 0 and not self._model.searching:
+            text = "No events match " + self._filter_words() + ". Clear the search or pick another filter."
+        else:
+            text = ""
+        self.empty_label.setText(text)
+        self.empty_label.setVisible(bool(text))
+
+    def _filter_words(self) -> str:
+        parts = []
+        if self.search.text().strip():
+            parts.append(f"“{self.search.text().strip()}”")
+        if self.filter_combo.currentIndex() > 0:
+            parts.append(f"the filter “{self.filter_combo.currentText()}”")
+        if self.unread_only.isChecked():
+            parts.append("“Unread only”")
+        if self.only_bar.isVisible():
+            parts.append("this selection")
+        return " and ".join(parts) or "this view"
 
     @Slot()
     def _update_search_hint(self) -> None:

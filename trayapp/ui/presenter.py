@@ -15,10 +15,12 @@ from datetime import datetime, timedelta
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from trayapp.core.event import Event, ReceivedEvent
+from trayapp.core.words import NEEDS_A_LINK
 from trayapp.model.alerts import (
     CATCH_UP_KEY,
     CATCH_UP_TARGET,
     FOREVER,
+    OFFLINE_KEY,
     Action,
     AlertConfig,
     AlertPolicy,
@@ -164,8 +166,19 @@ class Presenter(QObject):
     def dnd_for(self, duration: timedelta) -> None:
         self.set_dnd_until(self._clock() + duration)
 
+    def next_work_start(self) -> datetime:
+        """When the next working day starts (the working days and start time of the Alerts page, also when
+        *Pop up only in working hours* is off): the end of "until work starts"."""
+        now = self._clock()
+        start = self.policy.next_work_start(now)
+        if start is not None:
+            return start
+        hour, minute = (int(part) for part in self.policy.config.working_start.split(":"))
+        return tomorrow_morning(now, hour).replace(minute=minute)
+
     def dnd_until_tomorrow(self) -> None:
-        self.set_dnd_until(tomorrow_morning(self._clock()))
+        """Quiet until the next working-hours start (:meth:`next_work_start`)."""
+        self.set_dnd_until(self.next_work_start())
 
     def dnd_until_off(self) -> None:
         self.set_dnd_until(FOREVER)
@@ -236,10 +249,16 @@ class Presenter(QObject):
 
     @Slot(object)
     def on_state(self, status: object) -> None:
-        """The client's ``ConnectionStatus`` (``state``, ``since``)."""
+        """The client's ``ConnectionStatus`` (``state``, ``since``, ``problem``)."""
         state = getattr(status, "state", status)
         name = str(getattr(state, "name", state))
-        self._run(self.policy.connection(name, getattr(status, "since", None), self._clock()))
+        actions = self.policy.connection(name, getattr(status, "since", None), self._clock())
+        problem = getattr(getattr(status, "problem", None), "value", None)
+        if name.upper() == "ERROR" and problem in NEEDS_A_LINK:
+            # The app has said what to do (a new link) at once: no generic "keeps trying; check your network" later.
+            self.policy.offline_alarm = True
+            actions = [a for a in actions if not (isinstance(a, Show) and a.notification.key == OFFLINE_KEY)]
+        self._run(actions)
 
     # --- the clock -----------------------------------------------------------------------------
 

@@ -16,7 +16,9 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QTabWidget,
@@ -25,12 +27,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from trayapp.core.errors import CoreError
 from trayapp.core.event import Event
-from trayapp.core.link import parse_link
 from trayapp.core.urls import DEFAULT_TEMPLATE, conversation_url, template_problem
 from trayapp.model.describe import NOTIFY_KEYS
 from trayapp.settings import DEFAULT_NOTIFY, Settings
+from trayapp.ui.first_run import server_words
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -39,11 +40,10 @@ _DEFAULTS = Settings()
 
 @dataclass
 class SettingsValues:
-    """What the dialog edits: the :class:`trayapp.settings.Settings` fields of the same names, plus
-    ``link``, a newly pasted connection link (``""``: keep the current connection)."""
+    """What the dialog edits: the :class:`trayapp.settings.Settings` fields of the same names."""
 
     notify: frozenset[str] = DEFAULT_NOTIFY
-    url_template: str = DEFAULT_TEMPLATE
+    url_template: str = ""  # the agent's override ("": the admin's)
     account_id: str = ""
     retention_days: int = 30
     log_level: str = "INFO"
@@ -66,40 +66,51 @@ class SettingsValues:
     my_agent_id: str = _DEFAULTS.my_agent_id
     my_departments: tuple[str, ...] = _DEFAULTS.my_departments
     offline_alarm_s: int = _DEFAULTS.offline_alarm_s
-    link: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SettingsValues:
-        names = [f.name for f in fields(cls) if f.name != "link"]
-        return cls(**{name: getattr(settings, name) for name in names})
+        values = cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
+        if values.url_template == DEFAULT_TEMPLATE:  # older settings files stored the default: no override
+            values.url_template = ""
+        return values
 
     def changes(self) -> dict[str, object]:
-        """The settings fields to ``Settings.replace`` with (everything but ``link``)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "link"}
+        """The settings fields to ``Settings.replace`` with."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 class SettingsDialog(QDialog):
-    """Two pages: *General* (connection, notifications, conversation links, history, start-up, logging) and
-    *Alerts* (re-alerts, grouping, catch-up, quiet hours, sound, only what concerns me, offline warning).
+    """Three pages: *General* (the agent's: connection state and tests, a new link, what pops up, history,
+    start-up), *Alerts* (re-alerts, grouping, catch-up, quiet hours, sound, only what concerns me, offline warning)
+    and *Advanced* (what an admin sets up: the conversation address, the account id, the log level, the alert
+    server's address).
 
     Signals:
         values_accepted(object): OK was pressed; a :class:`SettingsValues`.
-        test_requested(str): *Test connection*; the pasted link, or ``""`` for the current connection.
+        test_requested(str): *Test connection* (``""``: the current connection).
+        test_alert_requested(): *Send me a test alert*.
+        new_link_requested(): *New link…*.
         sound_test_requested(int): *Play* on the Alerts page; the volume to play the alert sound at.
     """
 
     values_accepted = Signal(object)
     test_requested = Signal(str)
+    test_alert_requested = Signal()
+    new_link_requested = Signal()
     sound_test_requested = Signal(int)
 
     def __init__(self, values: SettingsValues, bridge_url: str = "", login_problem: str | None = None,
-                 parent: QWidget | None = None) -> None:
-        """``login_problem``: why *Start at login* cannot be changed here (the box is then disabled)."""
+                 parent: QWidget | None = None, admin_template: str = "") -> None:
+        """``login_problem``: why *Start at login* cannot be changed here (the box is then disabled);
+        ``admin_template``: the admin's conversation address (from the alert server), used when the agent sets
+        none."""
         super().__init__(parent)
-        self.setWindowTitle("trayapp settings")
+        self.setWindowTitle("Settings")  # the desktop adds " — trayapp" (the application display name)
         self.setObjectName("SettingsDialog")
         self.setMinimumWidth(720)
         self._original = values
+        self._admin_template = admin_template or DEFAULT_TEMPLATE
+        self._test_alert_allowed = True
         outer = QVBoxLayout(self)
         self.tabs = QTabWidget(self)
         self.tabs.setAccessibleName("Settings pages")
@@ -109,36 +120,53 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(general)
         self.tabs.addTab(general, "&General")
 
-        # Connection
+        # Connection (agent words; the technical address and reasons one click away)
         conn = QGroupBox("Connection", self)
         conn_form = QFormLayout(conn)
-        self.bridge_label = QLabel(bridge_url or "not set up", conn)
+        self.bridge_label = QLabel(server_words(bridge_url) if bridge_url else "not set up yet", conn)
         self.bridge_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.bridge_label.setAccessibleName("Bridge address")
+        self.bridge_label.setAccessibleName("Alert server")
         self.bridge_label.setTextFormat(Qt.TextFormat.PlainText)  # words from a link, a bridge or the system
-        conn_form.addRow("Bridge:", self.bridge_label)
+        conn_form.addRow("Alert server:", self.bridge_label)
         self.state_label = QLabel("", conn)
         self.state_label.setWordWrap(True)
+        self.state_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.state_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.state_label.setAccessibleName("Connection state")
-        self.state_label.setTextFormat(Qt.TextFormat.PlainText)  # words from a link, a bridge or the system
         conn_form.addRow("State:", self.state_label)
-        self.link_edit = QLineEdit(conn)
-        self.link_edit.setPlaceholderText("trayapp://connect?url=…  (paste a new link from your admin)")
-        self.link_edit.setEchoMode(QLineEdit.EchoMode.PasswordEchoOnEdit)
-        self.link_edit.setAccessibleName("New connection link")
-        self.link_edit.textChanged.connect(self._validate)
-        conn_form.addRow("New link:", self.link_edit)
-        test_row = QHBoxLayout()
+        buttons_row = QHBoxLayout()
         self.test_button = QPushButton("&Test connection", conn)
         self.test_button.setAccessibleName("Test connection")
         self.test_button.clicked.connect(self._on_test)
+        self.test_alert_button = QPushButton("Send me a test al&ert", conn)
+        self.test_alert_button.setAccessibleName("Send me a test alert")
+        self.test_alert_button.setToolTip("Your team's alert server sends a test popup to this computer only.")
+        self.test_alert_button.clicked.connect(self._on_test_alert)
+        self.new_link_button = QPushButton("&New link…", conn)
+        self.new_link_button.setAccessibleName("Use a new link from your admin")
+        self.new_link_button.clicked.connect(self.new_link_requested)
+        self.details_button = QPushButton("&Details", conn)
+        self.details_button.setCheckable(True)
+        self.details_button.setAccessibleName("Show technical details")
+        self.details_button.toggled.connect(self._show_details)
+        for button in (self.test_button, self.test_alert_button, self.new_link_button, self.details_button):
+            buttons_row.addWidget(button)
+        buttons_row.addStretch(1)
+        conn_form.addRow(buttons_row)
         self.test_result = QLabel("", conn)
         self.test_result.setWordWrap(True)
+        self.test_result.setTextFormat(Qt.TextFormat.PlainText)
         self.test_result.setAccessibleName("Connection test result")
-        self.test_result.setTextFormat(Qt.TextFormat.PlainText)  # words from a link, a bridge or the system
-        test_row.addWidget(self.test_button)
-        test_row.addWidget(self.test_result, 1)
-        conn_form.addRow(test_row)
+        conn_form.addRow(self.test_result)
+        self.details_text = QPlainTextEdit(conn)
+        self.details_text.setReadOnly(True)
+        self.details_text.setMaximumHeight(80)
+        self.details_text.setAccessibleName("Technical details")
+        self.details_text.hide()
+        conn_form.addRow(self.details_text)
+        self._bridge_url = bridge_url
+        self._state_detail = ""
+        self._test_detail = ""
         layout.addWidget(conn)
 
         # Notifications
@@ -153,36 +181,15 @@ class SettingsDialog(QDialog):
             grid.addWidget(box, i // 2, i % 2)
         layout.addWidget(notif)
 
-        # Links and history
-        other = QGroupBox("Conversations and history", self)
-        form = QFormLayout(other)
-        self.template_edit = QLineEdit(values.url_template, other)
-        self.template_edit.setAccessibleName("Conversation address template")
-        self.template_edit.setToolTip("{case_id} and {account} are filled in; only http(s) on this host is opened.")
-        self.template_edit.textChanged.connect(self._validate)
-        form.addRow("Conversation address:", self.template_edit)
-        self.account_edit = QLineEdit(values.account_id, other)
-        self.account_edit.setPlaceholderText("your Acquire account id, e.g. acme")
-        self.account_edit.setAccessibleName("Account id")
-        self.account_edit.textChanged.connect(self._validate)
-        form.addRow("Account id:", self.account_edit)
-        self.preview_label = QLabel("", other)
-        self.preview_label.setWordWrap(True)
-        self.preview_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.preview_label.setAccessibleName("Conversation address preview")
-        self.preview_label.setTextFormat(Qt.TextFormat.PlainText)  # words from a link, a bridge or the system
-        form.addRow("", self.preview_label)
-        self.retention_spin = QSpinBox(other)
+        # App
+        app = QGroupBox("App", self)
+        app_form = QFormLayout(app)
+        self.retention_spin = QSpinBox(app)
         self.retention_spin.setRange(1, 3650)
         self.retention_spin.setSuffix(" days")
         self.retention_spin.setValue(values.retention_days)
         self.retention_spin.setAccessibleName("Keep history for days")
-        form.addRow("Keep history for:", self.retention_spin)
-        layout.addWidget(other)
-
-        # App
-        app = QGroupBox("App", self)
-        app_form = QFormLayout(app)
+        app_form.addRow("Keep history for:", self.retention_spin)
         self.login_box = QCheckBox("Start at login", app)
         self.login_box.setChecked(values.start_at_login)
         self.login_box.setAccessibleName("Start trayapp at login")
@@ -197,16 +204,13 @@ class SettingsDialog(QDialog):
             self.login_box.setEnabled(False)
             self.login_box.setToolTip(login_problem)
         app_form.addRow(login_row)
-        self.log_combo = QComboBox(app)
-        self.log_combo.addItems(LOG_LEVELS)
-        self.log_combo.setCurrentText(values.log_level.upper() if values.log_level.upper() in LOG_LEVELS else "INFO")
-        self.log_combo.setAccessibleName("Log level")
-        app_form.addRow("Log level:", self.log_combo)
         layout.addWidget(app)
         layout.addStretch(1)
 
         self.alerts_page = self._build_alerts_page(values)
         self.tabs.addTab(self.alerts_page, "&Alerts")
+        self.advanced_page = self._build_advanced_page(values)
+        self.tabs.addTab(self.advanced_page, "Ad&vanced")
 
         self.error_label = QLabel("", self)
         self.error_label.setStyleSheet("color:#c42b1c;")
@@ -374,6 +378,51 @@ class SettingsDialog(QDialog):
         right.addStretch(1)
         return page
 
+    # --- the Advanced page (what an admin sets up) ----------------------------------------------
+
+    def _build_advanced_page(self, values: SettingsValues) -> QWidget:
+        page = QWidget(self.tabs)
+        page.setAccessibleName("Advanced settings")
+        layout = QVBoxLayout(page)
+        note = QLabel("Your admin sets these up. Change them only if they asked you to.", page)
+        note.setWordWrap(True)
+        layout.addWidget(note)
+        links = QGroupBox("Where a click on an alert goes", page)
+        form = QFormLayout(links)
+        self.template_edit = QLineEdit(values.url_template, links)
+        self.template_edit.setPlaceholderText(f"from your admin: {self._admin_template}")
+        self.template_edit.setAccessibleName("Conversation address template (empty: your admin's)")
+        self.template_edit.setToolTip("{case_id} and {account} are filled in; only http(s) on this host is opened.")
+        self.template_edit.textChanged.connect(self._validate)
+        form.addRow("Conversation address:", self.template_edit)
+        self.account_edit = QLineEdit(values.account_id, links)
+        self.account_edit.setPlaceholderText("empty: each case's own account")
+        self.account_edit.setAccessibleName("Account id")
+        self.account_edit.textChanged.connect(self._validate)
+        form.addRow("Account id:", self.account_edit)
+        self.preview_label = QLabel("", links)
+        self.preview_label.setWordWrap(True)
+        self.preview_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.preview_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.preview_label.setAccessibleName("Conversation address preview")
+        form.addRow("", self.preview_label)
+        layout.addWidget(links)
+        tech = QGroupBox("Troubleshooting", page)
+        form = QFormLayout(tech)
+        self.address_label = QLabel(self._bridge_url or "not set up yet", tech)
+        self.address_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.address_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.address_label.setAccessibleName("Alert server address")
+        form.addRow("Alert server address:", self.address_label)
+        self.log_combo = QComboBox(tech)
+        self.log_combo.addItems(LOG_LEVELS)
+        self.log_combo.setCurrentText(values.log_level.upper() if values.log_level.upper() in LOG_LEVELS else "INFO")
+        self.log_combo.setAccessibleName("Log level")
+        form.addRow("Log level:", self.log_combo)
+        layout.addWidget(tech)
+        layout.addStretch(1)
+        return page
+
     @Slot()
     def _update_enabled(self) -> None:
         working = self.working_box.isChecked()
@@ -390,14 +439,51 @@ class SettingsDialog(QDialog):
     # --- state from outside ------------------------------------------------------------------
 
     @Slot(str)
-    def set_state_text(self, text: str) -> None:
+    def set_state_text(self, text: str, detail: str = "") -> None:
+        """The connection state in agent words; ``detail`` (technical) goes behind *Details*."""
         self.state_label.setText(text)
+        self._state_detail = detail
+        self._refresh_details()
 
     @Slot(bool, str)
-    def show_test_result(self, ok: bool, message: str) -> None:
+    def show_test_result(self, ok: bool, message: str, detail: str = "") -> None:
+        """The end of *Test connection* or *Send me a test alert* (``detail``: technical, behind *Details*)."""
         self.test_button.setEnabled(True)
+        self.test_alert_button.setEnabled(self._test_alert_allowed)
         self.test_result.setStyleSheet("color:#107c10;" if ok else "color:#c42b1c;")
         self.test_result.setText(("✔ " if ok else "✘ ") + message)
+        self._test_detail = detail
+        self._refresh_details()
+
+    def set_bridge(self, bridge_url: str) -> None:
+        """A new link is in use: name its alert server (and its address under Advanced / Details)."""
+        self._bridge_url = bridge_url
+        self.bridge_label.setText(server_words(bridge_url) if bridge_url else "not set up yet")
+        self.address_label.setText(bridge_url or "not set up yet")
+        self._test_alert_allowed = bool(bridge_url)
+        self.test_alert_button.setEnabled(self._test_alert_allowed)
+        self._refresh_details()
+
+    def set_link_actions(self, new_link: bool, test_alert: bool, why: str = "") -> None:
+        """Enable *New link…* / *Send me a test alert* (the demo has no link to change; nothing to test before
+        a link is set up); ``why`` becomes their tooltip."""
+        self._test_alert_allowed = test_alert
+        self.new_link_button.setEnabled(new_link)
+        self.test_alert_button.setEnabled(test_alert)
+        if why:
+            for button, allowed in ((self.new_link_button, new_link), (self.test_alert_button, test_alert)):
+                if not allowed:
+                    button.setToolTip(why)
+
+    def _refresh_details(self) -> None:
+        parts = [f"Address: {self._bridge_url}"] if self._bridge_url else []
+        parts += [p for p in (self._state_detail, self._test_detail) if p]
+        self.details_text.setPlainText("\n".join(parts))
+        self.details_text.setVisible(self.details_button.isChecked())
+
+    @Slot(bool)
+    def _show_details(self, shown: bool) -> None:
+        self._refresh_details()
 
     # --- values ------------------------------------------------------------------------------
 
@@ -427,7 +513,6 @@ class SettingsDialog(QDialog):
             my_agent_id=self.agent_edit.text().strip(),
             my_departments=tuple(d.strip() for d in self.departments_edit.text().split(",") if d.strip()),
             offline_alarm_s=self.offline_spin.value(),
-            link=self.link_edit.text().strip(),
         )
 
     def _notify_keys(self) -> frozenset[str]:
@@ -438,13 +523,7 @@ class SettingsDialog(QDialog):
     def problems(self) -> list[str]:
         """What keeps OK from being pressed, in words."""
         found = []
-        link = self.link_edit.text().strip()
-        if link:
-            try:
-                parse_link(link)
-            except CoreError as exc:
-                found.append(f"Connection link: {exc}")
-        problem = template_problem(self.template_edit.text().strip())
+        problem = template_problem(self.template_edit.text().strip()) if self.template_edit.text().strip() else None
         if problem:
             found.append(f"Conversation address: {problem}")
         if hasattr(self, "working_box") and self.working_box.isChecked():
@@ -460,19 +539,28 @@ class SettingsDialog(QDialog):
         self.error_label.setText("\n".join(found))
         self.error_label.setVisible(bool(found))
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not found)
-        template = self.template_edit.text().strip()
+        template = self.template_edit.text().strip() or self._admin_template
         if not template_problem(template):
-            sample = Event(kind="case.new", acquire_event="case.new", case_id="5121")
-            url = conversation_url(template, sample, self.account_edit.text().strip() or None)
-            self.preview_label.setText(f"Case #5121 opens {url}" if url else
-                                       "Set the account id: the address needs it.")
+            account = self.account_edit.text().strip()
+            sample = Event(kind="case.new", acquire_event="case.new", case_id="5121", account="your-account")
+            url = conversation_url(template, sample, account or None)
+            own = "" if account or "{account}" not in template else " ({account}: each case's own account)"
+            self.preview_label.setText(f"Case #5121 opens {url}{own}" if url else
+                                       "This address cannot be opened: check the template.")
 
     @Slot()
     def _on_test(self) -> None:
         self.test_button.setEnabled(False)
         self.test_result.setStyleSheet("")
         self.test_result.setText("Testing…")
-        self.test_requested.emit(self.link_edit.text().strip())
+        self.test_requested.emit("")
+
+    @Slot()
+    def _on_test_alert(self) -> None:
+        self.test_alert_button.setEnabled(False)
+        self.test_result.setStyleSheet("")
+        self.test_result.setText("Asking your team's alert server for a test alert…")
+        self.test_alert_requested.emit()
 
     def accept(self) -> None:
         if self.problems():

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QFont, QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from trayapp.model.connection import ConnectionState, ConnectionStatus
+from trayapp.core.words import NEEDS_A_LINK
+from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
 from trayapp.ui.icons import TrayLook, tray_icon
 
 _WORDS = {  # (head, what it means for the agent)
-    ConnectionState.NOT_CONFIGURED: ("Not set up", "paste a connection link in Settings"),
+    ConnectionState.NOT_CONFIGURED: ("Not set up", "paste the link from your admin (Settings → New link…)"),
     ConnectionState.CONNECTING: ("Connecting…", ""),
     ConnectionState.CONNECTED: ("Connected", "alerts are flowing"),
-    ConnectionState.OFFLINE: ("Offline", "not receiving alerts"),
-    ConnectionState.ERROR: ("Error", "not receiving alerts"),
+    ConnectionState.OFFLINE: ("Offline", "not receiving alerts; trayapp keeps trying"),
+    ConnectionState.ERROR: ("Not receiving alerts", "see Details in Settings"),
 }
+
 
 
 class DndChoice(enum.Enum):
@@ -64,9 +67,11 @@ class TrayController(QObject):
         self._state = ConnectionState.CONNECTING
         self._since: datetime | None = None
         self._detail = ""
+        self._problem: Problem | None = None
         self._unread = 0
         self._dnd_until: datetime | None = None
         self._dnd_reason = ""
+        self._manual_until: datetime | None = None
         self._offline_since: datetime | None = None
         self._warning = ""
 
@@ -78,9 +83,15 @@ class TrayController(QObject):
         self.open_action.triggered.connect(self.open_list_requested)
         self.menu.addSeparator()
         self.dnd_menu = self.menu.addMenu("&Do not disturb")
+        self.dnd_menu.aboutToShow.connect(self.label_dnd_menu)
+        self.dnd_state_action = self.dnd_menu.addAction("Now: off")
+        self.dnd_state_action.setEnabled(False)
+        self.dnd_menu.addSeparator()
+        #: When "until work starts" would end (set by the app: the next working-hours start).
+        self.next_work_start: Callable[[], datetime] | None = None
         self._dnd_group = QActionGroup(self)
         self.dnd_actions: dict[DndChoice, QAction] = {}
-        for choice, label in ((DndChoice.HOUR, "For 1 &hour"), (DndChoice.TOMORROW, "Until &tomorrow (08:00)"),
+        for choice, label in ((DndChoice.HOUR, "For 1 &hour"), (DndChoice.TOMORROW, "Until work &starts"),
                               (DndChoice.UNTIL_OFF, "&Until I turn it off"), (DndChoice.OFF, "O&ff")):
             action = self.dnd_menu.addAction(label)
             action.setCheckable(True)
@@ -103,6 +114,16 @@ class TrayController(QObject):
             self.icon.activated.connect(self._on_activated)
         self._refresh()
 
+    @Slot()
+    def label_dnd_menu(self) -> None:
+        """Say until when each choice lasts, and whether do not disturb is on now (as the menu opens)."""
+        now = datetime.now().astimezone()
+        self.dnd_actions[DndChoice.HOUR].setText(f"For 1 &hour (until {_clock(now + timedelta(hours=1))})")
+        if self.next_work_start is not None:
+            self.dnd_actions[DndChoice.TOMORROW].setText(f"Until work &starts ({_clock(self.next_work_start())})")
+        manual = self._manual_until
+        self.dnd_state_action.setText("Now: off" if manual is None else f"Now: on {until_words(manual)}")
+
     def show(self) -> None:
         if self.icon is not None:
             self.icon.show()
@@ -113,16 +134,18 @@ class TrayController(QObject):
 
     # --- inputs ------------------------------------------------------------------------------
 
-    def set_connection(self, state: ConnectionState, since: datetime | None = None, detail: str = "") -> None:
-        """The connection state, since when, and details."""
+    def set_connection(self, state: ConnectionState, since: datetime | None = None, detail: str = "",
+                       problem: Problem | None = None) -> None:
+        """The connection state, since when, technical details, and the :class:`Problem` behind an error."""
         self._state = state
         self._since = since
         self._detail = detail
+        self._problem = problem
         self._refresh()
 
     @Slot(object)
     def set_status(self, status: ConnectionStatus) -> None:
-        self.set_connection(status.state, status.since, status.detail)
+        self.set_connection(status.state, status.since, status.detail, status.problem)
 
     @Slot(int)
     def set_unread(self, count: int) -> None:
@@ -145,6 +168,7 @@ class TrayController(QObject):
     @Slot(object)
     def set_manual_dnd(self, until: datetime | None) -> None:
         """Tick the menu entry of the manual do-not-disturb (``None``: *Off*)."""
+        self._manual_until = until
         if until is None:
             self.dnd_actions[DndChoice.OFF].setChecked(True)
         elif until.year >= 9999:
@@ -173,7 +197,16 @@ class TrayController(QObject):
         return self._offline_since
 
     @property
+    def needs_a_link(self) -> str:
+        """What the agent must do when the connection needs a new link (wrong key, revoked, refused), else ``""``."""
+        if self._state is not ConnectionState.ERROR or self._problem is None:
+            return ""
+        return NEEDS_A_LINK.get(self._problem.value, "")
+
+    @property
     def look(self) -> TrayLook:
+        if self._state is ConnectionState.ERROR:  # needs the agent: red, its own shape, even during do not disturb
+            return TrayLook.ERROR
         if self._offline_since is not None:  # the alarm beats do-not-disturb: no alerts are arriving at all
             return TrayLook.OFFLINE
         if self._dnd_until is not None:
@@ -185,17 +218,21 @@ class TrayController(QObject):
         return TrayLook.OFFLINE
 
     def state_text(self) -> str:
-        """The connection state in words (one line), for the tooltip and the list's status bar."""
+        """The connection state in agent words (one line), for the tooltip, the list and Settings; the technical
+        reason is :attr:`detail`."""
         head, meaning = _WORDS[self._state]
-        detail = self._detail
-        if detail and detail.lower().startswith(head.lower().rstrip("…")):
-            head, detail = detail[0].upper() + detail[1:], ""  # "connected to host" says it better
+        if self.needs_a_link:
+            since = f" since {_clock(self._since)}" if self._since is not None else ""
+            return f"Not receiving alerts{since}: {self.needs_a_link}"
         text = f"{head} — {meaning}" if meaning else head
         if self._since is not None and self._state is not ConnectionState.NOT_CONFIGURED:
             text += f" (since {_clock(self._since)})"
-        if detail:
-            text += f": {detail}"
         return text
+
+    @property
+    def detail(self) -> str:
+        """The technical reason behind the state (Settings → Details, the log), e.g. "cannot reach host: …"."""
+        return self._detail
 
     def tooltip(self) -> str:
         lines = ["trayapp", self.state_text()]
