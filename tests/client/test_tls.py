@@ -17,10 +17,10 @@ from cryptography.x509.oid import NameOID
 
 from tests.support.bridges import BridgeProcess
 from tests.support.client import Recorder, run_connection
-from trayapp.client.connect import test_connection
+from trayapp.client.connect import prove
 from trayapp.client.connection import Connection, ConnectionConfig
-from trayapp.client.errors import ConnectionFailed
 from trayapp.client.history import MemoryCursor
+from trayapp.client.proof import Outcome
 from trayapp.core.link import build_link
 from trayapp.model.connection import ConnectionState
 
@@ -77,6 +77,7 @@ async def test_wss_needs_the_pinned_certificate(bridge_factory: Callable[..., Br
     assert trusted.state is ConnectionState.CONNECTED
 
     link = build_link(bp.url, token, key)
-    assert "connected to" in await asyncio.to_thread(test_connection, link, ca_file=str(cert))
-    with pytest.raises(ConnectionFailed, match="not trusted"):
-        await asyncio.to_thread(test_connection, link)
+    proven = await asyncio.to_thread(prove, link, ca_file=str(cert))
+    assert proven.ok and "connected to" in proven.detail
+    refused = await asyncio.to_thread(prove, link)
+    assert refused.outcome is Outcome.UNREACHABLE and "not trusted" in refused.detail
