@@ -99,3 +99,47 @@ def test_gap_and_epoch_gap() -> None:
 def test_frame_type() -> None:
     assert stream.frame_type('{"type": "event"}') == "event"
     assert stream.frame_type("[1]") is None and stream.frame_type("{") is None
+
+
+@pytest.mark.parametrize(("since", "client_epoch", "expected"), [
+    (None, None, stream.Resume(10, replay=False)),  # a first connection starts live
+    (4, "e1", stream.Resume(4, replay=True)),
+    (4, None, stream.Resume(4, replay=True)),  # no epoch sent: trusted to be this one
+    (10, "e1", stream.Resume(10, replay=True)),  # up to date: an empty replay
+    (4, "e0", stream.Resume(0, replay=True, epoch_gap=True)),  # another epoch (the store was recreated)
+    (11, "e1", stream.Resume(0, replay=True, epoch_gap=True)),  # ahead of the head: not this store's cursor
+])
+def test_resume_point(since: int | None, client_epoch: str | None, expected: stream.Resume) -> None:
+    assert stream.resume_point(since, client_epoch, "e1", head=10) == expected
+
+
+def _replay(plan: stream.ReplayPlan, pages: list[list[int]], known: int) -> list[object]:
+    out: list[object] = []
+    for page in pages:
+        assert not plan.done
+        out += plan.page(page)
+    assert plan.done
+    missing = plan.finish(known)
+    return [*out, *([missing] if missing else [])]
+
+
+@pytest.mark.parametrize(("after", "until", "pages", "known", "expected", "last"), [
+    (0, None, [[1, 2, 3], []], 3, [1, 2, 3], 3),
+    (0, None, [[5, 6], []], 6, [stream.Missing(1, 4), 5, 6], 6),  # retention dropped 1-4
+    (2, None, [[3, 7], [8], []], 10, [3, stream.Missing(4, 6), 7, 8, stream.Missing(9, 10)], 10),  # and the tail
+    (0, None, [[]], 0, [], 0),  # nothing stored
+    (0, None, [[]], 4, [stream.Missing(1, 4)], 4),  # all of it pruned
+    (3, 6, [[4, 5, 6, 7]], 6, [4, 5, 6], 6),  # a refill stops at until
+], ids=["all", "head pruned", "holes and tail", "empty", "all pruned", "until"])
+def test_replay_plan(after: int, until: int | None, pages: list[list[int]], known: int, expected: list[object],
+                     last: int) -> None:
+    plan = stream.ReplayPlan(after, until)
+    assert _replay(plan, pages, known) == expected
+    assert plan.last == last
+
+
+def test_a_refill_short_of_until_reads_again_then_gaps_the_rest() -> None:
+    plan = stream.ReplayPlan(3, until=6)
+    assert plan.page([5]) == [stream.Missing(4, 4), 5] and not plan.done
+    assert plan.page([]) == [] and plan.done
+    assert plan.finish(6) == stream.Missing(6, 6) and plan.last == 6

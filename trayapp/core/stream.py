@@ -17,13 +17,19 @@ of the replay or a gap, or close the connection. The rules (docs/protocol.md):
 - a ``test_alert`` (the agent asked for one) verifies over nonce and epoch and is shown, never stored
   (:class:`TestAlert`); one that does not verify is dropped.
 
-Used by the desktop client's connection (``trayapp.client.connection``), and through it ``trayapp listen``.
+Used by the desktop client's connection (``trayapp.client.connection``), and through it ``trayapp listen``, and by
+the link check (``trayapp.client.connect``).
+
+The bridge's side of the replay is planned here too, without I/O: :func:`resume_point` (where a connection's replay
+starts, and whether the client's cursor belongs to another epoch) and :class:`ReplayPlan` (for each page of stored
+seqs: which rows to send and which ``gap`` frames go before them), carried out by ``trayapp.bridge.stream``.
 """
 
 from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -205,3 +211,68 @@ class StreamSession:
         except Exception as exc:  # genuine, but no event can be derived (BadPayload, or a parser bug)
             return Skip(frame.id, frame.seq, epoch, f"its event cannot be read: {type(exc).__name__}: {exc}")
         return Store(received, epoch, self.replaying)
+
+
+# --- the bridge's side: planning a replay ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Where a connection's stream starts: after seq ``after``; ``replay``: send the stored events after it first;
+    ``epoch_gap``: the client's cursor is of another epoch (or ahead of the head): say so, replay from the start."""
+
+    after: int
+    replay: bool
+    epoch_gap: bool = False
+
+
+def resume_point(since: int | None, client_epoch: str | None, epoch: str, head: int) -> Resume:
+    """``since``/``client_epoch`` as the client sent them (``since=None``: start live, at ``head``)."""
+    if since is None:
+        return Resume(head, replay=False)
+    if (client_epoch is not None and client_epoch != epoch) or since > head:
+        return Resume(0, replay=True, epoch_gap=True)
+    return Resume(since, replay=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """Seqs ``first``..``last`` are gone (retention): a ``gap`` frame."""
+
+    first: int
+    last: int
+
+
+class ReplayPlan:
+    """One replay of stored events after ``after`` (up to ``until``, else to the end), page by page.
+
+    Read the head, then a page of stored seqs (ascending, all after :attr:`last`); :meth:`page` says what to send, in
+    order: a :class:`Missing` before a row whose predecessors are gone, and each row's seq (the caller still passes
+    over rows outside a token's scope). Repeat while not :attr:`done`; then :meth:`finish` with the head read before
+    the last page: the events up to it that no page had are gone too.
+    """
+
+    def __init__(self, after: int, until: int | None = None) -> None:
+        self.last = after
+        self.until = until
+        self.done = False
+
+    def page(self, seqs: Sequence[int]) -> list[int | Missing]:
+        kept = [seq for seq in seqs if self.until is None or seq <= self.until]
+        out: list[int | Missing] = []
+        for seq in kept:
+            if seq > self.last + 1:
+                out.append(Missing(self.last + 1, seq - 1))
+            out.append(seq)
+            self.last = seq
+        if not kept or (self.until is not None and self.last >= self.until):
+            self.done = True
+        return out
+
+    def finish(self, known: int) -> Missing | None:
+        """The gap up to ``known`` (the head read before the last page), if any; :attr:`last` is then ``known``."""
+        if known <= self.last:
+            return None
+        missing = Missing(self.last + 1, known)
+        self.last = known
+        return missing
