@@ -288,7 +288,7 @@ def _start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 async def _bench(clients: int, rate: float, duration: float, burst: int, concurrency: int,
                  redis_url: str | None = None, start_redis: bool = False, processes: int = 1,
-                 catchup: int = 0) -> dict[str, Any]:
+                 catchup: int = 0, fanout: str = "fast_send") -> dict[str, Any]:
     nofile = raise_nofile()
     data_dir = Path(tempfile.mkdtemp(prefix="trayapp-bench-"))
     secret = "whsec_" + secrets.token_hex(16)
@@ -301,7 +301,8 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
         raise ValueError("--processes > 1 needs a shared store: --redis or --redis-url")
     store_args = ["--redis-url", redis_url] if redis_url else []
     # every simulated client uses the one bench token: lift the per-token socket limit
-    procs = [subprocess.Popen([str(BIN), "serve", "--port", "0", "--data-dir", str(data_dir / f"p{i}"),
+    serve = [str(BIN)] if fanout == "fast_send" else [sys.executable, "-m", "benchmarks.fanout_broadcast"]
+    procs = [subprocess.Popen([*serve, "serve", "--port", "0", "--data-dir", str(data_dir / f"p{i}"),
                                "--max-sockets-per-token", "0", *store_args],
                               stdout=subprocess.PIPE, env=env, text=True) for i in range(processes)]
     pids = [p.pid for p in procs]
@@ -323,7 +324,7 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
                         "cpu": _cpu_model()},
             "params": {"clients": clients, "rate": rate, "duration": duration, "burst": burst,
                        "concurrency": concurrency, "nofile": nofile, "store": "redis" if redis_url else "sqlite",
-                       "processes": processes},
+                       "processes": processes, "fanout": fanout},
             "rss_mib_start": rss_mib_all(pids),
             "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         }
@@ -522,14 +523,15 @@ def _cpu_model() -> str:
 
 def run_bench(clients: int = 1000, rate: float = 50.0, duration: float = 20.0, burst: int = 4000,
               concurrency: int = 128, redis_url: str | None = None, start_redis: bool = False,
-              processes: int = 1, catchup: int = 0) -> int:
+              processes: int = 1, catchup: int = 0, fanout: str = "fast_send") -> int:
     try:
         import uvloop
 
         runner: Any = uvloop.run
     except ImportError:  # pragma: no cover
         runner = asyncio.run
-    result = runner(_bench(clients, rate, duration, burst, concurrency, redis_url, start_redis, processes, catchup))
+    result = runner(_bench(clients, rate, duration, burst, concurrency, redis_url, start_redis, processes, catchup,
+                           fanout=fanout))
     print(json.dumps(result, indent=2))
     return 0
 
@@ -546,10 +548,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--redis-url", help="run the bridges on this (scratch!) Redis")
     p.add_argument("--processes", type=int, default=1, help="bridge processes (Redis only)")
     p.add_argument("--catchup", type=int, default=0, help="time one client catching up N missed events")
+    p.add_argument("--fanout", choices=("fast_send", "broadcast"), default="fast_send",
+                   help="the bridge's fan-out: its own (frames encoded once) or websockets' broadcast() (measuring)")
     args = p.parse_args(argv)
     return run_bench(clients=args.clients, rate=args.rate, duration=args.duration, burst=args.burst,
                      concurrency=args.concurrency, redis_url=args.redis_url, start_redis=args.redis,
-                     processes=args.processes, catchup=args.catchup)
+                     processes=args.processes, catchup=args.catchup, fanout=args.fanout)
 
 
 if __name__ == "__main__":
