@@ -155,3 +155,18 @@ def test_frozen_and_replace() -> None:
     with pytest.raises(AttributeError):
         s.bridge_url = "x"  # type: ignore[misc]
     assert s.replace(account_id="acme").account_id == "acme"
+
+
+@pytest.mark.parametrize("name", ["retention_days", "realert_interval_s", "realert_max", "burst_size",
+                                  "burst_window_s", "sound_volume", "offline_alarm_s"])
+def test_whole_number_settings_are_checked_against_their_declared_bounds(name: str) -> None:
+    limit = settings_mod.bounds(name)
+    default = getattr(Settings(), name)
+    assert limit.low <= default <= limit.high and limit.description
+    for ok in (limit.low, limit.high):
+        settings, problems = Settings.from_json({name: ok})
+        assert getattr(settings, name) == ok and problems == []
+    for bad in (limit.low - 1, limit.high + 1):
+        settings, problems = Settings.from_json({name: bad})
+        assert getattr(settings, name) == default
+        assert problems == [f"{name}: must be between {limit.low} and {limit.high}; using the default"]
