@@ -395,9 +395,9 @@ def latency(bridge: Bridge, base: Path, count: int, spacing: float) -> dict[str,
 
     import trayapp.core.wire as wire
     from trayapp.app import TrayApp
-    from trayapp.client.service import ClientService
-    from trayapp.client.state import ConnectionState
+    from trayapp.model.connection import ConnectionState
     from trayapp.settings import Settings
+    from trayapp.ui.client_service import ClientService
     from trayapp.ui.notify.base import Notification
 
     qapp = QApplication.instance() or QApplication(["trayapp-bench"])
@@ -511,8 +511,8 @@ def load_main(data: str, count: int, url: str, key: str, token: str) -> int:
     from PySide6.QtWidgets import QApplication
 
     from trayapp.app import TrayApp
-    from trayapp.client.service import ClientService
     from trayapp.settings import Settings
+    from trayapp.ui.client_service import ClientService
 
     qapp = QApplication(["trayapp-bench"])
     qapp.setQuitOnLastWindowClosed(False)

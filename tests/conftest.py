@@ -7,7 +7,6 @@ cannot pass by skipping what it was meant to run.
 from __future__ import annotations
 
 import gc
-import json
 import os
 from pathlib import Path
 
@@ -24,7 +23,9 @@ settings.register_profile(
 )
 settings.load_profile("trayapp")
 
-FIXTURES = Path(__file__).parent / "fixtures" / "acquire"
+#: Directories whose tests start processes (bridges, redis-server, a desktop session): all ``slow``. Other modules
+#: that do say ``pytestmark = pytest.mark.slow`` themselves.
+SLOW_DIRS = frozenset({"integration", "chaos", "e2e"})
 
 
 @pytest.fixture(autouse=True)
@@ -39,25 +40,22 @@ def _garbage_collected_in_the_main_thread():
     gc.disable()
 
 
-def require_services() -> bool:
-    return os.environ.get("TRAYAPP_REQUIRE_SERVICES") == "1"
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(tests).parts
+        if parts and parts[0] in SLOW_DIRS:
+            item.add_marker(pytest.mark.slow)
 
 
-def skip_or_fail(reason: str) -> None:
-    """Skip locally when a service is missing; fail where CI said every service must be there."""
-    if require_services():
-        pytest.fail(f"{reason} (TRAYAPP_REQUIRE_SERVICES=1: this must run here)")
-    pytest.skip(reason)
-
-
-def load_fixtures() -> list[dict]:
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(FIXTURES.glob("*.json"))]
+#: The shared helpers and fixtures of every test directory (instead of importing another directory's conftest).
+pytest_plugins = ["tests.support.bridges"]
 
 
 @pytest.fixture
 def hostile_corpus() -> list:
-    """Every hostile-content case (``tests/hostile_corpus.py``: lone surrogates, NUL, controls, bidi overrides, 10,000
-    characters, markup, max-body bodies that inflate when escaped), each a signed-able webhook body."""
-    from tests.hostile_corpus import corpus
+    """Every hostile-content case (``tests.support.hostile_corpus``: lone surrogates, NUL, controls, bidi overrides,
+    10,000 characters, markup, max-body bodies that inflate when escaped), each a signed-able webhook body."""
+    from tests.support.hostile_corpus import corpus
 
     return corpus()

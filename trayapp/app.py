@@ -3,12 +3,11 @@ connects every signal in one place (:meth:`TrayApp._connect_signals`)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices
@@ -19,28 +18,28 @@ from trayapp import settings as settings_mod
 from trayapp.client.proof import Outcome, ProbeResult
 from trayapp.core.event import ReceivedEvent
 from trayapp.core.urls import conversation_url, template_problem
-from trayapp.link_flow import LinkFlow, Prover, Saver, prove_link, save_link
+from trayapp.model.alerts import CATCH_UP_TARGET
+from trayapp.model.connection import ConnectionState, ConnectionStatus
+from trayapp.model.describe import notification_text
 from trayapp.settings import Settings
-from trayapp.ui.alerts import CATCH_UP_TARGET
-from trayapp.ui.describe import notification_text
+from trayapp.ui.client_service import ClientFace
 from trayapp.ui.first_run import FirstRunDialog, LinkMode
 from trayapp.ui.gui_gc import GuiThreadCollector
 from trayapp.ui.icons import app_icon, app_icon_path
 from trayapp.ui.link_events import LinkOpenFilter
+from trayapp.ui.link_flow import LinkFlow, Prover, Saver, prove_link, save_link
 from trayapp.ui.list_model import HistoryModel
 from trayapp.ui.list_window import ListWindow, alerts
+from trayapp.ui.notifier_control import NotifierControl
 from trayapp.ui.notify import LIST_TARGET, Notification, Notifier, Urgency, create_notifier
 from trayapp.ui.notify.factory import open_preferred
 from trayapp.ui.notify.tray import TrayMessageNotifier
 from trayapp.ui.presenter import Presenter
 from trayapp.ui.settings_dialog import SettingsDialog, SettingsValues
 from trayapp.ui.sound import SoundPlayer
-from trayapp.ui.tray import Connection, DndChoice, TrayController, until_words
+from trayapp.ui.tray import DndChoice, TrayController, until_words
 
 log = logging.getLogger(__name__)
-
-#: Pauses (s) between tries to get native notifications back after a downgrade to tray messages.
-NOTIFIER_RETRY_S = (30, 60, 120, 300)
 
 NO_TRAY_REASON = "No system tray was found on this desktop, so trayapp cannot live in the panel."
 TEST_ALERT_KEY = "test-alert"
@@ -55,37 +54,6 @@ def _received_of(row: Any) -> Any:
     return getattr(row, "event", row)
 
 
-class ClientLike(Protocol):
-    """What the app needs of ``trayapp.client.service.ClientService`` (see docs/architecture.md)."""
-
-    state_changed: Any
-    history_loaded: Any
-    event_received: Any
-    caught_up: Any
-    gap: Any
-    verification_failed: Any
-    event_skipped: Any
-    read_changed: Any
-    older_loaded: Any
-    counts_changed: Any
-    search_finished: Any
-    event_loaded: Any
-    test_alert: Any
-    test_alert_sent: Any
-    config_received: Any
-
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
-    def reconnect_now(self) -> None: ...
-    def mark_read(self, ids: list[str]) -> None: ...
-    def mark_all_read(self) -> None: ...
-    def apply_settings(self, settings: Settings) -> None: ...
-    def load_older(self, before_id: str, limit: int) -> None: ...
-    def load_event(self, event_id: str) -> None: ...
-    def search(self, request: int, predicate: Callable[[Any], bool], limit: int) -> None: ...
-    def send_test_alert(self) -> None: ...
-
-
 def probe_connection(link: str | None) -> ProbeResult:
     """*Test connection*: open the stream and check the key (``client.connect.prove``). Blocking: off the GUI
     thread. ``None``: the stored connection."""
@@ -98,7 +66,7 @@ class TrayApp(QObject):
     """The running desktop app.
 
     Signals:
-        link_stored(object): a link proved itself and was saved (the new ``Settings``), see :mod:`trayapp.link_flow`.
+        link_stored(object): a link proved itself and was saved (the new ``Settings``), see :mod:`trayapp.ui.link_flow`.
         test_finished(object): a connection test ended (a ``client.proof.ProbeResult``); from a worker thread.
         url_opened(str): a conversation URL was handed to the browser.
     """
@@ -109,7 +77,7 @@ class TrayApp(QObject):
 
     def __init__(
         self,
-        client: ClientLike,
+        client: ClientFace,
         settings: Settings,
         *,
         use_tray: bool | None = None,
@@ -140,11 +108,6 @@ class TrayApp(QObject):
         self._announced = ""  # the words of the "needs a new link" popup on screen
         self._test_alert_arrived = False
         self._unshown = 0  # alerts that could not be shown (a popup failed, or the client dropped the event)
-        self._degraded = ""  # why popups are tray messages for now ("" = native notifications work)
-        self._open_notifier = notifier_factory or (lambda: open_preferred(app_icon_path()))
-        self._retry_timer = QTimer(self)
-        self._retry_timer.setSingleShot(True)
-        self._retry_delay_s = NOTIFIER_RETRY_S[0]
         self._loading: set[str] = set()  # events to open once the client has loaded them
         self._test_alert_timer = QTimer(self)
         self._test_alert_timer.setSingleShot(True)
@@ -160,10 +123,13 @@ class TrayApp(QObject):
         self.window.set_link_builder(self.link_for)
         self.tray = TrayController(self, use_tray=use_tray)
         self.window.add_app_menu(self.tray.menu)
-        self.notifier = notifier or create_notifier(self.tray.icon, app_icon_path(), app_icon())
         self.sound = sound or SoundPlayer(self)
         self.presenter = (Presenter(settings=settings, parent=self) if clock is None
                           else Presenter(settings=settings, clock=clock, parent=self))
+        self.notifiers = NotifierControl(
+            notifier or create_notifier(self.tray.icon, app_icon_path(), app_icon()), self.presenter,
+            open_native=notifier_factory or (lambda: open_preferred(app_icon_path())),
+            fallback=lambda: TrayMessageNotifier(self.tray.icon, app_icon()), parent=self)
         self.tray.next_work_start = self.presenter.next_work_start
         self.links = LinkFlow(lambda: self.settings, self, prover=prover, saver=link_saver)
         self.link_events = LinkOpenFilter(self)
@@ -174,12 +140,16 @@ class TrayApp(QObject):
         if notifier is None and isinstance(self.notifier, TrayMessageNotifier):
             # No native notifications at start (e.g. the notification service is not up yet at login): the same
             # temporary, visible downgrade as a failure later — they are tried again.
-            self._degraded = "not available at start"
-            self._retry_timer.start(self._retry_delay_s * 1000)
+            self.notifiers.start_degraded("not available at start")
             self.tray.set_warning(self.warning_text())
         self._restore_dnd()
         log.info("notifications via %s; system tray %s", self.notifier.name,
                  "available" if self.tray.available else "missing")
+
+    @property
+    def notifier(self) -> Notifier:
+        """The notification back-end showing popups now (:class:`NotifierControl` switches it)."""
+        return self.notifiers.notifier
 
     # --- wiring ------------------------------------------------------------------------------
 
@@ -210,7 +180,10 @@ class TrayApp(QObject):
         model.search_requested.connect(client.search)
 
         self._flush_timer.timeout.connect(self.flush_rows)
-        self._retry_timer.timeout.connect(self._retry_notifier)
+        self.notifiers.activated.connect(self.open_target)
+        self.notifiers.dismissed.connect(self.presenter.on_dismissed)
+        self.notifiers.not_shown.connect(self._on_not_shown)
+        self.notifiers.degraded_changed.connect(self._show_warning)
         model.unread_changed.connect(tray.set_unread)
 
         presenter.dnd_changed.connect(tray.set_manual_dnd)
@@ -220,7 +193,6 @@ class TrayApp(QObject):
         presenter.offline_alarm.connect(tray.set_offline_alarm)
         presenter.offline_alarm.connect(self._show_state)
         presenter.play_sound.connect(self.sound.play)
-        self._connect_notifier()
 
         tray.open_list_requested.connect(self.show_list)
         tray.settings_requested.connect(self.show_settings)
@@ -239,17 +211,6 @@ class TrayApp(QObject):
         self.test_finished.connect(self._on_test_finished)
         if self.instance is not None:
             self.instance.arguments_received.connect(self.handle_arguments)  # type: ignore[attr-defined]
-
-    def _connect_notifier(self) -> None:
-        self.presenter.notify.connect(self.notifier.show)
-        self.presenter.withdraw.connect(self.notifier.withdraw)
-        self.notifier.activated.connect(self.open_target)
-        self.notifier.dismissed.connect(self.presenter.on_dismissed)
-        self.notifier.failed.connect(self._on_notifier_failed)
-        self.notifier.not_shown.connect(self._on_not_shown)
-        caps = getattr(self.notifier, "capabilities_known", None)
-        if caps is not None:
-            caps.connect(self._on_notifier_working)
 
     # --- start / stop ------------------------------------------------------------------------
 
@@ -279,7 +240,7 @@ class TrayApp(QObject):
         self._test_alert_timer.stop()
         self.tray.hide()
         self.client.stop()
-        self.notifier.shutdown()
+        self.notifiers.shutdown()
         self.window.close()
         self._gc.stop()
         app = QApplication.instance()
@@ -341,11 +302,11 @@ class TrayApp(QObject):
     # --- client events -----------------------------------------------------------------------
 
     @Slot(object)
-    def _on_state(self, status: object) -> None:
+    def _on_state(self, status: ConnectionStatus) -> None:
         self.tray.set_status(status)
         self._announce_problem()
         self._show_state()
-        if self.tray.state is Connection.CONNECTED:
+        if self.tray.state is ConnectionState.CONNECTED:
             self.links.connected()
 
     def _announce_problem(self) -> None:
@@ -454,7 +415,7 @@ class TrayApp(QObject):
             parts.append(f"{alerts(self._dropped)} failed verification")
         if self._unshown:
             parts.append(f"{alerts(self._unshown)} could not be shown")
-        if self._degraded:
+        if self.notifiers.degraded:
             parts.append("popups are limited: the desktop's notification service is not answering "
                          "(trying again)")
         return "; ".join(parts)
@@ -462,55 +423,6 @@ class TrayApp(QObject):
     def _show_warning(self) -> None:
         self.tray.set_warning(self.warning_text())
         self._show_state()
-
-    @Slot(str)
-    def _on_notifier_failed(self, message: str) -> None:
-        """The native back-end is down: tray messages for now (visible in the tooltip and the list), and the
-        native back-end is tried again later, with a growing pause."""
-        if isinstance(self.notifier, TrayMessageNotifier):
-            return
-        log.warning("native notifications failed (%s): using tray messages until they work again (retry in %d s)",
-                    message, self._retry_delay_s)
-        old = self.notifier
-        self._use_notifier(TrayMessageNotifier(self.tray.icon, app_icon()))
-        for notification in getattr(old, "unsent", []):  # accepted, but the back-end went down before showing it
-            self.notifier.show(notification)
-        self._degraded = message
-        self._retry_timer.start(self._retry_delay_s * 1000)
-        self._retry_delay_s = next((s for s in NOTIFIER_RETRY_S if s > self._retry_delay_s), NOTIFIER_RETRY_S[-1])
-        self._show_warning()
-
-    @Slot()
-    def _retry_notifier(self) -> None:
-        if self._quitting or not self._degraded:
-            return
-        try:
-            new = self._open_notifier()
-        except Exception as exc:
-            log.info("native notifications still unavailable (%r): next try in %d s", exc, self._retry_delay_s)
-            self._retry_timer.start(self._retry_delay_s * 1000)
-            self._retry_delay_s = next((s for s in NOTIFIER_RETRY_S if s > self._retry_delay_s),
-                                       NOTIFIER_RETRY_S[-1])
-            return
-        log.info("native notifications (%s) are back", new.name)
-        self._use_notifier(new)
-        self._degraded = ""
-        self._show_warning()
-
-    @Slot()
-    def _on_notifier_working(self) -> None:
-        """The back-end answered (its capabilities): a later failure starts the retries from the shortest pause."""
-        self._retry_delay_s = NOTIFIER_RETRY_S[0]
-
-    def _use_notifier(self, new: Notifier) -> None:
-        old, self.notifier = self.notifier, new
-        for signal, slot in ((self.presenter.notify, old.show), (self.presenter.withdraw, old.withdraw)):
-            signal.disconnect(slot)
-        for signal in (old.activated, old.dismissed, old.failed, old.not_shown):
-            with contextlib.suppress(RuntimeError, TypeError):
-                signal.disconnect()
-        old.shutdown()
-        self._connect_notifier()
 
     # --- opening events ----------------------------------------------------------------------
 
@@ -655,7 +567,7 @@ class TrayApp(QObject):
         self._dropped = 0  # the old connection's problems are gone with it
         self.window.clear_warnings()
         self.tray.set_warning("")
-        self.tray.set_connection(Connection.CONNECTING)
+        self.tray.set_connection(ConnectionState.CONNECTING)
         if self._settings_dialog is not None:  # opened New link… from there: it names the new alert server
             self._settings_dialog.set_bridge(new.bridge_url)
         self._show_state()

@@ -16,82 +16,15 @@ import argparse
 import contextlib
 import json
 import logging
-import logging.handlers
 import os
-import re
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from trayapp import __version__
+from trayapp.logs import setup_logging, setup_stderr_logging
 
 log = logging.getLogger("trayapp")
-
-LOG_FILE = "trayapp.log"
-LOG_BACKUPS = 5
-LOG_DIR_ENV = "TRAYAPP_LOG_DIR"
-_SECRET = re.compile(r"(?i)(token=|bearer\s+|\"token\"\s*:\s*\")([^&\s\"']+)")
-
-
-class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
-    """A rotating log whose every file (the current one and each new one after a rotation) is 0600."""
-
-    def _open(self) -> Any:
-        from trayapp.private_files import private_opener
-
-        return open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors, opener=private_opener)
-
-
-class RedactSecrets(logging.Filter):
-    """Blanks tokens (``token=...``, ``Bearer ...``, ``"token": "..."``) out of every log record."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = _SECRET.sub(r"\1***", message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-def log_dir() -> Path:
-    env = os.environ.get(LOG_DIR_ENV)
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_log_dir("trayapp", appauthor=False))
-
-
-def setup_logging(debug: bool, level: str = "INFO") -> Path | None:
-    """Rotating log file in the platformdirs log dir (1 MB × 5); with ``--debug`` also stderr."""
-    root = logging.getLogger()
-    root.setLevel(logging.DEBUG if debug else level)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
-    redact = RedactSecrets()
-    path: Path | None = None
-    try:
-        directory = log_dir()
-        from trayapp.private_files import private_dir, tighten
-
-        private_dir(directory)
-        path = directory / LOG_FILE
-        tighten(path, *(path.with_name(f"{LOG_FILE}.{n}") for n in range(1, LOG_BACKUPS + 1)))  # older versions'
-        handler: logging.Handler = PrivateRotatingFileHandler(
-            path, maxBytes=1_000_000, backupCount=LOG_BACKUPS, encoding="utf-8")
-        handler.setFormatter(fmt)
-        handler.addFilter(redact)
-        root.addHandler(handler)
-    except OSError as exc:
-        print(f"trayapp: cannot write logs: {exc}", file=sys.stderr)
-    if debug:
-        stream = logging.StreamHandler(sys.stderr)
-        stream.setFormatter(fmt)
-        stream.addFilter(redact)
-        root.addHandler(stream)
-    logging.captureWarnings(True)
-    return path
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trayapp", description="Acquire case alerts on your desktop.")
@@ -198,9 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from trayapp.client.listen import run_listen
 
         if args.debug:
-            logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+            setup_stderr_logging(logging.DEBUG)
         return run_listen(args)
     if args.command == "demo":
+        from trayapp.demo.app import run_demo
+
         setup_logging(args.debug)
         return run_demo(args, args_list)
     from trayapp import settings as settings_mod
@@ -287,7 +222,7 @@ def run_tray(argv: list[str], link: str | None = None) -> int:
         return 0
     from trayapp import settings as settings_mod
     from trayapp.app import TrayApp
-    from trayapp.client.service import ClientService
+    from trayapp.ui.client_service import ClientService
 
     settings = settings_mod.load()
     client = ClientService(settings)
@@ -299,129 +234,6 @@ def run_tray(argv: list[str], link: str | None = None) -> int:
         app.use_link(link)
     rc = int(qapp.exec())
     del keep
-    return rc
-
-
-class DemoBridge:
-    """The demo's bridge: the real bridge embedded in this process (``trayapp.bridge.embedded``) on 127.0.0.1:0
-    in a temporary dir, with a fresh secret and token, plus a simulator thread posting signed webhooks to it
-    (``trayapp.bridge.simulator``'s scenario)."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self._bridge: Any = None
-        self._stop_simulator: Any = None
-        self._simulator: Any = None
-
-    def start(self) -> DemoBridge:
-        from trayapp.bridge.embedded import start_embedded
-
-        # $TRAYAPP_DEMO_SECRET: for scripts that post their own signed webhooks (with --no-simulator).
-        self._bridge = start_embedded(self.data_dir, secret=os.environ.get("TRAYAPP_DEMO_SECRET") or None)
-        return self
-
-    @property
-    def url(self) -> str:
-        return str(self._bridge.url)
-
-    @property
-    def token(self) -> str:
-        return str(self._bridge.token)
-
-    @property
-    def key(self) -> str:
-        return str(self._bridge.key_text)
-
-    def start_simulator(self, interval: float) -> None:
-        import threading
-
-        from trayapp.bridge.simulator import Scenario, post
-
-        stop = threading.Event()
-        url, secret, scenario = self.url, self._bridge.secret, Scenario()
-
-        def run() -> None:
-            while True:
-                try:
-                    post(url, secret, scenario.next_payload())
-                except OSError as exc:
-                    log.warning("demo simulator: %s", exc)
-                if stop.wait(interval):
-                    return
-
-        self._stop_simulator = stop
-        self._simulator = threading.Thread(target=run, name="trayapp-demo-simulator", daemon=True)
-        self._simulator.start()
-
-    def stop(self) -> None:
-        if self._stop_simulator is not None:
-            self._stop_simulator.set()
-            self._simulator.join(timeout=12)
-        if self._bridge is not None:
-            self._bridge.stop(timeout=5)
-
-
-def _simulate_once_connected(client: Any, bridge: DemoBridge, interval: float) -> None:
-    """Start the simulator when the app first reports CONNECTED: a fresh install starts live (it does not replay
-    the bridge's backlog), so a webhook posted before that would only reach the list of a later run."""
-    from trayapp.client.state import ConnectionState
-
-    started: list[bool] = []
-
-    def on_state(status: Any) -> None:
-        if status.state is ConnectionState.CONNECTED and not started:
-            started.append(True)
-            bridge.start_simulator(interval)
-
-    client.state_changed.connect(on_state)
-
-
-def _prove_demo(bridge: DemoBridge) -> Any:
-    """*Test connection* in the demo: its own connection (nothing is stored in the user's settings or keyring)."""
-    from trayapp.client.connect import prove
-    from trayapp.core.link import build_link
-
-    return prove(build_link(bridge.url, bridge.token, bridge.key))
-
-
-def run_demo(args: argparse.Namespace, argv: list[str]) -> int:
-    """A bridge on 127.0.0.1:0 in a temporary dir, a simulator, and the tray connected to it; no prompts,
-    nothing written to the user's settings or keyring."""
-    import tempfile
-
-    qapp = _qapp()
-    handed_over, instance = _single_instance(qapp, argv, "demo")
-    if handed_over:
-        print("trayapp demo is already running: showing it.", file=sys.stderr)
-        return 0
-    from trayapp.app import TrayApp
-    from trayapp.client.service import ClientService
-    from trayapp.settings import Settings
-
-    rc = 1
-    with tempfile.TemporaryDirectory(prefix="trayapp-demo-") as tmp:
-        bridge = DemoBridge(Path(tmp) / "bridge")
-        try:
-            bridge.start()
-            log.info("demo bridge at %s", bridge.url)
-            settings = Settings(bridge_url=bridge.url, key=bridge.key,
-                                url_template=bridge.url + "/demo/case/{case_id}", account_id="demo")
-            token = bridge.token
-            client = ClientService(settings, data_dir=Path(tmp) / "app", token_loader=lambda _url: token)
-            app = TrayApp(client, settings, instance=instance, save_settings=lambda _s: None, demo=True,
-                          tester=lambda _link: _prove_demo(bridge))
-            keep = _quit_on_signals(qapp, app.quit)
-            app.start()
-            app.handle_arguments(argv, first=True)
-            print(f"trayapp demo: bridge at {bridge.url}; "
-                  + ("no simulator" if args.no_simulator else f"a simulated webhook every {args.interval:g} s")
-                  + ". Quit from the tray menu or with Ctrl+C.", file=sys.stderr, flush=True)
-            if not args.no_simulator:
-                _simulate_once_connected(client, bridge, args.interval)
-            rc = int(qapp.exec())
-            del keep
-        finally:
-            bridge.stop()
     return rc
 
 

@@ -14,7 +14,7 @@ The token is NOT here: it lives in the OS keyring (``trayapp.client.credentials`
 
 Notification kinds are strings: a kind (``"case.new"``, ``"chat.message"``, ``"agent.status"``, ``"other"``) enables
 every event of that kind; ``"kind/status"`` (``"chat.status/pending"``) one status of it. See
-:func:`notify_key` / :meth:`Settings.notifies`.
+:func:`notify_key`; the alert policy decides with them (``trayapp.model.alerts.AlertPolicy.wants``).
 """
 
 from __future__ import annotations
@@ -65,6 +65,27 @@ _NOTIFY_ALIASES: Final = {f"chat.{s}": f"chat.status/{s}" for s in CHAT_STATUSES
 _HHMM: Final = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """What a whole-number setting may be, declared once with its field (:func:`number`): the file is checked
+    against it (:meth:`Settings.from_json`) and the settings dialog's spin box is built from it."""
+
+    low: int
+    high: int
+    unit: str = ""  # shown after the number (" s", " days")
+    description: str = ""  # what it means (the spin box's accessible name)
+
+
+def number(default: int, low: int, high: int, unit: str = "", description: str = "") -> Any:
+    """A whole-number field of :class:`Settings`: its default and its :class:`Bounds`."""
+    return dataclasses.field(default=default, metadata={"bounds": Bounds(low, high, unit, description)})
+
+
+def bounds(name: str) -> Bounds:
+    """The :class:`Bounds` of a whole-number setting (``KeyError``: not one)."""
+    return _BOUNDS[name]
+
+
 def notify_key(event: Event) -> str:
     """The most specific notify key of an event: ``"chat.status/pending"``, ``"case.new/pending"``, ``"other"``."""
     return f"{event.kind}/{event.status}" if event.status else event.kind
@@ -105,15 +126,15 @@ class Settings:
     admin_url_template: str = ""  # the admin's, from the bridge's signed config frame (kept for when offline)
     account_id: str = ""  # the Acquire account, for {account} in url_template ("" = the event's own)
     # --- app ---
-    retention_days: int = 30  # local history
+    retention_days: int = number(30, 1, 3650, " days", "Keep history for days")  # local history
     start_at_login: bool = False
     log_level: str = "INFO"
     dnd_until: str | None = None  # ISO 8601 aware time; None = do-not-disturb off
     # --- issue 4: alerts that fit an agent's day (defaults from the issue) ---
-    realert_interval_s: int = 60  # waiting customers re-alert every N s ...
-    realert_max: int = 5  # ... at most this many times
-    burst_size: int = 3  # more than this many alerts ...
-    burst_window_s: int = 10  # ... within this many seconds become one summary
+    realert_interval_s: int = number(60, 0, 3600, " s", "Re-alert a waiting customer every seconds")  # 0: never
+    realert_max: int = number(5, 1, 50, " times", "Re-alert at most this many times")
+    burst_size: int = number(3, 0, 50, " alerts", "Group when more than this many alerts arrive")  # 0: never
+    burst_window_s: int = number(10, 1, 300, " s", "Group alerts arriving within seconds")
     catch_up_summary: bool = True  # a backlog produces one "N events while you were away" notification
     working_hours_enabled: bool = False
     working_days: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday = 0
@@ -122,11 +143,11 @@ class Settings:
     dnd_allow_new_cases: bool = False  # still alert for new cases during DND
     sound_enabled: bool = True
     sound_kinds: frozenset[str] = frozenset({"case.new", "chat.status/pending", "chat.status/queue"})
-    sound_volume: int = 70  # 0..100
+    sound_volume: int = number(70, 0, 100, " %", "Sound volume")
     only_mine: bool = False  # filter to my agent id / departments (unassigned new/pending/queued always shown)
     my_agent_id: str = ""
     my_departments: tuple[str, ...] = ()
-    offline_alarm_s: int = 60  # "Not receiving case alerts" after this long offline
+    offline_alarm_s: int = number(60, 10, 3600, " s", "Warn when the connection is down for seconds")
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -144,10 +165,6 @@ class Settings:
     def configured(self) -> bool:
         """Bridge address and key are set (the token is checked separately, in the keyring)."""
         return bool(self.bridge_url and self.key)
-
-    def notifies(self, event: Event) -> bool:
-        """Whether events like this one are of an enabled kind/status."""
-        return event.kind in self.notify or notify_key(event) in self.notify
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"version": VERSION}
@@ -179,6 +196,12 @@ class Settings:
         return cls(**values), problems
 
 
+#: Every whole-number setting's :class:`Bounds`, from the field declarations.
+_BOUNDS: Final[dict[str, Bounds]] = {
+    f.name: f.metadata["bounds"] for f in dataclasses.fields(Settings) if "bounds" in f.metadata
+}
+
+
 def _coerce(name: str, raw: Any, default: Any) -> Any:
     """``raw`` checked against the type of ``default`` (plus a few value rules)."""
     if name in ("ca_file", "dnd_until"):
@@ -194,10 +217,9 @@ def _coerce(name: str, raw: Any, default: Any) -> Any:
     if isinstance(default, int):
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise TypeError("expected a whole number")
-        limits = {"sound_volume": (0, 100), "retention_days": (1, 3650)}
-        low, high = limits.get(name, (0, 10**7))
-        if not low <= raw <= high:
-            raise ValueError(f"must be between {low} and {high}")
+        limit = _BOUNDS[name]
+        if not limit.low <= raw <= limit.high:
+            raise ValueError(f"must be between {limit.low} and {limit.high}")
         return raw
     if isinstance(default, str):
         if not isinstance(raw, str):

@@ -3,8 +3,8 @@
 ``trayapp trayapp://connect?...`` (how the desktop runs the link handler) works here too: cli.main reads it.
 
 In a bundle ``sys.executable`` is this program, not a Python interpreter. ``trayapp demo`` starts its throw-away
-bridge as ``sys.executable -c "<the bridge CLI snippet>" serve ...`` (see ``DemoBridge`` in trayapp/cli.py), so the
-bundle answers exactly that one snippet by running the bridge CLI. Nothing else given with ``-c`` is executed.
+bridge as ``sys.executable -c "<the bridge CLI snippet>" serve ...`` (see ``DemoBridge`` in trayapp/demo/bridge.py),
+so the bundle answers exactly that one snippet by running the bridge CLI. Nothing else given with ``-c`` is executed.
 """
 
 import multiprocessing

@@ -1,3 +1,2 @@
-"""The chaos suite reuses the integration fixtures: real ``trayapp-bridge serve`` processes, on SQLite or Redis."""
-
-from tests.integration.conftest import backend, bridge_factory  # noqa: F401 - fixtures
+"""The chaos suite uses the bridge fixtures of ``tests.support.bridges``: real ``trayapp-bridge serve`` processes,
+on SQLite or Redis."""

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import websockets
 
-from tests.integration.conftest import case_payload, signed
+from tests.support.bridges import case_payload, signed
 
 
 def chaos_seed() -> int:

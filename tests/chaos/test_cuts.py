@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from tests.chaos.support import CuttingProxy, Posters, ResumingClient, chaos_seed, until
-from tests.integration.conftest import BridgeProcess
+from tests.support.bridges import BridgeProcess
 
 EVENTS = 10_000
 CUTS = 100

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from tests.chaos.support import Posters, ResumingClient, chaos_seed, until
-from tests.integration.conftest import BOTH_BACKENDS, BridgeProcess, connect, recv_until_caught_up
+from tests.support.bridges import BOTH_BACKENDS, BridgeProcess, connect, recv_until_caught_up
 from trayapp.core import wire
 
 # 20 rounds (the number) take ~15-25 s per backend on the 2-core test machine; TRAYAPP_CHAOS_ROUNDS changes it

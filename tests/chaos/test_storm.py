@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 
+from benchmarks.bench_bridge import Deliveries, WsClient, raise_nofile
 from tests.chaos.support import Posters, chaos_seed
-from tests.integration.conftest import BridgeProcess
-from trayapp.bridge.bench import Deliveries, WsClient, raise_nofile
+from tests.support.bridges import BridgeProcess
 
 CLIENTS = 1000
 EVENTS = 500

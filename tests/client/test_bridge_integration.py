@@ -21,16 +21,14 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from tests.client.conftest import run_connection
-from tests.integration.conftest import FIXTURE_WINDOW, BridgeProcess, case_payload, cli, load_fixtures, signed
+from tests.support.bridges import FIXTURE_WINDOW, BridgeProcess, case_payload, cli, load_fixtures, signed
+from tests.support.client import Recorder, run_connection
 from trayapp.client.connection import TOKEN_REVOKED, Connection, ConnectionConfig
 from trayapp.client.history import Cursor, History
-from trayapp.client.state import ConnectionState, Problem
 from trayapp.core.link import parse_link
+from trayapp.model.connection import ConnectionState, Problem
 
-from .conftest import Recorder
-
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]  # real bridge processes
 
 
 def quick() -> Iterator[float]:

@@ -10,10 +10,9 @@ from keyring.backends import fail, null
 from keyring.backends.chainer import ChainerBackend
 from keyring.errors import KeyringLocked, PasswordSetError
 
+from tests.support.client import MemoryKeyring
 from trayapp.client import credentials
 from trayapp.client.errors import ClientError, CredentialsError, NoKeyring
-
-from .conftest import MemoryKeyring
 
 URL = "https://bridge.example.com"
 

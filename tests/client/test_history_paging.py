@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from tests.client.historyfill import copy_data_dir, fill, unread_in
-from trayapp.client.history import FILE_NAME, History, HistoryRow
-from trayapp.client.service import HISTORY_WINDOW, ClientService
+from trayapp.client.history import FILE_NAME, History, Search, filter_sql
+from trayapp.model.rows import HistoryRow, RowFilter
 from trayapp.settings import Settings
-from trayapp.ui.list_model import RowFilter
+from trayapp.ui.client_service import HISTORY_WINDOW, ClientService
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -81,17 +81,21 @@ FILTERS = [
 def test_matching_finds_what_the_list_filter_accepts(small: History, row_filter: RowFilter) -> None:
     everything = small.recent()
     expected = [row for row in everything if row_filter(row)]
-    found, more = small.matching(row_filter, 250, chunk=400)
-    assert ids(found) == ids(expected[:250])
-    assert more == (len(expected) > 250)
+    search = Search(small, row_filter, 250, chunk=400)
+    steps = 1
+    while not search.step():
+        steps += 1
+    assert ids(search.found) == ids(expected[:250])
+    assert search.more == (len(expected) > 250)
+    assert steps <= 3000 // 400 + 1
 
 
 def test_sql_pre_filter_narrows(small: History) -> None:
     queue = RowFilter(keys=frozenset({"chat.status/queue"}))
-    rows, _ = small.scan(None, 5000, *queue.sql())
+    rows, _ = small.scan(None, 5000, *filter_sql(queue))
     assert len(rows) == sum(1 for i in range(3000) if i % 9 == 2) and all(map(queue, rows))  # exact in SQL
     text = RowFilter(needle="question 12")
-    rows, _ = small.scan(None, 5000, *text.sql())
+    rows, _ = small.scan(None, 5000, *filter_sql(text))
     # only true matches and rows SQLite cannot judge (non-ASCII text, agent status labels) reach the Python check
     assert all(text(row) or not (row.event.event.contact_name or "é").isascii()
                or row.event.event.kind == "agent.status" or row.event.event.text for row in rows)

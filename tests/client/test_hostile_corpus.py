@@ -1,4 +1,4 @@
-"""The hostile-content corpus (``tests/hostile_corpus.py``) through a real bridge (SQLite and Redis) and the real
+"""The hostile-content corpus (``tests.support.hostile_corpus``) through a real bridge (SQLite and Redis) and the real
 client: every hostile webhook is accepted, stored and delivered, made safe to show, and after each one the next
 ordinary event is stored and delivered too. The bridge runs with the largest ``--max-body`` it accepts, and the
 corpus's bodies of exactly that size that inflate when escaped must still fit the client's frame limit."""
@@ -18,17 +18,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests import hostile_corpus
-from tests.hostile_corpus import HostileCase, corpus, normal_case
-from tests.integration.conftest import BOTH_BACKENDS, SECRET, BridgeProcess, cli
+from tests.support import hostile_corpus
+from tests.support.bridges import BOTH_BACKENDS, SECRET, BridgeProcess, cli
+from tests.support.client import Recorder
+from tests.support.hostile_corpus import HostileCase, corpus, normal_case
 from trayapp.client.connection import ConnectionConfig
 from trayapp.client.history import Cursor, History
 from trayapp.core import text, wire
 
-from .conftest import Recorder
 from .test_bridge_integration import client
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]  # real bridge processes
 
 #: The largest --max-body the bridge starts with (one byte more is refused: see test_max_body_refused_at_start).
 LARGEST_MAX_BODY = int(str(wire.max_body_problem(10 << 20)).rsplit("--max-body ", 1)[1].split()[0])

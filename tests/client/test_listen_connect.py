@@ -18,21 +18,22 @@ import keyring
 import pytest
 from keyring.backends import fail
 
-from tests.integration.conftest import BridgeProcess, case_payload, cli
+from tests.support.bridges import BridgeProcess, case_payload, cli
+from tests.support.client import MemoryKeyring
 from trayapp import settings as settings_mod
 from trayapp.client import credentials
-from trayapp.client.connect import run_connect, save_link, test_connection
+from trayapp.client.connect import prove, save_link
 from trayapp.client.connection import ConnectionConfig
-from trayapp.client.errors import ClientError, HistoryError, KeyMismatch, TokenRefused
+from trayapp.client.errors import ClientError, HistoryError
 from trayapp.client.history import Cursor, MemoryCursor
 from trayapp.client.listen import EXIT_CODES, listen, run_listen
+from trayapp.client.proof import Outcome
 from trayapp.core.link import build_link
 
-from .conftest import MemoryKeyring
 from .test_bridge_integration import token_link
 from .test_service import post
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]  # real bridge processes
 
 
 def listen_cmd(*args: str) -> list[str]:
@@ -181,14 +182,14 @@ def test_connect_saves_and_verifies(bridge: BridgeProcess, memory_keyring: Memor
                                     capsys: pytest.CaptureFixture[str]) -> None:
     token, key, link = token_link(bridge)
     post(bridge.url, case_payload(1))
-    assert run_connect(link) == 0
-    out = capsys.readouterr().out
-    assert "signing key verified" in out and token not in out
+    saved = save_link(link)
+    assert token not in capsys.readouterr().out
     stored = settings_mod.load()
-    assert (stored.bridge_url, stored.key) == (bridge.url, key)
+    assert (stored.bridge_url, stored.key) == (saved.bridge_url, saved.key) == (bridge.url, key)
     assert credentials.load_token(bridge.url) == token
     assert token not in settings_mod.settings_path().read_text()
-    assert "signing key verified" in test_connection()  # the stored connection
+    proven = prove()  # the stored connection
+    assert proven.ok and "signing key verified" in proven.detail and token not in proven.detail
 
 
 def test_connect_switching_bridges_removes_the_old_token(bridge_factory: Callable[..., BridgeProcess],
@@ -203,29 +204,29 @@ def test_test_connection_problems(bridge_factory: Callable[..., BridgeProcess], 
     bp, other = bridge_factory(), bridge_factory()
     token, key, _ = token_link(bp)
     _, other_key, _ = token_link(other)
-    assert "signing key verified (0 events so far)" in test_connection(build_link(bp.url, token, key))
-    with pytest.raises(KeyMismatch, match="does not match the alert server"):  # proven by hello: no event needed
-        test_connection(build_link(bp.url, token, other_key))
+    assert "signing key verified (0 events so far)" in prove(build_link(bp.url, token, key)).detail
+    mismatch = prove(build_link(bp.url, token, other_key))  # proven by hello: no event needed
+    assert mismatch.outcome is Outcome.KEY_MISMATCH and "does not match the alert server" in mismatch.detail
     post(bp.url, case_payload(1))
-    assert "signing key verified (1 events so far)" in test_connection(build_link(bp.url, token, key))
-    with pytest.raises(TokenRefused):
-        test_connection(build_link(bp.url, "tb_" + "y" * 43, key))
-    with pytest.raises(ClientError, match="cannot reach"):
-        test_connection(build_link("http://127.0.0.1:9", token, key), timeout=5)
+    assert "signing key verified (1 events so far)" in prove(build_link(bp.url, token, key)).detail
+    assert prove(build_link(bp.url, "tb_" + "y" * 43, key)).outcome is Outcome.TOKEN_REFUSED
+    unreachable = prove(build_link("http://127.0.0.1:9", token, key), timeout=5)
+    assert unreachable.outcome is Outcome.UNREACHABLE and "cannot reach" in unreachable.detail
 
 
-def test_connect_without_keyring_saves_nothing(bridge: BridgeProcess, capsys: pytest.CaptureFixture[str]) -> None:
+def test_connect_without_keyring_saves_nothing(bridge: BridgeProcess) -> None:
     _, _, link = token_link(bridge)
     previous = keyring.get_keyring()
     keyring.set_keyring(fail.Keyring())
     try:
-        assert run_connect(link) == 1
+        with pytest.raises(ClientError, match="no secure keyring"):
+            save_link(link)
     finally:
         keyring.set_keyring(previous)
-    assert "no secure keyring" in capsys.readouterr().err
     assert not settings_mod.settings_path().exists()
 
 
-def test_connect_bad_link(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_connect("trayapp://connect?url=https://x") == 1
-    assert "no token" in capsys.readouterr().err
+def test_connect_bad_link() -> None:
+    with pytest.raises(ClientError, match="no token"):
+        save_link("trayapp://connect?url=https://x")
+    assert not settings_mod.settings_path().exists()

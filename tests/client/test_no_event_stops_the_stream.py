@@ -16,11 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.client.conftest import Recorder, run_connection
+from tests.support.client import Recorder, run_connection
 from trayapp.client.connection import Connection, ConnectionConfig
 from trayapp.client.errors import EventNotStored
-from trayapp.client.history import Cursor, History, HistoryRow
-from trayapp.client.state import ConnectionState
+from trayapp.client.history import Cursor, History
+from trayapp.model.connection import ConnectionState
+from trayapp.model.rows import HistoryRow
 
 from .fakebridge import FakeBridge, case_body
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.integration.conftest import BridgeProcess, case_payload
+from tests.support.bridges import BridgeProcess, case_payload
 from trayapp.client.connect import prove
 from trayapp.client.errors import ClientError, ConnectionFailed, KeyMismatch, TokenRefused, TokenRevoked
 from trayapp.client.proof import KEY_MISMATCH_WORDS, REVOKED_WORDS, Outcome, ProbeResult, outcome_of

@@ -12,16 +12,18 @@ import httpx
 import pytest
 from PySide6.QtCore import QCoreApplication, QThread
 
-from tests.integration.conftest import BridgeProcess, case_payload, signed
+from tests.support.bridges import BridgeProcess, case_payload, signed
 from trayapp.client.errors import EventNotStored, NoKeyring
-from trayapp.client.history import FILE_NAME, History, HistoryRow
-from trayapp.client.service import ClientService, woke_from_sleep
-from trayapp.client.state import ConnectionState, ConnectionStatus, Problem
+from trayapp.client.history import FILE_NAME, History
+from trayapp.client.session import woke_from_sleep
+from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
+from trayapp.model.rows import HistoryRow
 from trayapp.settings import Settings
+from trayapp.ui.client_service import ClientService
 
 from .test_bridge_integration import token_link
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]  # real bridge processes
 
 
 class Signals:

@@ -15,19 +15,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.client.conftest import run_connection
-from tests.integration.conftest import BridgeProcess
-from trayapp.client.connect import test_connection
+from tests.support.bridges import BridgeProcess
+from tests.support.client import Recorder, run_connection
+from trayapp.client.connect import prove
 from trayapp.client.connection import Connection, ConnectionConfig
-from trayapp.client.errors import ConnectionFailed
 from trayapp.client.history import MemoryCursor
-from trayapp.client.state import ConnectionState
+from trayapp.client.proof import Outcome
 from trayapp.core.link import build_link
+from trayapp.model.connection import ConnectionState
 
-from .conftest import Recorder
 from .test_bridge_integration import token_link
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]  # real bridge processes
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -78,6 +77,7 @@ async def test_wss_needs_the_pinned_certificate(bridge_factory: Callable[..., Br
     assert trusted.state is ConnectionState.CONNECTED
 
     link = build_link(bp.url, token, key)
-    assert "connected to" in await asyncio.to_thread(test_connection, link, ca_file=str(cert))
-    with pytest.raises(ConnectionFailed, match="not trusted"):
-        await asyncio.to_thread(test_connection, link)
+    proven = await asyncio.to_thread(prove, link, ca_file=str(cert))
+    assert proven.ok and "connected to" in proven.detail
+    refused = await asyncio.to_thread(prove, link)
+    assert refused.outcome is Outcome.UNREACHABLE and "not trusted" in refused.detail

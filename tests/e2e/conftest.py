@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import skip_or_fail
-from tests.integration.conftest import FIXTURE_WINDOW
+from tests.support import skip_or_fail
+from tests.support.bridges import FIXTURE_WINDOW
 from tests.ui.qt_messages import fail_on_qt_warnings  # noqa: F401 - autouse: Qt warnings fail tests
 
 

@@ -44,10 +44,10 @@ def test_webhook_to_popup_to_conversation(bridge: dict[str, Any], tmp_path: Path
     monkeypatch.setenv("TRAYAPP_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("TRAYAPP_DATA_DIR", str(tmp_path / "data"))
     from trayapp.app import TrayApp
-    from trayapp.client.service import ClientService
+    from trayapp.model.connection import ConnectionState
     from trayapp.settings import Settings
+    from trayapp.ui.client_service import ClientService
     from trayapp.ui.notify.freedesktop import FreedesktopNotifier
-    from trayapp.ui.tray import Connection
 
     browser = Browser()
     QDesktopServices.setUrlHandler("https", browser, "open")
@@ -64,7 +64,7 @@ def test_webhook_to_popup_to_conversation(bridge: dict[str, Any], tmp_path: Path
         assert app._first_run is not None
         app._first_run.link_edit.setText(bridge["link"])
         app._first_run.accept()
-        qtbot.waitUntil(lambda: app.tray.state is Connection.CONNECTED, timeout=20_000)
+        qtbot.waitUntil(lambda: app.tray.state is ConnectionState.CONNECTED, timeout=20_000)
         assert (tmp_path / "config" / "settings.json").is_file()
         assert bridge["token"] not in (tmp_path / "config" / "settings.json").read_text()
 

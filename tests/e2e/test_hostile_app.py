@@ -43,10 +43,10 @@ def test_hostile_events_pop_up_plain_and_every_later_event_still_pops(
     monkeypatch.setenv("TRAYAPP_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("TRAYAPP_DATA_DIR", str(tmp_path / "data"))
     from trayapp.app import TrayApp
-    from trayapp.client.service import ClientService
+    from trayapp.model.connection import ConnectionState
     from trayapp.settings import Settings
+    from trayapp.ui.client_service import ClientService
     from trayapp.ui.notify.freedesktop import FreedesktopNotifier
-    from trayapp.ui.tray import Connection
 
     settings = Settings(account_id="acme", burst_size=0, sound_enabled=False)  # one popup per event, silent
     client = ClientService(settings, data_dir=tmp_path / "data")
@@ -60,7 +60,7 @@ def test_hostile_events_pop_up_plain_and_every_later_event_still_pops(
         app.use_link(bridge["link"])  # shown in the link dialog: Connect proves it, then it is stored
         assert app._first_run is not None
         app._first_run.connect_button.click()
-        qtbot.waitUntil(lambda: app.tray.state is Connection.CONNECTED, timeout=20_000)
+        qtbot.waitUntil(lambda: app.tray.state is ConnectionState.CONNECTED, timeout=20_000)
         if app._first_run is not None:
             app._first_run.reject()
 

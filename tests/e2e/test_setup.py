@@ -22,12 +22,12 @@ from trayapp import settings as settings_mod
 from trayapp.app import TrayApp
 from trayapp.client import credentials
 from trayapp.client.connect import save_link
-from trayapp.client.service import ClientService
 from trayapp.core.link import build_link
 from trayapp.core.words import KEY_MISMATCH_WORDS, REVOKED_WORDS
+from trayapp.model.connection import ConnectionState
 from trayapp.settings import Settings
+from trayapp.ui.client_service import ClientService
 from trayapp.ui.icons import TrayLook
-from trayapp.ui.tray import Connection
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("clean_dunst")]
 
@@ -100,7 +100,7 @@ def test_wrong_key_link_is_never_connected(bridges: Bridges, make_app: Callable[
     assert dialog.save_anyway_button.isHidden()  # saving a wrong key helps nobody
     assert not (tmp_path / "config" / "settings.json").exists()
     assert credentials.load_token(ours["url"]) is None
-    assert app.tray.state is not Connection.CONNECTED and displayed() == 0
+    assert app.tray.state is not ConnectionState.CONNECTED and displayed() == 0
     app.quit()
 
     # An app already set up with that wrong key: error state (red octagon), the popup at once, never "connected".
@@ -121,7 +121,7 @@ def test_revoked_token_is_told_at_once(bridges: Bridges, make_app: Callable[...,
     bridge = bridges.start()
     clock = Clock()
     app = make_app(bridge["link"], clock=clock)
-    qtbot.waitUntil(lambda: app.tray.state is Connection.CONNECTED, timeout=20_000)
+    qtbot.waitUntil(lambda: app.tray.state is ConnectionState.CONNECTED, timeout=20_000)
     before = seen()
     bridges.cli(bridge["data"], "token", "revoke", "e2e")
     qtbot.waitUntil(lambda: app.tray.look is TrayLook.ERROR, timeout=10_000)  # 4001 within a second
@@ -153,7 +153,7 @@ def test_unreachable_bridge_offers_retry_and_save_anyway(make_app: Callable[...,
     dialog.save_anyway_button.click()  # the admin has it down on purpose
     qtbot.waitUntil(lambda: app._first_run is None, timeout=10_000)
     assert settings_mod.load().bridge_url == url
-    qtbot.waitUntil(lambda: app.tray.state is Connection.OFFLINE, timeout=20_000)
+    qtbot.waitUntil(lambda: app.tray.state is ConnectionState.OFFLINE, timeout=20_000)
     assert "Offline — not receiving alerts" in app.tray.tooltip() and displayed() == 0
 
 
@@ -187,7 +187,7 @@ def test_garbage_link_from_outside_is_explained(bridges: Bridges, make_app: Call
                                                 instance: Any, caplog: pytest.LogCaptureFixture) -> None:
     bridge = bridges.start()
     app = make_app(bridge["link"], instance=instance)
-    qtbot.waitUntil(lambda: app.tray.state is Connection.CONNECTED, timeout=20_000)
+    qtbot.waitUntil(lambda: app.tray.state is ConnectionState.CONNECTED, timeout=20_000)
     code, err = second_launch(qtbot, "trayapp://connect?url=https://alerts.example.com&token=tb_secret_garbage")
     assert code == 0 and "already running" in err
     qtbot.waitUntil(lambda: app.links.notice is not None and app.links.notice.isVisible(), timeout=10_000)
@@ -196,7 +196,7 @@ def test_garbage_link_from_outside_is_explained(bridges: Bridges, make_app: Call
     assert "nothing was changed" in notice.text() and "Ask your admin" in notice.text()
     assert "no key" in notice.detailedText()
     assert "link from outside rejected" in caplog.text and "tb_secret_garbage" not in caplog.text
-    assert app.tray.state is Connection.CONNECTED and app._first_run is None and displayed() == 0
+    assert app.tray.state is ConnectionState.CONNECTED and app._first_run is None and displayed() == 0
     notice.close()
 
 
@@ -204,7 +204,7 @@ def test_second_launch_with_another_link_waits_for_the_agent(bridges: Bridges, m
                                                              qtbot: Any, instance: Any) -> None:
     ours, other = bridges.start(), bridges.start()
     app = make_app(ours["link"], instance=instance)
-    qtbot.waitUntil(lambda: app.tray.state is Connection.CONNECTED, timeout=20_000)
+    qtbot.waitUntil(lambda: app.tray.state is ConnectionState.CONNECTED, timeout=20_000)
     assert second_launch(qtbot, other["link"])[0] == 0
     qtbot.waitUntil(lambda: app._first_run is not None, timeout=10_000)
     dialog = app._first_run
@@ -225,14 +225,14 @@ def test_second_launch_with_another_link_waits_for_the_agent(bridges: Bridges, m
     qtbot.waitUntil(lambda: app._first_run is None, timeout=20_000)
     assert settings_mod.load().bridge_url == other["url"]
     assert credentials.load_token(ours["url"]) is None
-    qtbot.waitUntil(lambda: app.tray.state is Connection.CONNECTED and app.client.status.detail.endswith(
+    qtbot.waitUntil(lambda: app.tray.state is ConnectionState.CONNECTED and app.client.status.detail.endswith(
         other["url"].split("//")[1]), timeout=20_000)
 
 
 def test_send_me_a_test_alert(bridges: Bridges, make_app: Callable[..., TrayApp], qtbot: Any) -> None:
     bridge = bridges.start()
     app = make_app(bridge["link"])
-    qtbot.waitUntil(lambda: app.tray.state is Connection.CONNECTED, timeout=20_000)
+    qtbot.waitUntil(lambda: app.tray.state is ConnectionState.CONNECTED, timeout=20_000)
     app.show_settings()
     dialog = app._settings_dialog
     assert dialog is not None

@@ -10,11 +10,10 @@ from typing import Any
 
 import websockets
 
-from trayapp.bridge.embedded import start_embedded
+from tests.support.bridges import BIN, SECRET, BridgeProcess, connect, recv_frame, recv_until_caught_up
 from trayapp.bridge.simulator import Scenario
 from trayapp.core import wire
-
-from .conftest import BIN, SECRET, BridgeProcess, connect, recv_frame, recv_until_caught_up
+from trayapp.demo.bridge import start_embedded
 
 
 async def test_simulate_cli_posts_signed_webhooks(bridge: BridgeProcess) -> None:

@@ -24,7 +24,8 @@ import httpx
 import psutil
 import pytest
 
-from .conftest import SECRET, BridgeProcess, case_payload, connect, post, recv_until_caught_up, signed
+from tests.support.bridges import SECRET, BridgeProcess, case_payload, connect, post, recv_until_caught_up, signed
+
 from .test_hostile import assert_healthy, statuses
 
 
@@ -265,7 +266,7 @@ def _require_password(port: int, password: str) -> None:
 
 
 async def test_debug_log_of_a_full_session_holds_no_secret(bridge_factory: Any, tmp_path: Any) -> None:
-    from tests.redis_support import redis_server
+    from tests.support.redis_server import redis_server
 
     password = "r3dis-pa55word-xyz"
     secret_file = tmp_path / "secrets"

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import InvalidStatus
 
-from .conftest import BridgeProcess, case_payload, connect, post, recv_until_caught_up, signed
+from tests.support.bridges import BridgeProcess, case_payload, connect, post, recv_until_caught_up, signed
 
 
 def _addr(bp: BridgeProcess) -> tuple[str, int]:

@@ -10,9 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from trayapp.core import wire
-
-from .conftest import (
+from tests.support.bridges import (
     BOTH_BACKENDS,
     FIXTURE_WINDOW,
     SECRET,
@@ -25,6 +23,7 @@ from .conftest import (
     recv_until_caught_up,
     signed,
 )
+from trayapp.core import wire
 
 FIXTURES = load_fixtures()
 

@@ -15,10 +15,18 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from tests.support.bridges import (
+    BIN,
+    BOTH_BACKENDS,
+    BridgeProcess,
+    case_payload,
+    cli,
+    connect,
+    post,
+    recv_until_caught_up,
+)
 from trayapp.core import wire
 from trayapp.core.link import parse_link
-
-from .conftest import BIN, BOTH_BACKENDS, BridgeProcess, case_payload, cli, connect, post, recv_until_caught_up
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -98,7 +106,7 @@ async def test_secret_file_rotation_key_and_token_link(bridge_factory: Any, tmp_
     async with httpx.AsyncClient(base_url=bp.url) as http:
         assert (await http.get("/v1/key")).json()["key"] == out["key"]
         assert (await post(http, case_payload(1))).status_code == 200  # the env secret
-        from .conftest import signed
+        from tests.support.bridges import signed
 
         body, headers = signed(case_payload(2), secret="whsec_new")
         assert (await http.post("/webhooks/acquire", content=body, headers=headers)).status_code == 200

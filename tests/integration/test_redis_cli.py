@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import BIN, SECRET, BridgeProcess, connect, post, recv_until_caught_up
-from tests.redis_support import redis_server
+from tests.support.bridges import BIN, SECRET, BridgeProcess, connect, post, recv_until_caught_up
+from tests.support.redis_server import redis_server
 
 pytestmark = pytest.mark.redis
 

@@ -17,10 +17,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from trayapp.core import wire
-from trayapp.core.errors import BadSignature
-
-from .conftest import (
+from tests.support.bridges import (
     BOTH_BACKENDS_MARKS,
     BridgeProcess,
     case_payload,
@@ -29,6 +26,8 @@ from .conftest import (
     recv_frame,
     recv_until_caught_up,
 )
+from trayapp.core import wire
+from trayapp.core.errors import BadSignature
 
 pytestmark = BOTH_BACKENDS_MARKS  # every protocol test runs on SQLite and on Redis
 

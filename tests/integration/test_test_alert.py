@@ -12,10 +12,18 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.bridges import (
+    BIN,
+    SECRET,
+    BridgeProcess,
+    case_payload,
+    connect,
+    post,
+    recv_frame,
+    recv_until_caught_up,
+)
 from trayapp.core import wire
 from trayapp.core.errors import BadSignature
-
-from .conftest import BIN, SECRET, BridgeProcess, case_payload, connect, post, recv_frame, recv_until_caught_up
 
 
 def bearer(token: str) -> dict[str, str]:

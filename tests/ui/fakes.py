@@ -1,4 +1,4 @@
-"""Test doubles: a client exposing ClientService's signals, a notifier that records."""
+"""Test doubles: a client that records (a ``ClientFace``, like ``ClientService``), a notifier that records."""
 
 from __future__ import annotations
 
@@ -8,26 +8,14 @@ from collections.abc import Iterator
 from PySide6.QtCore import QObject, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices
 
+from trayapp.model.rows import RowFilter
 from trayapp.settings import Settings
+from trayapp.ui.client_service import ClientFace
 from trayapp.ui.notify.base import Notification, Notifier
 
 
-class FakeClient(QObject):
-    state_changed = Signal(object)
-    history_loaded = Signal(list)
-    event_received = Signal(object, bool)
-    caught_up = Signal(int)
-    gap = Signal(object)
-    verification_failed = Signal(str)
-    event_skipped = Signal(str, str)
-    read_changed = Signal(list, bool)
-    older_loaded = Signal(str, list)
-    counts_changed = Signal(int, int)
-    search_finished = Signal(int, list, bool)
-    event_loaded = Signal(str, object)
-    test_alert = Signal(object)
-    test_alert_sent = Signal(bool, str, str)
-    config_received = Signal(str)
+class FakeClient(ClientFace):
+    """Records what the app asks of its client; the test emits the signals."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -45,6 +33,9 @@ class FakeClient(QObject):
     def mark_read(self, ids: list[str]) -> None:
         self.calls.append(("mark_read", list(ids)))
 
+    def mark_unread(self, ids: list[str]) -> None:
+        self.calls.append(("mark_unread", list(ids)))
+
     def mark_all_read(self) -> None:
         self.calls.append(("mark_all_read", None))
 
@@ -57,8 +48,8 @@ class FakeClient(QObject):
     def load_event(self, event_id: str) -> None:
         self.calls.append(("load_event", event_id))
 
-    def search(self, request: int, predicate: object, limit: int) -> None:
-        self.calls.append(("search", (request, predicate, limit)))
+    def search(self, request: int, row_filter: RowFilter, limit: int) -> None:
+        self.calls.append(("search", (request, row_filter, limit)))
 
     def send_test_alert(self) -> None:
         self.calls.append(("send_test_alert", None))

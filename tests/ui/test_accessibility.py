@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tests.ui.conftest import make_row
+from tests.support.rows import make_row
 from trayapp.settings import Settings
 from trayapp.ui.first_run import FirstRunDialog
 from trayapp.ui.list_model import HistoryModel

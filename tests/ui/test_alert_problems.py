@@ -7,10 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.ui.conftest import make_row
+from tests.support.rows import make_row
 from tests.ui.fakes import FakeClient, RecordingNotifier
-from trayapp.app import NOTIFIER_RETRY_S, TrayApp
+from trayapp.app import TrayApp
 from trayapp.settings import Settings
+from trayapp.ui.notifier_control import NOTIFIER_RETRY_S
 from trayapp.ui.notify.base import Notification, Notifier
 from trayapp.ui.notify.tray import TrayMessageNotifier
 
@@ -42,7 +43,7 @@ def app(qtbot, factory: Factory) -> Iterator[TrayApp]:
     qtbot.addWidget(tray_app.window)
     tray_app.start()
     yield tray_app
-    tray_app._retry_timer.stop()
+    tray_app.notifiers.retry_timer.stop()
     tray_app.window.close()
 
 
@@ -61,21 +62,21 @@ def test_a_downgrade_is_visible_temporary_and_retried_with_growing_pauses(app: T
     assert app.notifier.last == pending, "what the failed back-end had accepted is shown another way"
     assert "popups are limited" in app.tray.tooltip()
     assert "Popups are limited" in app.window.state_label.text()
-    assert app._retry_timer.isActive() and app._retry_timer.interval() == NOTIFIER_RETRY_S[0] * 1000
+    assert app.notifiers.retry_timer.isActive() and app.notifiers.retry_timer.interval() == NOTIFIER_RETRY_S[0] * 1000
 
-    app._retry_timer.timeout.emit()  # still down: the next try waits longer
+    app.notifiers.retry_timer.timeout.emit()  # still down: the next try waits longer
     assert isinstance(app.notifier, TrayMessageNotifier)
-    assert app._retry_timer.interval() == NOTIFIER_RETRY_S[1] * 1000
+    assert app.notifiers.retry_timer.interval() == NOTIFIER_RETRY_S[1] * 1000
 
     factory.down = False
-    app._retry_timer.timeout.emit()
+    app.notifiers.retry_timer.timeout.emit()
     assert app.notifier is factory.opened[0]
     assert "popups are limited" not in app.tray.tooltip() and "Popups are limited" not in app.window.state_label.text()
     client(app).event_received.emit(make_row(1), False)
     assert [n.title for n in factory.opened[0].shown] == ["New case #5001 — Contact 1"]
 
     factory.opened[0].failed.emit("lost again")  # down again: tray messages again, retried again
-    assert isinstance(app.notifier, TrayMessageNotifier) and app._retry_timer.isActive()
+    assert isinstance(app.notifier, TrayMessageNotifier) and app.notifiers.retry_timer.isActive()
 
 
 def test_a_popup_that_could_not_be_shown_is_counted_and_logged(app: TrayApp, caplog) -> None:
@@ -128,10 +129,10 @@ def test_without_native_notifications_at_start_they_are_tried_again(
     qtbot.addWidget(app.window)
     try:
         assert isinstance(app.notifier, TrayMessageNotifier)
-        assert "popups are limited" in app.tray.tooltip() and app._retry_timer.isActive()
+        assert "popups are limited" in app.tray.tooltip() and app.notifiers.retry_timer.isActive()
         factory.down = False
-        app._retry_timer.timeout.emit()
+        app.notifiers.retry_timer.timeout.emit()
         assert app.notifier is factory.opened[0] and "popups are limited" not in app.tray.tooltip()
     finally:
-        app._retry_timer.stop()
+        app.notifiers.retry_timer.stop()
         app.window.close()

@@ -8,16 +8,16 @@ from PySide6.QtCore import QCoreApplication, Qt, QUrl
 from PySide6.QtGui import QFileOpenEvent
 from PySide6.QtWidgets import QApplication
 
-from tests.ui.conftest import make_row
+from tests.support.rows import make_row
 from tests.ui.fakes import FakeClient, RecordingNotifier, UrlCatcher, catching_browser
 from trayapp.app import TrayApp
 from trayapp.client.proof import KEY_MISMATCH_WORDS, Outcome, ProbeResult
-from trayapp.client.state import ConnectionState, ConnectionStatus, Problem
 from trayapp.core.link import Link
 from trayapp.core.wire import Gap
 from trayapp.core.words import REVOKED_WORDS
+from trayapp.model.alerts import CATCH_UP_TARGET
+from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
 from trayapp.settings import Settings
-from trayapp.ui.alerts import CATCH_UP_TARGET
 from trayapp.ui.icons import TrayLook
 from trayapp.ui.notify import LIST_TARGET, Urgency
 from trayapp.ui.tray import DndChoice

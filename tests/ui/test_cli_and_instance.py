@@ -1,15 +1,12 @@
 from __future__ import annotations
 
-import logging
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
-import pytest
-
 from tests.ui.launches import second_launch
-from trayapp.cli import RedactSecrets, _normalise, setup_logging
+from trayapp.cli import _normalise
 from trayapp.ui.notify import LIST_TARGET, Notification
 from trayapp.ui.notify.tray import TrayMessageNotifier
 from trayapp.ui.single_instance import SingleInstance, send_to_running
@@ -29,33 +26,6 @@ def test_a_bare_link_means_connect() -> None:
     assert _normalise(["trayapp://connect?url=x"]) == ["connect", "trayapp://connect?url=x"]
     assert _normalise(["--debug", "demo"]) == ["--debug", "demo"]
     assert _normalise(["listen", "--link", "trayapp://connect?url=x"]) == ["listen", "--link", "trayapp://connect?url=x"]
-
-
-def test_logs_never_carry_tokens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TRAYAPP_LOG_DIR", str(tmp_path))
-    root = logging.getLogger()
-    before = list(root.handlers)
-    level = root.level
-    try:
-        path = setup_logging(False)
-        logging.getLogger("trayapp.test").warning("link trayapp://connect?url=u&token=s3cr3t&key=k and %s",
-                                                  "Bearer abc.def")
-        for handler in root.handlers:
-            handler.flush()
-    finally:
-        for handler in root.handlers[:]:
-            if handler not in before:
-                root.removeHandler(handler)
-                handler.close()
-        root.setLevel(level)
-        logging.captureWarnings(False)
-    assert path is not None
-    text = path.read_text()
-    assert "s3cr3t" not in text and "abc.def" not in text
-    assert "token=***" in text and "Bearer ***" in text
-    record = logging.LogRecord("x", logging.INFO, "", 0, '{"token": "zzz"}', None, None)
-    RedactSecrets().filter(record)
-    assert "zzz" not in record.getMessage()
 
 
 def test_second_launch_hands_over_its_arguments(qtbot, tmp_path: Path) -> None:
@@ -84,8 +54,8 @@ def test_tray_message_fallback_opens_the_list(qtbot) -> None:
 def test_demo_simulator_starts_once_the_app_is_connected(qtbot) -> None:
     """A fresh install starts live, so the demo's first webhook must wait for the connection (once)."""
     from tests.ui.fakes import FakeClient
-    from trayapp.cli import _simulate_once_connected
-    from trayapp.client.state import ConnectionState, ConnectionStatus
+    from trayapp.demo.app import simulate_once_connected
+    from trayapp.model.connection import ConnectionState, ConnectionStatus
 
     class Bridge:
         def __init__(self) -> None:
@@ -95,7 +65,7 @@ def test_demo_simulator_starts_once_the_app_is_connected(qtbot) -> None:
             self.started.append(interval)
 
     client, bridge = FakeClient(), Bridge()
-    _simulate_once_connected(client, bridge, 6.0)  # type: ignore[arg-type]
+    simulate_once_connected(client, bridge, 6.0)  # type: ignore[arg-type]
     client.state_changed.emit(ConnectionStatus(ConnectionState.CONNECTING))
     assert bridge.started == []
     client.state_changed.emit(ConnectionStatus(ConnectionState.CONNECTED, detail="catching up"))

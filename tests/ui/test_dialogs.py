@@ -141,3 +141,18 @@ def test_settings_dialog_alerts_page_defaults_and_checks(qtbot) -> None:
     assert not ok.isEnabled()
     dialog.sound_box.setChecked(False)
     assert not dialog.volume_slider.isEnabled()
+
+
+def test_the_spin_boxes_are_built_from_the_settings_declarations(qtbot) -> None:
+    from trayapp import settings as settings_mod
+
+    dialog = SettingsDialog(SettingsValues())
+    qtbot.addWidget(dialog)
+    for name, spin in (("retention_days", dialog.retention_spin), ("realert_interval_s", dialog.realert_spin),
+                       ("realert_max", dialog.realert_max_spin), ("offline_alarm_s", dialog.offline_spin),
+                       ("burst_size", dialog.burst_size_spin), ("burst_window_s", dialog.burst_window_spin)):
+        limit = settings_mod.bounds(name)
+        assert (spin.minimum(), spin.maximum(), spin.suffix(), spin.accessibleName()) == (
+            limit.low, limit.high, limit.unit, limit.description), name
+    volume = settings_mod.bounds("sound_volume")
+    assert (dialog.volume_slider.minimum(), dialog.volume_slider.maximum()) == (volume.low, volume.high)

@@ -5,7 +5,7 @@ import time
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtTest import QAbstractItemModelTester
 
-from tests.ui.conftest import make_row
+from tests.support.rows import make_row
 from trayapp.ui.list_model import BATCH, EVENT_ID_ROLE, Column, HistoryFilterProxy, HistoryModel
 
 

@@ -4,7 +4,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from tests.ui.conftest import make_row
+from tests.support.rows import make_row
 from trayapp.core.wire import Gap
 from trayapp.ui.list_model import BATCH, HistoryModel
 from trayapp.ui.list_window import ListWindow

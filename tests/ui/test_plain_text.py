@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QIcon, QTextDocument
 from PySide6.QtWidgets import QSystemTrayIcon
 
-from tests.ui.conftest import make_row
+from tests.support.rows import make_row
 from tests.ui.hostile import HOSTILE, LONG, has_forbidden
 from trayapp.ui.list_model import Column, HistoryModel
 from trayapp.ui.list_window import Banner

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.ui.conftest import make_event, make_row
+from tests.support.rows import make_event, make_row
+from trayapp.model.alerts import CATCH_UP_TARGET
 from trayapp.settings import Settings
-from trayapp.ui.alerts import CATCH_UP_TARGET
 from trayapp.ui.notify import Urgency
 from trayapp.ui.presenter import Presenter, tomorrow_morning
 

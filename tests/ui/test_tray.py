@@ -4,10 +4,10 @@ from datetime import UTC, datetime, timedelta
 
 from PySide6.QtWidgets import QSystemTrayIcon
 
-from trayapp.client.state import ConnectionState, ConnectionStatus, Problem
 from trayapp.core.words import KEY_MISMATCH_WORDS, REVOKED_WORDS
+from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
 from trayapp.ui.icons import TrayLook, badge_text, tray_icon
-from trayapp.ui.tray import Connection, DndChoice, TrayController
+from trayapp.ui.tray import DndChoice, TrayController
 
 
 def test_offscreen_has_no_tray_but_a_menu(qtbot) -> None:
@@ -45,7 +45,7 @@ def test_state_machine_looks_and_words(qtbot) -> None:
     assert tray.look is TrayLook.CONNECTING
     since = datetime.now(UTC) - timedelta(minutes=3)
     tray.set_status(ConnectionStatus(ConnectionState.CONNECTED, since, "connected to bridge.example.com"))
-    assert tray.state is Connection.CONNECTED
+    assert tray.state is ConnectionState.CONNECTED
     assert tray.look is TrayLook.CONNECTED
     assert "Connected — alerts are flowing (since " in tray.tooltip()
     assert "bridge.example.com" not in tray.tooltip() and tray.detail == "connected to bridge.example.com"
@@ -64,7 +64,7 @@ def test_state_machine_looks_and_words(qtbot) -> None:
     tray.set_dnd(None)
     tray.set_status(ConnectionStatus(ConnectionState.ERROR, since, "disk full", Problem.INTERNAL))
     assert tray.look is TrayLook.ERROR and tray.needs_a_link == ""
-    tray.set_connection("not_configured")
+    tray.set_connection(ConnectionState.NOT_CONFIGURED)
     assert "paste the link from your admin" in tray.tooltip()
     assert not tray.reconnect_action.isEnabled()
     tray.set_dnd(datetime.now(UTC) + timedelta(hours=1))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import skip_or_fail
+from tests.support import skip_or_fail
 from trayapp import autostart
 from trayapp.autostart import AutostartError
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import load_fixtures
+from tests.support import load_fixtures
 from trayapp.core.acquire import EventTable, match_key, normalise, parse_body
 from trayapp.core.errors import BadPayload
 from trayapp.core.event import KINDS

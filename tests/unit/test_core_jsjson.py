@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import skip_or_fail
+from tests.support import skip_or_fail
 from trayapp.core import jsjson
 from trayapp.core.errors import BadPayload
 
@@ -107,6 +107,7 @@ def test_stringify_round_trips_through_parse(value: object) -> None:
     assert jsjson.stringify(jsjson.parse(text)) == text
 
 
+@pytest.mark.slow  # a node process per example
 @settings(max_examples=15, deadline=None)
 @given(st.lists(json_values, min_size=50, max_size=200))
 def test_matches_node(values: list[object]) -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import load_fixtures
+from tests.support import load_fixtures
 from trayapp.core import jsjson, signature
 from trayapp.core.errors import BadPayload, BadSignature
 from trayapp.core.signature import hmac_hex, verify_webhook

@@ -15,8 +15,8 @@ from trayapp import settings as settings_mod
 from trayapp.bridge import keys
 from trayapp.bridge.server import URL_FILE, write_url_file
 from trayapp.bridge.store_sqlite import SQLiteStore
-from trayapp.cli import PrivateRotatingFileHandler
 from trayapp.client.history import History
+from trayapp.logs import PrivateRotatingFileHandler
 from trayapp.private_files import private_dir, private_file, write_private
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX modes")

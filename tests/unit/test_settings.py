@@ -145,16 +145,7 @@ def test_atomic_save_keeps_old_file_on_failure(config_dir: Path, monkeypatch: py
     assert [p.name for p in config_dir.iterdir()] == ["settings.json"]
 
 
-def test_notifies() -> None:
-    s = Settings()
-    assert s.notifies(Event(kind="case.new", acquire_event="case.new", status="pending"))
-    assert s.notifies(Event(kind="chat.status", acquire_event="x", status="queue"))
-    assert not s.notifies(Event(kind="chat.message", acquire_event="x"))
-    assert not s.notifies(Event(kind="agent.status", acquire_event="x", status="available"))
-    assert not s.notifies(Event(kind="other", acquire_event="x"))
-    assert not s.notifies(Event(kind="chat.status", acquire_event="x", status=None))
-    assert Settings(notify=frozenset({"agent.status"})).notifies(
-        Event(kind="agent.status", acquire_event="x", status="available"))
+def test_notify_keys() -> None:
     assert notify_key(Event(kind="chat.status", acquire_event="x", status="closed")) == "chat.status/closed"
     assert frozenset(settings_mod.NOTIFY_CHOICES) >= DEFAULT_NOTIFY
 
@@ -164,3 +155,18 @@ def test_frozen_and_replace() -> None:
     with pytest.raises(AttributeError):
         s.bridge_url = "x"  # type: ignore[misc]
     assert s.replace(account_id="acme").account_id == "acme"
+
+
+@pytest.mark.parametrize("name", ["retention_days", "realert_interval_s", "realert_max", "burst_size",
+                                  "burst_window_s", "sound_volume", "offline_alarm_s"])
+def test_whole_number_settings_are_checked_against_their_declared_bounds(name: str) -> None:
+    limit = settings_mod.bounds(name)
+    default = getattr(Settings(), name)
+    assert limit.low <= default <= limit.high and limit.description
+    for ok in (limit.low, limit.high):
+        settings, problems = Settings.from_json({name: ok})
+        assert getattr(settings, name) == ok and problems == []
+    for bad in (limit.low - 1, limit.high + 1):
+        settings, problems = Settings.from_json({name: bad})
+        assert getattr(settings, name) == default
+        assert problems == [f"{name}: must be between {limit.low} and {limit.high}; using the default"]

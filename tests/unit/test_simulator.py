@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import load_fixtures
+from tests.support import load_fixtures
 from trayapp.bridge.simulator import Scenario
 from trayapp.core.acquire import normalise
 

@@ -1,4 +1,4 @@
-"""``trayapp-bridge``: serve, manage tokens, simulate Acquire, benchmark.
+"""``trayapp-bridge``: serve, manage tokens, simulate Acquire (the benchmark is ``scripts/bench-bridge``).
 
     trayapp-bridge serve [--host H] [--port P] [--data-dir D] [--max-body B] [--retention-days N]
                          [--secret-file F] [--event-table F] [--tls-cert F --tls-key F] [--demo]
@@ -14,8 +14,6 @@
 ``--redis-url`` (or ``$TRAYAPP_REDIS_URL``) selects the shared Redis store instead of SQLite in the data dir.
 ``serve`` waits for an unreachable Redis (see :mod:`.server`); the ``token`` commands exit 2 with a clear message.
     trayapp-bridge simulate --url URL --secret S [--interval 3] [--count N]
-    trayapp-bridge bench [--clients 1000] [--rate 50] [--duration 20] [--burst 4000] [--catchup N]
-                         [--redis | --redis-url URL] [--processes N]
 """
 
 from __future__ import annotations
@@ -32,8 +30,8 @@ from typing import Any
 from trayapp.core import wire
 from trayapp.core.link import build_link
 
+from .. import logs
 from . import config as cfg
-from . import redact
 from .errors import BridgeError
 from .scope import parse_departments
 from .server import read_url_file
@@ -117,16 +115,6 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--interval", type=float, default=3.0)
     sim.add_argument("--count", type=int, default=0, help="stop after N webhooks (0: run until Ctrl+C)")
 
-    b = sub.add_parser("bench", help="end-to-end benchmark against a fresh bridge process")
-    b.add_argument("--clients", type=int, default=1000)
-    b.add_argument("--rate", type=float, default=50.0, help="webhooks per second in the latency phase")
-    b.add_argument("--duration", type=float, default=20.0, help="seconds of the latency phase")
-    b.add_argument("--burst", type=int, default=4000, help="webhooks posted as fast as possible (throughput)")
-    b.add_argument("--concurrency", type=int, default=128, help="parallel POST connections in the burst")
-    b.add_argument("--redis", action="store_true", help="run the bridges on a scratch redis-server (from PATH)")
-    b.add_argument("--redis-url", help="run the bridges on this (scratch!) Redis")
-    b.add_argument("--processes", type=int, default=1, help="bridge processes (Redis only)")
-    b.add_argument("--catchup", type=int, default=0, help="time one client catching up N missed events")
     return p
 
 
@@ -207,14 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .simulator import run_simulator
 
             return int(run_simulator(args.url, args.secret, args.interval, args.count))
-        if args.command == "bench":
-            from .bench import run_bench
-
-            return int(run_bench(clients=args.clients, rate=args.rate, duration=args.duration, burst=args.burst,
-                             concurrency=args.concurrency, redis_url=args.redis_url, start_redis=args.redis,
-                             processes=args.processes, catchup=args.catchup))
     except BridgeError as exc:
-        print(f"trayapp-bridge: {redact.redact(exc.reason)}", file=sys.stderr)
+        print(f"trayapp-bridge: {logs.redact(exc.reason)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

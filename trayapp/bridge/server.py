@@ -6,16 +6,16 @@
   what the limit allows, so the bridge refuses connections cleanly instead of failing ``accept`` for lack of files.
 - Signals: SIGTERM / SIGINT stop accepting, close every socket with 1001 and return 0 (``run`` installs no-op
   handlers: uvicorn restores them and re-raises the signal into them after its shutdown).
-- Logs (and the access log, off unless asked for) go to stderr through :mod:`.redact`'s filter on every handler;
+- Logs (and the access log, off unless asked for) go to stderr through :mod:`trayapp.logs`' filter on every handler;
   stdout carries exactly one line, ``trayapp-bridge listening on http://HOST:PORT`` (the real port with
   ``--port 0``), printed and flushed once the socket is bound and the store is open. The same URL is written to
   ``<data-dir>/bridge.url``. Webhook secrets shorter than 16 characters are warned about at start.
 - Redis down at start (``--redis-url``): ``run`` waits for it before it binds the port, logging one WARNING line
-  per attempt (``waiting for Redis at URL: ...; retrying in N s``, backoff 0.5 s to 5 s), so bridges started
+  per attempt (``waiting for Redis at URL: ...; retrying in N s``, ``core.backoff`` 0.5 s to 5 s), so bridges started
   before Redis (compose, boot order) come up by themselves, and a load balancer sees no port until the bridge can
   serve. SIGTERM / SIGINT during the wait exit 0; a URL the store refuses exits 2 at once.
 
-``run(config)`` blocks until shutdown; :func:`make_server` is reused by :mod:`.embedded` in a thread.
+``run(config)`` blocks until shutdown; :func:`make_server` is reused by :mod:`trayapp.demo.bridge` in a thread.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from typing import Any
 from trayapp.core import wire
 from trayapp.private_files import write_private
 
-from . import redact
+from .. import logs
+from ..core.backoff import backoff
 from .app import create_app
 from .config import BridgeConfig, weak_secret_warnings
 from .errors import StoreUnavailable
@@ -53,7 +54,7 @@ def log_config(level: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact": {"()": redact.RedactFilter}},
+        "filters": {"redact": {"()": logs.RedactFilter}},
         "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
                                 "formatter": "plain", "filters": ["redact"]}},
@@ -163,24 +164,24 @@ async def _wait_for_redis(url: str, max_delay: float = 5.0) -> bool:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        delay = 0.5
+        delays = backoff(0.5, max_delay)
         waited = False
         while True:
+            delay = next(delays)
             try:
                 await probe(url)
             except StoreUnavailable as exc:
                 log.warning("waiting for Redis at %s: %s; retrying in %.1f s (the bridge listens once Redis "
-                            "answers)", redact.redact_url(url), exc.reason, delay)
+                            "answers)", logs.redact_url(url), exc.reason, delay)
                 waited = True
             else:
                 if waited:
-                    log.warning("Redis at %s answers: starting", redact.redact_url(url))
+                    log.warning("Redis at %s answers: starting", logs.redact_url(url))
                 return True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
                 log.warning("stopped while waiting for Redis")
                 return False
-            delay = min(delay * 2, max_delay)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -197,7 +198,7 @@ def run(config: BridgeConfig) -> int:
     def ready(url: str) -> None:
         print(f"trayapp-bridge listening on {url}", flush=True)
 
-    redact.remember_secrets(config.secrets)
+    logs.remember_secrets(config.secrets)
     logging.config.dictConfig(log_config(config.log_level))
     for warning in weak_secret_warnings(config.secrets):
         log.warning(warning)

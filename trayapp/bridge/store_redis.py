@@ -71,9 +71,10 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
+from ..core.backoff import backoff
+from ..logs import redact, redact_url
 from .errors import BadRequest, ConfigError, StoreClosed, StoreUnavailable
 from .keys import from_pem, new_pem
-from .redact import redact, redact_url
 from .store import (
     DEFAULT_DEDUPE_WINDOW_S,
     AppendResult,
@@ -521,7 +522,7 @@ class RedisStore(Store):
     async def _fanout_loop(self) -> None:
         assert self._rx is not None
         rx = self._rx
-        delay = 0.05
+        delays = backoff(0.05, 0.5)
         down = False
         while not self._stopping:
             try:
@@ -531,13 +532,12 @@ class RedisStore(Store):
                     log.warning("event fan-out lost Redis (%s); retrying from %s", exc or type(exc).__name__,
                                 self._fan_last)
                     down = True
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.5)
+                await asyncio.sleep(next(delays))
                 continue
             if down:
                 log.warning("event fan-out reconnected to Redis; resuming after %s", self._fan_last)
                 down = False
-            delay = 0.05
+            delays = backoff(0.05, 0.5)
             if not resp:
                 continue
             entries = resp[0][1]

@@ -27,14 +27,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..core import text
 from ..private_files import private_database
+from ..sqlite_schema import NewerSchema, Step, columns, execute_all, migrate
 from . import keys
-from .errors import BadRequest, StoreClosed, StoreUnavailable
+from .errors import BadRequest, ConfigError, StoreClosed, StoreUnavailable
 from .store import (
     DEFAULT_DEDUPE_WINDOW_S,
     AppendResult,
@@ -51,7 +52,9 @@ DB_FILE = "bridge.sqlite3"
 MAX_BATCH = 512
 T = TypeVar("T")
 
-SCHEMA = """
+#: Version 1: the tables as the first bridge created them (databases from before ``user_version`` was kept are at 0
+#: with these tables: the step changes nothing there).
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, received_ts REAL NOT NULL, frame TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_received ON events (received_ts);
@@ -59,10 +62,25 @@ CREATE TABLE IF NOT EXISTS dedupe (key TEXT PRIMARY KEY, seq INTEGER NOT NULL, r
 CREATE INDEX IF NOT EXISTS dedupe_received ON dedupe (received_ts);
 CREATE TABLE IF NOT EXISTS tokens (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL, revoked_at TEXT, departments TEXT NOT NULL DEFAULT '[]'
+    created_at TEXT NOT NULL, revoked_at TEXT
 );
 CREATE INDEX IF NOT EXISTS tokens_name ON tokens (name);
 """
+
+
+def _create(conn: sqlite3.Connection) -> None:
+    execute_all(conn, SCHEMA_V1)
+
+
+def _token_departments(conn: sqlite3.Connection) -> None:
+    """Version 2: tokens scoped to departments (a JSON list; ``[]``: every event)."""
+    if "departments" not in columns(conn, "tokens"):
+        conn.execute("ALTER TABLE tokens ADD COLUMN departments TEXT NOT NULL DEFAULT '[]'")
+
+
+#: ``MIGRATIONS[i]`` brings a store at schema version ``i`` to ``i + 1`` (``trayapp.sqlite_schema``).
+MIGRATIONS: Final[tuple[Step, ...]] = (_create, _token_departments)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
 _PROTOCOL_1_FRAME = re.compile(r'\{"type":"event","seq":\d+,"id":')  # protocol 2 has the epoch after the seq
@@ -143,9 +161,11 @@ class SQLiteStore(Store):
 
     def _init_db(self) -> sqlite3.Connection:
         conn = connect(self.path)
-        conn.executescript(SCHEMA)
-        if "departments" not in {row[1] for row in conn.execute("PRAGMA table_info(tokens)")}:
-            conn.execute("ALTER TABLE tokens ADD COLUMN departments TEXT NOT NULL DEFAULT '[]'")  # older databases
+        try:
+            migrate(conn, MIGRATIONS, f"the bridge database {self.path}")
+        except NewerSchema as exc:
+            conn.close()
+            raise ConfigError(f"{exc}: upgrade trayapp-bridge") from None
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (secrets.token_hex(8),))

@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from trayapp.core import wire
 from trayapp.core.errors import BadMessage
+from trayapp.core.stream import Missing, ReplayPlan, resume_point
 from trayapp.core.urls import DEFAULT_TEMPLATE
 
 from .errors import BridgeError
@@ -204,13 +205,10 @@ class StreamEndpoint:
         head = bounds.head
         await control(wire.Hello(epoch=store.epoch, head=head))
         await control(wire.Config(self.conversation_url))
-        if since is None:
-            last = head
-        else:
-            if (epoch is not None and epoch != store.epoch) or since > head:
-                await control(wire.Gap(None, None, "epoch"))
-                since = 0
-            last = await self._replay(since, None, text, control, sub.scope)
+        resume = resume_point(since, epoch, store.epoch, head)
+        if resume.epoch_gap:
+            await control(wire.Gap(None, None, "epoch"))
+        last = await self._replay(resume.after, None, text, control, sub.scope) if resume.replay else resume.after
         await control(wire.CaughtUp(head=last))
         sub.last = last
         while True:
@@ -242,26 +240,23 @@ class StreamEndpoint:
                       ) -> int:
         """Send stored events after ``last`` (up to ``until``, else to the end); gap frames for missing ones.
         Read in pages of at most :data:`PAGE` frames and :data:`PAGE_BYTES` bytes; events outside ``scope`` are
-        passed over without a word."""
-        while True:
+        passed over without a word. What to send is planned by :class:`~trayapp.core.stream.ReplayPlan`."""
+        plan = ReplayPlan(last, until)
+        known = last
+        while not plan.done:
             # The head is read *before* the page: every seq up to it was committed before the read started, so
             # one missing from the page was dropped by retention (not merely committed a moment later).
             known = until if until is not None else (await self.store.bounds()).head
-            rows = await self.store.read(last, PAGE, PAGE_BYTES)
-            if until is not None:
-                rows = [r for r in rows if r.seq <= until]
-            for row in rows:
-                if row.seq > last + 1:
-                    await control(wire.Gap(last + 1, row.seq - 1, "retention"))
-                if scope is None or scope.allows(row):
-                    await text(row.frame)
-                last = row.seq
-            if not rows or (until is not None and last >= until):
-                break
-        if known > last:
-            await control(wire.Gap(last + 1, known, "retention"))
-            last = known
-        return last
+            rows = {row.seq: row for row in await self.store.read(plan.last, PAGE, PAGE_BYTES)}
+            for step in plan.page(list(rows)):
+                if isinstance(step, Missing):
+                    await control(wire.Gap(step.first, step.last, "retention"))
+                elif scope is None or scope.allows(rows[step]):
+                    await text(rows[step].frame)
+        missing = plan.finish(known)
+        if missing is not None:
+            await control(wire.Gap(missing.first, missing.last, "retention"))
+        return plan.last
 
 
 class EventsEndpoint:

@@ -1,5 +1,6 @@
-"""The desktop app's connection to the bridge, its local history and credentials.
+"""The desktop app's connection to the bridge, its local history and credentials — no Qt here.
 
-The only code that talks to the bridge. ``service.ClientService`` is the Qt face (signals in the GUI thread);
-``connection``, ``history``, ``credentials``, ``listen`` and ``connect`` import no Qt at all.
+The only code that talks to the bridge. ``session.ClientSession`` is the desktop client as an asyncio session (its Qt
+face is ``trayapp.ui.client_service.ClientService``); ``connection``, ``history``, ``credentials``, ``listen`` and
+``connect`` are what it and the command line use.
 """

@@ -2,34 +2,27 @@
 
 Entry points (no Qt imported; everything here may block, so call it off the GUI thread)::
 
-    run_connect(link_text: str, *, test: bool = True) -> int        # the command; prints what happened
     save_link(link: Link | str, settings_file: Path | None = None, *, forget_old: bool = True) -> Settings
-    test_connection(link: Link | str | None = None, *, ca_file: str | None = None, timeout: float = 10.0) -> str
     prove(link: Link | str | None = None, *, ca_file: str | None = None, timeout: float = 10.0) -> ProbeResult
 
-``test_connection`` opens the stream with a fresh nonce and checks the signed ``hello`` with the link's key (protocol
-version 2: a link whose key does not match the bridge is caught now, not at the first alert, also on a bridge that
-holds no event yet). It returns a sentence for the settings dialog, or raises a
-:class:`~trayapp.client.errors.ClientError` whose message says what is wrong (``TokenRefused``, ``TokenRevoked``,
-``KeyMismatch``, ``ConnectionFailed``, ...). ``link=None`` tests the stored connection.
-``prove`` runs the same probe and never raises a ``ClientError``: it answers a
-:class:`~trayapp.client.proof.ProbeResult` (ok / unreachable / key mismatch / token refused / revoked / broken), what
-the app's link flow decides from before it stores a link.
-
-``run_connect`` exit codes: 0 saved (and the test passed or was skipped), 1 nothing saved (bad link, no keyring),
-2 saved but the test failed (the app will keep retrying).
+``prove`` opens the stream with a fresh nonce and checks the signed ``hello`` with the link's key (protocol version 2:
+a link whose key does not match the bridge is caught now, not at the first alert, also on a bridge that holds no event
+yet; the first frame goes through the same :class:`~trayapp.core.stream.StreamSession` as the app's connection). It
+never raises a ``ClientError``: it answers a :class:`~trayapp.client.proof.ProbeResult` (ok / unreachable / key
+mismatch / token refused / revoked / broken), what the app's link flow decides from before it stores a link.
+``link=None`` proves the stored connection. :func:`probe` is the coroutine under it (raises the ``ClientError``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from pathlib import Path
 
-from ..core import wire
-from ..core.errors import BadLink, BadMessage, BadSignature
+from ..core import stream, wire
+from ..core.errors import BadLink
 from ..core.link import Link, parse_link, stream_url
+from ..core.stream import StreamSession
 from ..settings import Settings, load, save, settings_path
 from . import credentials
 from .connection import KEY_MISMATCH, ConnectionConfig, host_of, open_stream, ssl_context
@@ -92,26 +85,23 @@ async def probe(config: ConnectionConfig, timeout: float = 10.0) -> ProbeResult:
     async def run() -> ProbeResult:
         ws = await open_stream(config, url, context)
         try:
-            hello = wire.decode(await ws.recv())
+            decision = StreamSession(key, nonce).receive(await ws.recv())
         finally:
             await ws.close()
-        if not isinstance(hello, wire.Hello):
-            raise ConnectionFailed(f"{host} did not answer with hello: not a trayapp bridge?")
-        if hello.protocol != wire.PROTOCOL:
-            raise ConnectionFailed(f"{host} speaks stream protocol {hello.protocol}; update trayapp")
-        try:
-            wire.verify_hello(key, hello, nonce)
-        except BadSignature:
-            raise KeyMismatch(f"connected to {host}, but {KEY_MISMATCH}") from None
-        return ProbeResult(Outcome.OK, host, f"connected to {host}; signing key verified ({hello.head} events so far)",
-                           key_proven=True)
+        if isinstance(decision, stream.Connected):
+            return ProbeResult(Outcome.OK, host, f"connected to {host}; signing key verified "
+                                                 f"({decision.hello.head} events so far)", key_proven=True)
+        if isinstance(decision, stream.Fail) and decision.failure is stream.Failure.KEY_MISMATCH:
+            raise KeyMismatch(f"connected to {host}, but {KEY_MISMATCH}")
+        if isinstance(decision, stream.Fail):
+            raise ConnectionFailed(f"{host} {decision.reason}")
+        reason = getattr(decision, "reason", "not a hello")
+        raise ConnectionFailed(f"{host} sent something unexpected: {reason}")
 
     try:
         return await asyncio.wait_for(run(), timeout)
     except TimeoutError:
         raise ConnectionFailed(f"{host} did not answer within {timeout:.0f} s") from None
-    except BadMessage as exc:
-        raise ConnectionFailed(f"{host} sent something unexpected: {exc}") from None
 
 
 def _config(link: Link | str | None, ca_file: str | None) -> ConnectionConfig:
@@ -119,11 +109,6 @@ def _config(link: Link | str | None, ca_file: str | None) -> ConnectionConfig:
         return _stored_config(ca_file)
     parsed = _link(link)
     return ConnectionConfig(parsed.url, parsed.token, parsed.key, ca_file)
-
-
-def test_connection(link: Link | str | None = None, *, ca_file: str | None = None, timeout: float = 10.0) -> str:
-    """Blocking connection test (runs its own event loop): never call it in the GUI thread."""
-    return asyncio.run(probe(_config(link, ca_file), timeout)).detail
 
 
 def prove(link: Link | str | None = None, *, ca_file: str | None = None, timeout: float = 10.0) -> ProbeResult:
@@ -137,24 +122,3 @@ def prove(link: Link | str | None = None, *, ca_file: str | None = None, timeout
         result = failed(exc, host)
         log.info("connect: probe of %s: %s (%s)", host or "the link", result.outcome.value, result.detail)
         return result
-
-
-test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
-
-
-def run_connect(link_text: str, *, test: bool = True) -> int:
-    """The ``trayapp connect LINK`` command."""
-    try:
-        saved = save_link(link_text)
-    except ClientError as exc:
-        sys.stderr.write(f"trayapp connect: {exc}\n")
-        return 1
-    print(f"Saved the connection to {saved.bridge_url} (token in the system keyring).")
-    if not test:
-        return 0
-    try:
-        print(test_connection(link_text, ca_file=saved.ca_file))
-    except ClientError as exc:
-        sys.stderr.write(f"trayapp connect: saved, but the test failed: {exc}\n")
-        return 2
-    return 0

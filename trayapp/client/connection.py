@@ -15,8 +15,10 @@ cursor), then report it to a :class:`Listener`.
   the cursor moves past it. Only a history that cannot be written at all (disk full) stops the stream, without moving
   the cursor, and the connection retries.
 - Keepalive: ``ping_interval`` 20 s + ``ping_timeout`` 20 s, so a dead socket is noticed within ~40 s.
-- Reconnect delays come from ``core.backoff`` (jittered, 1 s → 60 s); the sequence is reset after a healthy connection
-  (``caught_up`` received or up for ``healthy_after`` seconds). Close 4008 (slow consumer) resumes at once.
+- When to reconnect is ``core.reconnect.ReconnectPolicy`` (``core.backoff``: jittered, 1 s → 60 s); the sequence is
+  reset after a healthy connection (``caught_up`` received or up for ``healthy_after`` seconds). Close 4008 (slow
+  consumer) resumes at once.
+- What each frame means (hello, replay, caught_up, gaps, dropped and skipped frames) is ``core.stream.StreamSession``.
   HTTP 401 at the handshake → ERROR ``Problem.TOKEN_REFUSED``; HTTP 403 or close 4001 → ERROR ``Problem.REVOKED``;
   a ``hello`` that does not verify → ERROR ``Problem.KEY_MISMATCH``; each with a slow retry (``refused_retry``). A
   bridge that cannot be reached is OFFLINE ``Problem.UNREACHABLE``; a bug or an unwritable history is ERROR
@@ -28,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import ssl
 from collections.abc import Callable, Iterator
@@ -39,11 +40,16 @@ from urllib.parse import urlsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from ..core import wire
+from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
+
+from ..core import stream, wire
 from ..core.backoff import backoff
-from ..core.errors import BadLink, BadMessage, BadSignature
+from ..core.errors import BadLink, BadMessage
 from ..core.event import ReceivedEvent
 from ..core.link import check_bridge_url, stream_url
+from ..core.reconnect import Ending, ReconnectPolicy
+from ..core.stream import StreamSession
+from ..model.rows import HistoryRow
 from .errors import (
     ClientError,
     ConnectionFailed,
@@ -53,8 +59,7 @@ from .errors import (
     TokenRefused,
     TokenRevoked,
 )
-from .history import Cursor, HistoryRow
-from .state import ConnectionState, ConnectionStatus, Problem
+from .history import Cursor
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +204,7 @@ class Connection:
         self.skipped = 0  # genuine events that could not be derived, stored or shown
         self.connects = 0
         self._key = wire.key_from_text(config.key)
-        self._delays = delays or (lambda: backoff(config.backoff_initial, config.backoff_max))
+        self._delays = delays or (lambda: backoff(config.backoff_initial, config.backoff_max))  # per healthy run
         self._status = initial or ConnectionStatus(ConnectionState.CONNECTING, detail="connecting")
         self._wake = asyncio.Event()
         self._ws: ClientConnection | None = None
@@ -229,20 +234,18 @@ class Connection:
             task.add_done_callback(self._tasks.discard)
 
     async def run(self) -> None:
-        """Connect, and reconnect, until cancelled."""
-        delays = self._delays()
+        """Connect, and reconnect, until cancelled (when: :class:`~trayapp.core.reconnect.ReconnectPolicy`)."""
         host = host_of(self.config.bridge_url)
         self._set(self._status.state, f"connecting to {host}")
         loop = asyncio.get_running_loop()
-        slow_again = False
+        policy = ReconnectPolicy(loop.time, healthy_after=self.config.healthy_after,
+                                 refused_retry=self.config.refused_retry, delays=self._delays)
         while True:
             self._wake.clear()
-            started = loop.time()
+            policy.attempt()
             self._healthy = False
-            failed = False
-            refused: Problem | None = None  # needs the agent: a new link
+            ending = Ending.LOST
             problem: Problem | None = None
-            delay: float | None = None
             try:
                 await self._session()
             except _Closed as closed:
@@ -251,37 +254,30 @@ class Connection:
                 else:
                     detail = f"{host} closed the connection ({closed.code} {closed.reason})".replace(" )", ")")
                 if closed.code == wire.CLOSE_REVOKED:
-                    refused, detail = Problem.REVOKED, TOKEN_REVOKED
-                elif closed.code == wire.CLOSE_SLOW_CONSUMER and not slow_again:
-                    log.info("connection: closed as a slow consumer; resuming at once")
-                    delay = 0.0
-                slow_again = closed.code == wire.CLOSE_SLOW_CONSUMER  # twice in a row: back off instead
+                    ending, problem, detail = Ending.REFUSED, Problem.REVOKED, TOKEN_REVOKED
+                elif closed.code == wire.CLOSE_SLOW_CONSUMER:
+                    ending = Ending.SLOW_CONSUMER
             except TokenRevoked:
-                refused, detail, slow_again = Problem.REVOKED, TOKEN_REVOKED, False
+                ending, problem, detail = Ending.REFUSED, Problem.REVOKED, TOKEN_REVOKED
             except TokenRefused:
-                refused, detail, slow_again = Problem.TOKEN_REFUSED, TOKEN_REFUSED, False
+                ending, problem, detail = Ending.REFUSED, Problem.TOKEN_REFUSED, TOKEN_REFUSED
             except KeyMismatch as exc:
                 log.error("connection: %s", exc)
-                refused, detail, slow_again = Problem.KEY_MISMATCH, KEY_MISMATCH, False
+                ending, problem, detail = Ending.REFUSED, Problem.KEY_MISMATCH, KEY_MISMATCH
             except ConnectionFailed as exc:
-                detail, problem, slow_again = str(exc), Problem.UNREACHABLE, False
+                detail, problem = str(exc), Problem.UNREACHABLE
             except ClientError as exc:  # e.g. the history cannot be written (disk full)
                 log.error("connection: %s", exc)
-                detail, failed, slow_again = str(exc), True, False
+                ending, detail = Ending.FAILED, str(exc)
             except Exception:  # a bug: keep the app alive, say so, retry with backoff
                 log.exception("connection: unexpected error")
-                detail, failed, slow_again = "internal error in the connection (see the log)", True, False
-            if self._healthy or loop.time() - started >= self.config.healthy_after:
-                delays = self._delays()  # a healthy connection resets the backoff
-            if refused:
-                delay = self.config.refused_retry
-            elif delay is None:
-                delay = next(delays)
-            if self._wake.is_set():
-                delay = 0.0
-            if refused:
-                self._set(ConnectionState.ERROR, detail, refused)
-            elif failed:
+                ending, detail = Ending.FAILED, "internal error in the connection (see the log)"
+            delay = policy.ended(ending, healthy=self._healthy, woken=self._wake.is_set())
+            if ending is Ending.SLOW_CONSUMER and delay == 0 and not self._wake.is_set():
+                log.info("connection: closed as a slow consumer; resuming at once")
+            if ending is Ending.REFUSED:
+                self._set(ConnectionState.ERROR, detail, problem)
+            elif ending is Ending.FAILED:
                 self._set(ConnectionState.ERROR, f"{detail}; retrying in {delay:.0f} s", Problem.INTERNAL)
             elif self._wake.is_set() and self._status.state is ConnectionState.CONNECTED:
                 self._set(ConnectionState.CONNECTING, f"reconnecting to {host}")  # asked for: not an outage
@@ -315,103 +311,72 @@ class Connection:
         raise _Closed(ws.close_code, ws.close_reason or "")
 
     async def _read(self, ws: ClientConnection, host: str, nonce: str) -> None:
+        """Feed every frame to a :class:`~trayapp.core.stream.StreamSession` and carry out what it decides."""
         loop = asyncio.get_running_loop()
         opened = loop.time()
-        hello: wire.Hello | None = None
-        replay = True
+        session = StreamSession(self._key, nonce)
         replayed = 0
         async for text in ws:
             if not self._healthy and loop.time() - opened >= self.config.healthy_after:
                 self._healthy = True
-            try:
-                message = wire.decode(text)
-            except BadMessage as exc:
-                if _frame_type(text) not in _KNOWN_TYPES:
-                    log.info("connection: ignoring a frame of an unknown type (a newer bridge?)")
-                    continue
-                self._drop(f"malformed frame from the bridge: {exc}")
-                continue
-            if hello is None:
-                hello = await self._hello(ws, host, message, nonce)
+            decision = session.receive(text)
+            if isinstance(decision, stream.Store):
+                row = self._store(decision)
+                if row is not None:
+                    replayed += decision.replay
+                    self._present(row, decision.replay)
+            elif isinstance(decision, stream.Connected):
+                hello = decision.hello
                 self.epoch, self.head = hello.epoch, hello.head
                 if self.store.cursor() is None:
                     # A first connection starts live; remember where, so a drop before the first event still
                     # resumes from here and loses nothing.
                     self.store.skip_to(hello.epoch, hello.head)
                 self._set(ConnectionState.CONNECTED, f"connected to {host}; catching up")
-                continue
-            if isinstance(message, wire.EventFrame):
-                row = self._event(message, hello.epoch)
-                if row is not None:
-                    replayed += replay
-                    self._present(row, replay)
-                continue
-            if isinstance(message, wire.Hello):
-                self._drop("unexpected hello in the middle of the stream")
-                continue
-            if isinstance(message, wire.CheckFrame):  # a test alert the agent asked for: shown, never stored
-                try:
-                    checked = wire.verify_check(self._key, message, nonce, hello.epoch)
-                except BadSignature as exc:
-                    self._drop(str(exc))
-                    continue
-                log.info("connection: test alert %s arrived", checked.id)
-                self.listener.on_test_alert(checked)
-                continue
-            try:
-                wire.verify_control(self._key, message, nonce, hello.epoch)
-            except BadSignature as exc:
-                self._drop(str(exc))
-                raise ConnectionFailed(f"{host} sent a {message.TYPE} frame that does not verify") from None
-            if isinstance(message, wire.CaughtUp):
+            elif isinstance(decision, stream.Skip):
+                self._skip(decision.event_id, decision.seq, decision.epoch, decision.reason)
+            elif isinstance(decision, stream.Drop):
+                self._drop(decision.reason)
+            elif isinstance(decision, stream.Ignore):
+                log.info("connection: ignoring %s", decision.reason)
+            elif isinstance(decision, stream.CaughtUp):
                 # Everything up to head was sent before this (stored, deduplicated, skipped or dropped and reported).
-                self.store.skip_to(hello.epoch, message.head)
-                if replay:
-                    replay = False
+                self.store.skip_to(decision.epoch, decision.head)
+                if decision.first:
                     self._healthy = True
                     self._set(ConnectionState.CONNECTED, f"connected to {host}")
                     self.listener.on_caught_up(replayed)
-            elif isinstance(message, wire.Config):
-                log.info("connection: the bridge's settings: conversation address %s", message.conversation_url)
-                self.listener.on_config(message.conversation_url)
-            elif isinstance(message, wire.Gap):
-                log.warning("connection: gap %s..%s (%s)", message.first, message.last, message.reason)
-                self.listener.on_gap(message)
-                if message.last is not None:
-                    self.store.skip_to(hello.epoch, message.last)
+            elif isinstance(decision, stream.TestAlert):  # a test alert the agent asked for: shown, never stored
+                log.info("connection: test alert %s arrived", decision.received.id)
+                self.listener.on_test_alert(decision.received)
+            elif isinstance(decision, stream.ConfigReceived):
+                log.info("connection: the bridge's settings: conversation address %s", decision.conversation_url)
+                self.listener.on_config(decision.conversation_url)
+            elif isinstance(decision, stream.GapFound):
+                gap = decision.gap
+                log.warning("connection: gap %s..%s (%s)", gap.first, gap.last, gap.reason)
+                self.listener.on_gap(gap)
+                if gap.last is not None:
+                    self.store.skip_to(decision.epoch, gap.last)
+            else:
+                await self._fail(ws, host, decision)
 
-    async def _hello(self, ws: ClientConnection, host: str, message: wire.Message, nonce: str) -> wire.Hello:
-        """The first frame must be a ``hello`` of our protocol, signed for our nonce by the pinned key."""
-        if not isinstance(message, wire.Hello):
-            raise ConnectionFailed(f"{host} did not start with hello: not a trayapp bridge?")
-        if message.protocol != wire.PROTOCOL:
-            await ws.close(1002, "unsupported protocol")
-            raise ConnectionFailed(
-                f"{host} speaks stream protocol {message.protocol}; this app speaks {wire.PROTOCOL}: update"
-            )
-        try:
-            wire.verify_hello(self._key, message, nonce)
-        except BadSignature:
-            await ws.close(1008, "hello does not verify")
-            if message.nonce != nonce:
-                raise ConnectionFailed(f"{host} answered with another connection's hello") from None
-            raise KeyMismatch(f"{host}: the signed hello does not verify with the link's key") from None
-        return message
+    async def _fail(self, ws: ClientConnection, host: str, fail: stream.Fail) -> None:
+        if fail.dropped is not None:
+            self._drop(fail.dropped)
+        if fail.close is not None:
+            await ws.close(*fail.close)
+        if fail.failure is stream.Failure.KEY_MISMATCH:
+            raise KeyMismatch(f"{host}: {fail.reason}")
+        raise ConnectionFailed(f"{host} {fail.reason}")
 
-    def _event(self, frame: wire.EventFrame, epoch: str) -> HistoryRow | None:
-        """Verify, derive and store one event frame; ``None`` when dropped, skipped or already stored."""
+    def _store(self, decision: stream.Store) -> HistoryRow | None:
+        """Store one verified event; ``None`` when skipped or already stored."""
+        received = decision.received
         try:
-            received = wire.verify_frame(self._key, frame, epoch=epoch)
-        except BadSignature as exc:
-            self._drop(str(exc))
-            return None
-        except Exception as exc:  # genuine, but no event can be derived (BadPayload, or a parser bug)
-            self._skip(frame, epoch, f"its event cannot be read: {type(exc).__name__}: {exc}")
-            return None
-        try:
-            return self.store.add(received, epoch)
+            return self.store.add(received, decision.epoch)
         except EventNotStored as exc:  # this event's content; a history that cannot be written raises on
-            self._skip(frame, epoch, str(exc))
+            self._skip(received.id, received.seq, decision.epoch, str(exc))
             return None
 
     def _present(self, row: HistoryRow, replay: bool) -> None:
@@ -421,9 +386,9 @@ class Connection:
             log.exception("connection: presenting event %s failed", row.event.id)
             self._report_skip(row.event.id, f"it could not be shown: {type(exc).__name__}: {exc}")
 
-    def _skip(self, frame: wire.EventFrame, epoch: str, reason: str) -> None:
-        self.store.skip_to(epoch, frame.seq)
-        self._report_skip(frame.id, reason)
+    def _skip(self, event_id: str, seq: int, epoch: str, reason: str) -> None:
+        self.store.skip_to(epoch, seq)
+        self._report_skip(event_id, reason)
 
     def _report_skip(self, event_id: str, reason: str) -> None:
         self.skipped += 1
@@ -434,17 +399,6 @@ class Connection:
         self.failures += 1
         log.warning("connection: dropped a frame (%d so far): %s", self.failures, reason)
         self.listener.on_verification_failed(reason)
-
-
-_KNOWN_TYPES: Final = frozenset({"hello", "caught_up", "gap", "event", "config", "test_alert"})
-
-
-def _frame_type(text: str | bytes) -> object:
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    return data.get("type", None) if isinstance(data, dict) else None
 
 
 def _words(exc: BaseException) -> str:

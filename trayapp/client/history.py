@@ -24,20 +24,22 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 from ..core.event import Event, ReceivedEvent
+from ..model.describe import NOTIFY_KEYS
+from ..model.rows import HistoryRow, RowFilter
 from ..private_files import private_database
+from ..sqlite_schema import NewerSchema, Step, columns, execute_all, migrate
 from .errors import EventNotStored, HistoryError
 
 log = logging.getLogger(__name__)
 
 FILE_NAME: Final = "history.sqlite3"
-SCHEMA_VERSION: Final = 1
 _EVENT_FIELDS: Final = (
     "kind", "acquire_event", "status", "case_id", "title", "contact_name", "channel", "agent_name", "account", "text",
     "agent_id", "department",
@@ -64,6 +66,40 @@ CREATE TABLE IF NOT EXISTS cursor (
     seq INTEGER NOT NULL
 );
 """
+
+
+def _create(db: sqlite3.Connection) -> None:
+    """Version 1: the tables. (Databases of the first development versions are at version 1 too, with the event's
+    fields as JSON in an ``event`` column: step 2 converts those.)"""
+    execute_all(db, _SCHEMA)
+
+
+def _event_columns(db: sqlite3.Connection) -> None:
+    """Version 2: every event field in its own column (rows load without parsing JSON; the list's SQL filters on
+    them). A version-1 table with the JSON ``event`` column is rebuilt with the fields taken from it."""
+    if "event" not in columns(db, "events"):
+        return
+    fields = ", ".join(_EVENT_FIELDS)
+    taken = ", ".join(f"json_extract(event, '$.{name}')" for name in _EVENT_FIELDS)
+    db.execute("ALTER TABLE events RENAME TO events_v1")
+    for index in ("events_received_ts", "events_case", "events_unread"):
+        db.execute(f"DROP INDEX IF EXISTS {index}")
+    execute_all(db, _SCHEMA)
+    db.execute(
+        f"INSERT INTO events (n, id, epoch, seq, received_at, received_ts, body, read, {fields}, extra) "
+        f"SELECT n, id, epoch, seq, received_at, received_ts, body, read, {taken}, "
+        "CASE WHEN json_type(event, '$.extra') = 'object' AND json_extract(event, '$.extra') != '{}' "
+        "THEN json_extract(event, '$.extra') END "
+        "FROM events_v1 ORDER BY n"
+    )
+    db.execute("DROP TABLE events_v1")
+
+
+#: ``steps[i]`` brings a history at schema version ``i`` to ``i + 1`` (``trayapp.sqlite_schema``).
+MIGRATIONS: Final[tuple[Step, ...]] = (_create, _event_columns)
+#: The schema version this code writes.
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
 #: One shared empty ``extra`` for all loaded rows (treat ``Event.extra`` as read-only).
 _NO_EXTRA: Final[dict[str, Any]] = {}
 #: Values that repeat across rows are shared, not copied per row (100k rows must stay small).
@@ -72,24 +108,90 @@ _SHARED_FIELDS: Final = frozenset({"kind", "acquire_event", "status", "channel",
 
 
 @dataclass(frozen=True, slots=True)
-class HistoryRow:
-    event: ReceivedEvent
-    read: bool
-
-
-@dataclass(frozen=True, slots=True)
 class Cursor:
     epoch: str
     seq: int
 
 
-def sql_of(predicate: object) -> tuple[str, Sequence[Any]]:
-    """A search predicate's SQL pre-filter (its ``sql()`` method), or none."""
-    sql = getattr(predicate, "sql", None)
-    if sql is None:
-        return "", ()
-    where, params = sql()
-    return str(where), tuple(params)
+#: Columns the text search looks at (``acquire_event``: the kind label of "other" events).
+_SEARCHED = ("case_id", "contact_name", "title", "text", "channel", "agent_name", "acquire_event")
+
+
+def _keys_sql(keys: Iterable[str], params: list[Any]) -> str:
+    """SQL for "the row's notify key is one of ``keys``" (``model.describe.event_key``); appends its parameters."""
+    either = []
+    for key in sorted(keys):
+        if key.startswith("chat.status/"):
+            either.append("(kind = 'chat.status' AND status = ?)")
+            params.append(key.removeprefix("chat.status/"))
+        elif key == "other":
+            known = [k.removeprefix("chat.status/") for k in NOTIFY_KEYS if k.startswith("chat.status/")]
+            either.append(
+                "NOT (coalesce(kind, '') IN ('case.new', 'chat.message', 'agent.status') OR "
+                f"(coalesce(kind, '') = 'chat.status' AND coalesce(status, '') IN ({', '.join('?' * len(known))})))")
+            params.extend(known)
+        else:
+            either.append("kind = ?")
+            params.append(key)
+    return " OR ".join(either) if either else "0"
+
+
+def filter_sql(row_filter: RowFilter) -> tuple[str, list[Any]]:
+    """A condition over the history table's columns that every row ``row_filter.accepts`` meets (a superset: SQLite
+    skips the rest of a 100k-row history fast; ``row_filter.accepts`` still decides)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if row_filter.unread_only:
+        where.append("read = 0")
+    if row_filter.ids is not None and len(row_filter.ids) <= 500:
+        where.append(f"id IN ({', '.join('?' * len(row_filter.ids))})" if row_filter.ids else "0")
+        params.extend(sorted(row_filter.ids))
+    if row_filter.keys is not None:
+        where.append(_keys_sql(row_filter.keys, params))
+    needle = row_filter.needle
+    if needle:
+        # SQLite's LIKE ignores the case of ASCII letters only: rows with other characters go to accepts()
+        # (an ASCII-only text cannot contain a non-ASCII needle); agent status rows too (label "Agent <status>").
+        either = [*(f"length({c}) != length(CAST({c} AS BLOB))" for c in _SEARCHED), "kind = 'agent.status'"]
+        if needle.isascii():
+            like = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            either += [f"{c} LIKE ? ESCAPE '\\'" for c in _SEARCHED]
+            params.extend([like] * len(_SEARCHED))
+            labelled = {key for key, label in NOTIFY_KEYS.items() if needle in label.casefold()}
+            if needle in "other event":
+                labelled.add("other")
+            if labelled:  # the needle is part of a kind label: rows of those kinds
+                either.append(_keys_sql(labelled, params))
+        where.append(" OR ".join(either))
+    return " AND ".join(f"({w})" for w in where), params
+
+
+class Search:
+    """The newest ``limit`` rows (without bodies) of the whole history that ``row_filter`` accepts, newest first,
+    walked in pages of ``chunk`` (:meth:`History.scan`, pre-filtered by :func:`filter_sql`). Call :meth:`step` until
+    it returns True (the client's worker serves the connection between steps); then :attr:`found` and
+    :attr:`more` (whether more rows match) are the answer."""
+
+    def __init__(self, history: History, row_filter: RowFilter, limit: int, *, chunk: int = 2000) -> None:
+        self._history = history
+        self._filter = row_filter
+        self._where, self._params = filter_sql(row_filter)
+        self._limit = limit
+        self._chunk = chunk
+        self._before: int | None = None
+        self.found: list[HistoryRow] = []
+        self.more = False
+
+    def step(self) -> bool:
+        """Look at one more page; True when the answer is complete."""
+        rows, self._before = self._history.scan(self._before, self._chunk, self._where, self._params)
+        for row in rows:
+            if self._filter(row):
+                if len(self.found) == self._limit:
+                    self.more = True
+                    return True
+                self.found.append(row)
+        return self._before is None
 
 
 def _timestamp(received_at: str) -> float:
@@ -114,11 +216,10 @@ class History:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise HistoryError(f"the history database {path} was written by a newer trayapp")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            migrate(self._db, MIGRATIONS, f"the history database {path}")
+        except NewerSchema:
+            self._db.close()
+            raise HistoryError(f"the history database {path} was written by a newer trayapp") from None
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise HistoryError(f"the history database {path} is damaged: {exc}") from None
@@ -269,25 +370,6 @@ class History:
         seen: list[int] = []  # [rows read, last n]
         rows = self._rows(f"{cond} ORDER BY n DESC LIMIT ?", args, False, seen)
         return rows, (seen[1] if seen and seen[0] == limit else None)
-
-    def matching(self, predicate: Callable[[HistoryRow], bool], limit: int, *, chunk: int = 2000) -> tuple[
-            list[HistoryRow], bool]:
-        """The newest ``limit`` rows (without bodies) that ``predicate`` accepts, newest first, and whether there are
-        more. A predicate with an ``sql()`` method (-> ``(where, params)``: a condition every accepted row meets)
-        lets SQLite skip the rest. Walks the history in pages of ``chunk`` (:meth:`scan`); the client's worker
-        does the same in steps so the connection is served between pages."""
-        where, params = sql_of(predicate)
-        found: list[HistoryRow] = []
-        before: int | None = None
-        while True:
-            rows, before = self.scan(before, chunk, where, params)
-            for row in rows:
-                if predicate(row):
-                    if len(found) == limit:
-                        return found, True
-                    found.append(row)
-            if before is None:
-                return found, False
 
     def get(self, event_id: str) -> HistoryRow | None:
         """One row, with its signed body."""

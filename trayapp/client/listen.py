@@ -36,14 +36,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
+
 from ..core import wire
 from ..core.errors import BadLink
 from ..core.event import ReceivedEvent
 from ..core.link import parse_link
+from ..logs import setup_stderr_logging
+from ..model.rows import HistoryRow
 from .connection import Connection, ConnectionConfig, EventStore
 from .errors import ClientError
-from .history import Cursor, History, HistoryRow, MemoryCursor
-from .state import ConnectionState, ConnectionStatus, Problem
+from .history import Cursor, History, MemoryCursor
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +204,7 @@ async def listen(
     keep_trying: bool = False,
 ) -> int:
     """Run until ``once`` events were printed, ``timeout`` expired, the connection needs a new link (exit code by
-    :class:`~trayapp.client.state.Problem`), the bridge cannot be reached at start, or SIGINT/SIGTERM."""
+    :class:`~trayapp.model.connection.Problem`), the bridge cannot be reached at start, or SIGINT/SIGTERM."""
     done = asyncio.Event()
     printer = _Printer(out or sys.stdout, err or sys.stderr, once, done, keep_trying)
     connection = Connection(config, store, printer)
@@ -233,11 +236,7 @@ def run_listen(args: argparse.Namespace | Sequence[str] | None = None) -> int:
     if args is None or not isinstance(args, argparse.Namespace):
         args = _parser().parse_args(args)
     if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.DEBUG if getattr(args, "debug", False) else logging.WARNING,
-            stream=sys.stderr,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        setup_stderr_logging(logging.DEBUG if getattr(args, "debug", False) else logging.WARNING)
     try:
         config = _config(args)
         config.check()

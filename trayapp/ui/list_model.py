@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -28,7 +28,8 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QFont
 
 from trayapp.core.event import ReceivedEvent
-from trayapp.ui.describe import NOTIFY_KEYS, case_label, event_key, kind_label
+from trayapp.model.describe import case_label, event_key, kind_label
+from trayapp.model.rows import HistoryRow, RowFilter
 from trayapp.ui.plain import CELL_CHARS, TOOLTIP_CHARS, clean, rich_plain
 
 ModelIndex = QModelIndex | QPersistentModelIndex
@@ -39,16 +40,6 @@ BATCH = 500
 PAGE = 500
 #: How many matches a search over the whole history shows (the newest).
 SEARCH_LIMIT = 1000
-
-
-class RowLike(Protocol):
-    """What the model needs of a ``client.history.HistoryRow``."""
-
-    @property
-    def event(self) -> ReceivedEvent: ...
-
-    @property
-    def read(self) -> bool: ...
 
 
 class Column(enum.IntEnum):
@@ -150,98 +141,6 @@ class _Rows:
         return self.newer[0] if self.newer else None
 
 
-#: Columns the text search looks at (``acquire_event``: the kind label of "other" events).
-_SEARCHED = ("case_id", "contact_name", "title", "text", "channel", "agent_name", "acquire_event")
-
-
-def _keys_sql(keys: Iterable[str], params: list[Any]) -> str:
-    """SQL for "the row's notify key is one of ``keys``" (``ui.describe.event_key``); appends its parameters."""
-    either = []
-    for key in sorted(keys):
-        if key.startswith("chat.status/"):
-            either.append("(kind = 'chat.status' AND status = ?)")
-            params.append(key.removeprefix("chat.status/"))
-        elif key == "other":
-            known = [k.removeprefix("chat.status/") for k in NOTIFY_KEYS if k.startswith("chat.status/")]
-            either.append(
-                "NOT (coalesce(kind, '') IN ('case.new', 'chat.message', 'agent.status') OR "
-                f"(coalesce(kind, '') = 'chat.status' AND coalesce(status, '') IN ({', '.join('?' * len(known))})))")
-            params.extend(known)
-        else:
-            either.append("kind = ?")
-            params.append(key)
-    return " OR ".join(either) if either else "0"
-
-
-@dataclass(frozen=True)
-class RowFilter:
-    """What the list shows while a filter or search is active; also the predicate a history search runs in the
-    client's worker thread (pure: immutable fields, no Qt)."""
-
-    keys: frozenset[str] | None = None
-    needle: str = ""  # casefolded
-    unread_only: bool = False
-    ids: frozenset[str] | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.keys is not None or bool(self.needle) or self.unread_only or self.ids is not None
-
-    @property
-    def needs_history(self) -> bool:
-        """Rows outside the GUI's window can match (the catch-up restriction names recent events only)."""
-        return self.ids is None and (self.keys is not None or bool(self.needle) or self.unread_only)
-
-    def accepts(self, received: ReceivedEvent, unread: bool) -> bool:
-        event = received.event
-        if self.unread_only and not unread:
-            return False
-        if self.ids is not None and received.id not in self.ids:
-            return False
-        if self.keys is not None and event_key(event) not in self.keys:
-            return False
-        if self.needle:
-            needle = self.needle
-            for part in (event.case_id, event.contact_name, event.title, event.text, event.channel,
-                         event.agent_name):
-                if part and needle in part.casefold():
-                    return True
-            return needle in kind_label(event).casefold()
-        return True
-
-    def __call__(self, row: RowLike) -> bool:
-        return self.accepts(row.event, not row.read)
-
-    def sql(self) -> tuple[str, list[Any]]:
-        """A condition over the history table's columns that every row :meth:`accepts` meets (a superset: SQLite
-        skips the rest of a 100k-row history fast; :meth:`accepts` still decides)."""
-        where: list[str] = []
-        params: list[Any] = []
-        if self.unread_only:
-            where.append("read = 0")
-        if self.ids is not None and len(self.ids) <= 500:
-            where.append(f"id IN ({', '.join('?' * len(self.ids))})" if self.ids else "0")
-            params.extend(sorted(self.ids))
-        if self.keys is not None:
-            where.append(_keys_sql(self.keys, params))
-        needle = self.needle
-        if needle:
-            # SQLite's LIKE ignores the case of ASCII letters only: rows with other characters go to accepts()
-            # (an ASCII-only text cannot contain a non-ASCII needle); agent status rows too (label "Agent <status>").
-            either = [*(f"length({c}) != length(CAST({c} AS BLOB))" for c in _SEARCHED), "kind = 'agent.status'"]
-            if needle.isascii():
-                like = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-                either += [f"{c} LIKE ? ESCAPE '\\'" for c in _SEARCHED]
-                params.extend([like] * len(_SEARCHED))
-                labelled = {key for key, label in NOTIFY_KEYS.items() if needle in label.casefold()}
-                if needle in "other event":
-                    labelled.add("other")
-                if labelled:  # the needle is part of a kind label: rows of those kinds
-                    either.append(_keys_sql(labelled, params))
-            where.append(" OR ".join(either))
-        return " AND ".join(f"({w})" for w in where), params
-
-
 class HistoryModel(QAbstractTableModel):
     """The events the app has stored, newest first.
 
@@ -286,7 +185,7 @@ class HistoryModel(QAbstractTableModel):
 
     # --- feeding -----------------------------------------------------------------------------
 
-    def set_rows(self, rows: Sequence[RowLike]) -> None:
+    def set_rows(self, rows: Sequence[HistoryRow]) -> None:
         """The newest stored events, newest first (the client's ``history_loaded``): the window."""
         live = list(reversed(self._window.newer))  # events that arrived live before the history (unusual)
         live_unread = set(self._unread)
@@ -324,13 +223,13 @@ class HistoryModel(QAbstractTableModel):
         if unread != was:  # the tray redraws its badge on this
             self.unread_changed.emit(unread)
 
-    def add_row(self, row: RowLike, replaying: bool = False) -> bool:
+    def add_row(self, row: HistoryRow, replaying: bool = False) -> bool:
         """One event just stored; shown at the top. Returns False for a duplicate id."""
         return self.add_rows([row]) == 1
 
-    def add_rows(self, rows: Sequence[RowLike]) -> int:
+    def add_rows(self, rows: Sequence[HistoryRow]) -> int:
         """Events just stored, oldest first; shown at the top in one insertion. Returns how many were new."""
-        fresh: list[RowLike] = []
+        fresh: list[HistoryRow] = []
         seen: set[str] = set()
         for row in rows:
             event_id = row.event.id
@@ -362,7 +261,7 @@ class HistoryModel(QAbstractTableModel):
             self.unread_changed.emit(self.unread_count)
         return len(fresh)
 
-    def add_older(self, before_id: str, rows: Sequence[RowLike]) -> int:
+    def add_older(self, before_id: str, rows: Sequence[HistoryRow]) -> int:
         """An older page arrived (the client's ``older_loaded``), newest first; appended below the window."""
         if before_id != self._fetching:
             return 0  # not asked for (a reset since)
@@ -417,7 +316,7 @@ class HistoryModel(QAbstractTableModel):
         if was_searching or self._searching:
             self.search_status_changed.emit()
 
-    def add_search_results(self, request: int, rows: Sequence[RowLike], more: bool) -> None:
+    def add_search_results(self, request: int, rows: Sequence[HistoryRow], more: bool) -> None:
         """Matches from the whole history (the client's ``search_finished``), newest first: shown instead of the
         window, with live events since the window was loaded on top (the proxy filters them)."""
         if request != self._search_id or not self._searching:

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from trayapp.core.event import AGENT_STATUSES, ReceivedEvent
-from trayapp.ui.describe import NOTIFY_KEYS
+from trayapp.model.describe import NOTIFY_KEYS
 from trayapp.ui.list_model import EVENT_ID_ROLE, RECEIVED_ROLE, Column, HistoryFilterProxy, HistoryModel
 
 LinkBuilder = Callable[[ReceivedEvent], str | None]

@@ -1,4 +1,4 @@
-"""The notification router: the Qt adapter of the alert policy (:mod:`trayapp.ui.alerts`).
+"""The notification router: the Qt adapter of the alert policy (:mod:`trayapp.model.alerts`).
 
 It feeds the policy with events, connection states and clock ticks (one single-shot ``QTimer`` armed for the
 policy's next deadline) and turns the policy's decisions into signals. It knows nothing about the back-end:
@@ -16,8 +16,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from trayapp.core.event import Event, ReceivedEvent
 from trayapp.core.words import NEEDS_A_LINK
-from trayapp.settings import Settings
-from trayapp.ui.alerts import (
+from trayapp.model.alerts import (
     CATCH_UP_KEY,
     CATCH_UP_TARGET,
     FOREVER,
@@ -28,8 +27,9 @@ from trayapp.ui.alerts import (
     Show,
     notification_key,
 )
-from trayapp.ui.describe import DEFAULT_NOTIFY
-from trayapp.ui.notify.base import LIST_TARGET, Notification, Urgency
+from trayapp.model.describe import DEFAULT_NOTIFY
+from trayapp.model.notification import LIST_TARGET, Notification, Urgency
+from trayapp.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,9 @@ from PySide6.QtWidgets import (
 
 from trayapp.core.event import Event
 from trayapp.core.urls import DEFAULT_TEMPLATE, conversation_url, template_problem
+from trayapp.model.describe import NOTIFY_KEYS
 from trayapp.settings import DEFAULT_NOTIFY, Settings
-from trayapp.ui.describe import NOTIFY_KEYS
+from trayapp.settings import bounds as settings_bounds
 from trayapp.ui.first_run import server_words
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -45,9 +46,9 @@ class SettingsValues:
     notify: frozenset[str] = DEFAULT_NOTIFY
     url_template: str = ""  # the agent's override ("": the admin's)
     account_id: str = ""
-    retention_days: int = 30
-    log_level: str = "INFO"
-    start_at_login: bool = False
+    retention_days: int = _DEFAULTS.retention_days
+    log_level: str = _DEFAULTS.log_level
+    start_at_login: bool = _DEFAULTS.start_at_login
     # --- the Alerts tab (defaults: those of Settings) ---
     realert_interval_s: int = _DEFAULTS.realert_interval_s
     realert_max: int = _DEFAULTS.realert_max
@@ -184,11 +185,7 @@ class SettingsDialog(QDialog):
         # App
         app = QGroupBox("App", self)
         app_form = QFormLayout(app)
-        self.retention_spin = QSpinBox(app)
-        self.retention_spin.setRange(1, 3650)
-        self.retention_spin.setSuffix(" days")
-        self.retention_spin.setValue(values.retention_days)
-        self.retention_spin.setAccessibleName("Keep history for days")
+        self.retention_spin = self._spin(app, "retention_days", values.retention_days)
         app_form.addRow("Keep history for:", self.retention_spin)
         self.login_box = QCheckBox("Start at login", app)
         self.login_box.setChecked(values.start_at_login)
@@ -229,15 +226,17 @@ class SettingsDialog(QDialog):
 
     # --- the Alerts page ---------------------------------------------------------------------
 
-    def _spin(self, parent: QWidget, low: int, high: int, value: int, suffix: str, name: str,
-              special: str = "") -> QSpinBox:
+    def _spin(self, parent: QWidget, setting: str, value: int, special: str = "") -> QSpinBox:
+        """A spin box for a whole-number setting: range, unit and accessible name from its declaration
+        (``settings.bounds``)."""
+        limit = settings_bounds(setting)
         spin = QSpinBox(parent)
-        spin.setRange(low, high)
-        spin.setSuffix(suffix)
+        spin.setRange(limit.low, limit.high)
+        spin.setSuffix(limit.unit)
         if special:
             spin.setSpecialValueText(special)
         spin.setValue(value)
-        spin.setAccessibleName(name)
+        spin.setAccessibleName(limit.description)
         return spin
 
     def _build_alerts_page(self, values: SettingsValues) -> QWidget:
@@ -250,26 +249,21 @@ class SettingsDialog(QDialog):
 
         waiting = QGroupBox("Waiting customers", page)
         form = QFormLayout(waiting)
-        self.realert_spin = self._spin(waiting, 0, 3600, values.realert_interval_s, " s",
-                                       "Re-alert a waiting customer every seconds", "never")
+        self.realert_spin = self._spin(waiting, "realert_interval_s", values.realert_interval_s, "never")
         self.realert_spin.setToolTip("A new case or a pending/queued chat pops up again until it is active, "
                                      "closed or opened.")
         form.addRow("Alert again every:", self.realert_spin)
-        self.realert_max_spin = self._spin(waiting, 1, 50, values.realert_max, " times",
-                                           "Re-alert at most this many times")
+        self.realert_max_spin = self._spin(waiting, "realert_max", values.realert_max)
         form.addRow("At most:", self.realert_max_spin)
-        self.offline_spin = self._spin(waiting, 10, 3600, values.offline_alarm_s, " s",
-                                       "Warn when the connection is down for seconds")
+        self.offline_spin = self._spin(waiting, "offline_alarm_s", values.offline_alarm_s)
         form.addRow("Warn when offline for:", self.offline_spin)
         left.addWidget(waiting)
 
         grouping = QGroupBox("Fewer popups", page)
         form = QFormLayout(grouping)
-        self.burst_size_spin = self._spin(grouping, 0, 50, values.burst_size, " alerts",
-                                          "Group when more than this many alerts arrive", "never")
+        self.burst_size_spin = self._spin(grouping, "burst_size", values.burst_size, "never")
         form.addRow("Group more than:", self.burst_size_spin)
-        self.burst_window_spin = self._spin(grouping, 1, 300, values.burst_window_s, " s",
-                                            "Group alerts arriving within seconds")
+        self.burst_window_spin = self._spin(grouping, "burst_window_s", values.burst_window_s)
         form.addRow("Arriving within:", self.burst_window_spin)
         self.catch_up_box = QCheckBox("Summarise what came in while I was away", grouping)
         self.catch_up_box.setChecked(values.catch_up_summary)
@@ -349,7 +343,7 @@ class SettingsDialog(QDialog):
         form.addRow(self.sound_box)
         volume_row = QHBoxLayout()
         self.volume_slider = QSlider(Qt.Orientation.Horizontal, sound)
-        self.volume_slider.setRange(0, 100)
+        self.volume_slider.setRange(settings_bounds("sound_volume").low, settings_bounds("sound_volume").high)
         self.volume_slider.setPageStep(10)
         self.volume_slider.setValue(values.sound_volume)
         self.volume_slider.setAccessibleName("Sound volume")

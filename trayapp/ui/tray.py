@@ -11,33 +11,15 @@ from PySide6.QtGui import QAction, QActionGroup, QFont, QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from trayapp.core.words import NEEDS_A_LINK
+from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
 from trayapp.ui.icons import TrayLook, tray_icon
 
-
-class Connection(enum.Enum):
-    """The connection states the tray distinguishes (mirrors ``client.state.ConnectionState``)."""
-
-    NOT_CONFIGURED = "not_configured"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    OFFLINE = "offline"
-    ERROR = "error"
-
-    @classmethod
-    def coerce(cls, value: object) -> Connection:
-        """Accept this enum, another enum with the same member names, or a name string."""
-        if isinstance(value, cls):
-            return value
-        name = getattr(value, "name", value)
-        return cls(str(name).lower())
-
-
 _WORDS = {  # (head, what it means for the agent)
-    Connection.NOT_CONFIGURED: ("Not set up", "paste the link from your admin (Settings → New link…)"),
-    Connection.CONNECTING: ("Connecting…", ""),
-    Connection.CONNECTED: ("Connected", "alerts are flowing"),
-    Connection.OFFLINE: ("Offline", "not receiving alerts; trayapp keeps trying"),
-    Connection.ERROR: ("Not receiving alerts", "see Details in Settings"),
+    ConnectionState.NOT_CONFIGURED: ("Not set up", "paste the link from your admin (Settings → New link…)"),
+    ConnectionState.CONNECTING: ("Connecting…", ""),
+    ConnectionState.CONNECTED: ("Connected", "alerts are flowing"),
+    ConnectionState.OFFLINE: ("Offline", "not receiving alerts; trayapp keeps trying"),
+    ConnectionState.ERROR: ("Not receiving alerts", "see Details in Settings"),
 }
 
 
@@ -82,10 +64,10 @@ class TrayController(QObject):
     def __init__(self, parent: QObject | None = None, use_tray: bool | None = None) -> None:
         super().__init__(parent)
         self.available = QSystemTrayIcon.isSystemTrayAvailable() if use_tray is None else use_tray
-        self._state = Connection.CONNECTING
+        self._state = ConnectionState.CONNECTING
         self._since: datetime | None = None
         self._detail = ""
-        self._problem = ""
+        self._problem: Problem | None = None
         self._unread = 0
         self._dnd_until: datetime | None = None
         self._dnd_reason = ""
@@ -152,22 +134,18 @@ class TrayController(QObject):
 
     # --- inputs ------------------------------------------------------------------------------
 
-    def set_connection(self, state: object, since: datetime | None = None, detail: str = "",
-                       problem: str = "") -> None:
-        """The connection state (a ``ConnectionState`` or its name), since when, technical details, and the
-        ``client.state.Problem`` value behind an error (``""``: none)."""
-        self._state = Connection.coerce(state)
+    def set_connection(self, state: ConnectionState, since: datetime | None = None, detail: str = "",
+                       problem: Problem | None = None) -> None:
+        """The connection state, since when, technical details, and the :class:`Problem` behind an error."""
+        self._state = state
         self._since = since
         self._detail = detail
         self._problem = problem
         self._refresh()
 
     @Slot(object)
-    def set_status(self, status: object) -> None:
-        """A ``client.state.ConnectionStatus`` (``state``, ``since``, ``detail``, ``problem``)."""
-        problem = getattr(status, "problem", None)
-        self.set_connection(getattr(status, "state", status), getattr(status, "since", None),
-                            getattr(status, "detail", "") or "", str(getattr(problem, "value", problem) or ""))
+    def set_status(self, status: ConnectionStatus) -> None:
+        self.set_connection(status.state, status.since, status.detail, status.problem)
 
     @Slot(int)
     def set_unread(self, count: int) -> None:
@@ -211,7 +189,7 @@ class TrayController(QObject):
     # --- outputs -----------------------------------------------------------------------------
 
     @property
-    def state(self) -> Connection:
+    def state(self) -> ConnectionState:
         return self._state
 
     @property
@@ -221,19 +199,21 @@ class TrayController(QObject):
     @property
     def needs_a_link(self) -> str:
         """What the agent must do when the connection needs a new link (wrong key, revoked, refused), else ``""``."""
-        return NEEDS_A_LINK.get(self._problem, "") if self._state is Connection.ERROR else ""
+        if self._state is not ConnectionState.ERROR or self._problem is None:
+            return ""
+        return NEEDS_A_LINK.get(self._problem.value, "")
 
     @property
     def look(self) -> TrayLook:
-        if self._state is Connection.ERROR:  # needs the agent: red, its own shape, even during do not disturb
+        if self._state is ConnectionState.ERROR:  # needs the agent: red, its own shape, even during do not disturb
             return TrayLook.ERROR
         if self._offline_since is not None:  # the alarm beats do-not-disturb: no alerts are arriving at all
             return TrayLook.OFFLINE
         if self._dnd_until is not None:
             return TrayLook.DND
-        if self._state is Connection.CONNECTED:
+        if self._state is ConnectionState.CONNECTED:
             return TrayLook.CONNECTED
-        if self._state is Connection.CONNECTING:
+        if self._state is ConnectionState.CONNECTING:
             return TrayLook.CONNECTING
         return TrayLook.OFFLINE
 
@@ -245,7 +225,7 @@ class TrayController(QObject):
             since = f" since {_clock(self._since)}" if self._since is not None else ""
             return f"Not receiving alerts{since}: {self.needs_a_link}"
         text = f"{head} — {meaning}" if meaning else head
-        if self._since is not None and self._state is not Connection.NOT_CONFIGURED:
+        if self._since is not None and self._state is not ConnectionState.NOT_CONFIGURED:
             text += f" (since {_clock(self._since)})"
         return text
 
@@ -271,7 +251,7 @@ class TrayController(QObject):
         return tray_icon(self.look, self._unread, bool(self._warning))
 
     def _refresh(self) -> None:
-        self.reconnect_action.setEnabled(self._state is not Connection.NOT_CONFIGURED)
+        self.reconnect_action.setEnabled(self._state is not ConnectionState.NOT_CONFIGURED)
         if self.icon is not None:
             self.icon.setIcon(self.current_icon())
             self.icon.setToolTip(self.tooltip())

@@ -5,7 +5,7 @@
 Every process is stopped (SIGTERM, then SIGKILL) at the end of the test.
 
 Backends: the ``backend`` fixture is ``"sqlite"`` unless a test is parametrised with :data:`BOTH_BACKENDS` (indirect):
-then it also runs with ``"redis"`` -- one real ``redis-server`` per test (``tests/redis_support.py``; skipped, or
+then it also runs with ``"redis"`` -- one real ``redis-server`` per test (``tests/support/redis_server.py``; skipped, or
 failed under ``TRAYAPP_REQUIRE_SERVICES=1``, without the binary), every bridge of the test started with
 ``--redis-url`` on it, and ``bp.cli(...)`` / ``bp.token()`` run the token commands against the same store.
 """
@@ -32,10 +32,10 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from tests.support import load_fixtures  # noqa: F401 - re-exported for the bridge tests
 from trayapp.core import wire
 from trayapp.core.signature import hmac_hex
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "acquire"
 SECRET = "whsec_d666d9171098cf67d9305264964215dc"
 BIN = Path(sys.executable).parent / "trayapp-bridge"
 READY = re.compile(r"^trayapp-bridge listening on (https?://\S+)$")
@@ -45,10 +45,6 @@ READY = re.compile(r"^trayapp-bridge listening on (https?://\S+)$")
 # window (= its retention) reaching back that far; everything else posts payloads stamped now (case_payload).
 FIXTURE_WINDOW = ("--retention-days", "36500")
 STARTED = datetime.now(UTC)  # case_payload(n) is the same delivery every time it is called in this run
-
-
-def load_fixtures() -> list[dict[str, Any]]:
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(FIXTURES.glob("*.json"))]
 
 
 # ``pytestmark = BOTH_BACKENDS_MARKS`` for a module, ``@BOTH_BACKENDS`` for one test. ``usefixtures`` puts ``backend``
@@ -179,7 +175,7 @@ def bridge_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[A
     with contextlib.ExitStack() as stack:
         redis_url: str | None = None
         if backend == "redis":
-            from tests.redis_support import redis_server
+            from tests.support.redis_server import redis_server
 
             redis_url = stack.enter_context(redis_server(tmp_path)).url
 

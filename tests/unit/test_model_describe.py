@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from trayapp.core.event import Event
-from trayapp.ui.describe import DEFAULT_NOTIFY, NOTIFY_KEYS, event_key, kind_label, notification_text
+from trayapp.model.describe import DEFAULT_NOTIFY, NOTIFY_KEYS, event_key, kind_label, notification_text
 
 
 def ev(kind: str, status: str | None = None, **kw: str) -> Event:

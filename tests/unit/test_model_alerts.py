@@ -1,4 +1,4 @@
-"""The alert policy (trayapp/ui/alerts.py): plain rules, time given by the test."""
+"""The alert policy (trayapp/model/alerts.py): plain rules, time given by the test."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.ui.conftest import make_event
-from trayapp.core.event import ReceivedEvent
-from trayapp.settings import Settings
-from trayapp.ui.alerts import (
+from tests.support.rows import make_event
+from trayapp.core.event import Event, ReceivedEvent
+from trayapp.model.alerts import (
     BURST_KEY,
     CATCH_UP_KEY,
     CATCH_UP_TARGET,
@@ -20,7 +19,8 @@ from trayapp.ui.alerts import (
     Show,
     Withdraw,
 )
-from trayapp.ui.notify import LIST_TARGET, Urgency
+from trayapp.model.notification import LIST_TARGET, Urgency
+from trayapp.settings import DEFAULT_NOTIFY, Settings
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # a Wednesday
 S = timedelta(seconds=1)
@@ -406,3 +406,18 @@ def test_quiet_time_and_an_active_burst_still_postpone_the_waiting_summary() -> 
     policy.manual_until = T0 + 90 * S
     assert shown(policy.tick(T0 + 60 * S)) == []
     assert [k for k, _ in shown(policy.tick(T0 + 120 * S))] == ["summary:waiting"]
+
+
+@pytest.mark.parametrize(("notify", "event", "wanted"), [
+    (DEFAULT_NOTIFY, Event(kind="case.new", acquire_event="case.new", status="pending"), True),
+    (DEFAULT_NOTIFY, Event(kind="chat.status", acquire_event="x", status="queue"), True),
+    (DEFAULT_NOTIFY, Event(kind="chat.message", acquire_event="x"), False),
+    (DEFAULT_NOTIFY, Event(kind="agent.status", acquire_event="x", status="available"), False),
+    (DEFAULT_NOTIFY, Event(kind="other", acquire_event="x"), False),
+    (DEFAULT_NOTIFY, Event(kind="chat.status", acquire_event="x", status=None), False),
+    (frozenset({"agent.status"}), Event(kind="agent.status", acquire_event="x", status="available"), True),
+    (frozenset({"other"}), Event(kind="transfer", acquire_event="chat.transferred"), True),
+], ids=repr)
+def test_wants_the_enabled_kinds_and_statuses(notify: frozenset[str], event: Event, wanted: bool) -> None:
+    """(Was ``Settings.notifies``, a second copy of this rule that the app never used.)"""
+    assert AlertPolicy(AlertConfig(notify=notify)).wants(event) is wanted

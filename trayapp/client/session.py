@@ -1,14 +1,10 @@
-"""``ClientService``: the Qt face of the client (contract: ``docs/architecture.md``, "Desktop app contract").
+"""``ClientSession``: the desktop client without Qt — an asyncio loop that owns the
+:class:`~trayapp.client.connection.Connection` and the :class:`~trayapp.client.history.History` (contract:
+``docs/architecture.md``, "Desktop app contract").
 
-Created in the GUI thread. All network, keyring and disk work happens in a worker ``QThread`` that runs an asyncio
-loop owning the :class:`~trayapp.client.connection.Connection` and the :class:`~trayapp.client.history.History`.
-Methods only post work to that loop and return at once (``stop()`` waits at most ~2 s, at quit only). Signals are
-emitted from the worker thread, so Qt delivers them queued, in the GUI thread.
-
-Constructor: ``ClientService(settings, parent=None, *, data_dir=None, history_limit=HISTORY_WINDOW, token_loader=None,
-connection_options=None)`` — ``data_dir`` holds ``history.sqlite3`` (default ``settings.data_dir()``),
-``token_loader(url) -> token | None`` defaults to the keyring (``credentials.load_token``; the demo passes its own),
-``connection_options`` are extra :class:`~trayapp.client.connection.ConnectionConfig` fields (tests).
+:meth:`ClientSession.run` is the loop's main coroutine (the Qt face, ``trayapp.ui.client_service.ClientService``, runs
+it in its worker ``QThread``). The other public methods may be called from any thread: they only post work to that
+loop and return at once. What happens is told to ``events`` (a :class:`SessionEvents`), from the loop's thread.
 
 ``history_loaded`` holds only the newest ``history_limit`` rows (the GUI's window; older ones are paged in with
 ``load_older`` -> ``older_loaded``), without their signed body (``row.event.body == ""``); rows of ``event_received``
@@ -16,8 +12,8 @@ carry it. ``counts_changed(total, unread)`` gives the whole history's counts; ``
 the history (``search_finished``). Beyond the contract: ``status`` (the last ConnectionStatus) and
 ``verification_failures`` and ``skipped_events`` (counts).
 
-Reconnects at once on a network change (``QNetworkInformation`` when a back-end exists) and on wake from sleep
-(a cheap check every 30 s that notices the wall clock jumping ahead of the monotonic clock).
+Reconnects at once on wake from sleep (a cheap check every 30 s that notices the wall clock jumping ahead of the
+monotonic clock) and when told the network changed (:meth:`ClientSession.reconnect_now`).
 """
 
 from __future__ import annotations
@@ -27,21 +23,20 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final
-
-from PySide6.QtCore import QObject, QThread, Signal
+from typing import Any, Final, Protocol
 
 from ..core import wire
 from ..core.event import ReceivedEvent
+from ..model.connection import ConnectionState, ConnectionStatus
+from ..model.rows import HistoryRow, RowFilter
 from ..settings import Settings
 from . import credentials
 from .connection import Connection, ConnectionConfig, host_of
 from .errors import ClientError, NotConfigured
-from .history import FILE_NAME, History, HistoryRow, sql_of
+from .history import FILE_NAME, History, Search
 from .proof import failed
-from .state import ConnectionState, ConnectionStatus
 from .test_alert import request_test_alert
 
 log = logging.getLogger(__name__)
@@ -61,46 +56,48 @@ def woke_from_sleep(last_wall: float, last_mono: float, wall: float, mono: float
     return (wall - last_wall) - (mono - last_mono) > WAKE_JUMP_S
 
 
-class _Worker(QThread):
-    def __init__(self, service: ClientService) -> None:
-        super().__init__()
-        self.setObjectName("trayapp-client")
-        self._service = service
+class SessionEvents(Protocol):
+    """What a :class:`ClientSession` tells (the names of ``ClientService``'s signals; see docs/architecture.md)."""
 
-    def run(self) -> None:
-        self._service._thread_main()
+    def state_changed(self, status: ConnectionStatus, /) -> None: ...
+    def history_loaded(self, rows: list[HistoryRow], /) -> None: ...
+    def event_received(self, row: HistoryRow, replay: bool, /) -> None: ...
+    def caught_up(self, count: int, /) -> None: ...
+    def gap(self, gap: wire.Gap, /) -> None: ...
+    def verification_failed(self, reason: str, /) -> None: ...
+    def event_skipped(self, event_id: str, reason: str, /) -> None: ...
+    def read_changed(self, ids: list[str], read: bool, /) -> None: ...
+    def older_loaded(self, before_id: str, rows: list[HistoryRow], /) -> None: ...
+    def counts_changed(self, total: int, unread: int, /) -> None: ...
+    def search_finished(self, request: int, rows: list[HistoryRow], more: bool, /) -> None: ...
+    def event_loaded(self, event_id: str, row: HistoryRow | None, /) -> None: ...
+    def test_alert(self, received: ReceivedEvent, /) -> None: ...
+    def test_alert_sent(self, ok: bool, words: str, detail: str, /) -> None: ...
+    def config_received(self, conversation_url: str, /) -> None: ...
 
 
-class ClientService(QObject):
+#: The names of :class:`SessionEvents`, in the order of the contract.
+EVENT_NAMES: Final[Sequence[str]] = (
+    "state_changed", "history_loaded", "event_received", "caught_up", "gap", "verification_failed", "event_skipped",
+    "read_changed", "older_loaded", "counts_changed", "search_finished", "event_loaded", "test_alert",
+    "test_alert_sent", "config_received",
+)
+
+
+class ClientSession:
     """See the module doc. ``data_dir`` (default ``settings.data_dir()``) holds ``history.sqlite3``."""
-
-    state_changed = Signal(object)
-    history_loaded = Signal(list)
-    event_received = Signal(object, bool)
-    caught_up = Signal(int)
-    gap = Signal(object)
-    verification_failed = Signal(str)
-    event_skipped = Signal(str, str)
-    read_changed = Signal(list, bool)
-    older_loaded = Signal(str, list)
-    counts_changed = Signal(int, int)
-    search_finished = Signal(int, list, bool)
-    event_loaded = Signal(str, object)
-    test_alert = Signal(object)
-    test_alert_sent = Signal(bool, str, str)
-    config_received = Signal(str)
 
     def __init__(
         self,
         settings: Settings,
-        parent: QObject | None = None,
+        events: SessionEvents,
         *,
         data_dir: Path | None = None,
         history_limit: int | None = HISTORY_WINDOW,
         token_loader: Callable[[str], str | None] | None = None,
         connection_options: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(parent)
+        self._events = events
         self._settings = settings
         self._data_dir = data_dir
         self._history_limit = history_limit
@@ -110,44 +107,28 @@ class ClientService(QObject):
         self._pending: list[Callable[[], Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
-        self._thread: _Worker | None = None
         self._status = ConnectionStatus(ConnectionState.CONNECTING, detail="starting")
         self._history: History | None = None
         self._connection: Connection | None = None
         self._conn_task: asyncio.Task[None] | None = None
         self._conn_key: tuple[Any, ...] | None = None
-        self._network: Any = None
-        self._stuck: _Worker | None = None
         self._counts = (0, 0)  # (total, unread) of the whole history; worker only
         self._counts_due = False
         self._search_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        # Read from the GUI thread for tests/diagnostics; written only by the worker.
+        # Read from other threads for tests/diagnostics; written only by the loop.
         self.verification_failures = 0
         self.skipped_events = 0
 
-    # --- public API (GUI thread) ---
+    # --- public API (any thread) ---
 
     @property
     def status(self) -> ConnectionStatus:
         return self._status
 
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._thread = _Worker(self)
-        self._thread.start()
-        self._watch_network()
-
     def stop(self) -> None:
-        """Close the connection and the history; waits at most ~2 s (call at quit)."""
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
+        """Ask :meth:`run` to close the connection and the history and return."""
         self._post(self._request_stop)
-        if not thread.wait(2000):
-            log.warning("client: the worker did not stop within 2 s")
-            self._stuck = thread  # never destroy a running QThread
 
     def reconnect_now(self) -> None:
         self._post(self._do_reconnect)
@@ -172,7 +153,7 @@ class ClientService(QObject):
 
     def load_event(self, event_id: str) -> None:
         """One stored event with its signed body -> ``event_loaded(event_id, row or None)``."""
-        self._post(lambda: self.event_loaded.emit(
+        self._post(lambda: self._events.event_loaded(
             event_id, self._history.get(event_id) if self._history is not None else None))
 
     def send_test_alert(self) -> None:
@@ -180,11 +161,10 @@ class ClientService(QObject):
         ``test_alert_sent(ok, words, detail)``; the alert itself arrives as ``test_alert(ReceivedEvent)``."""
         self._post(self._do_test_alert)
 
-    def search(self, request: int, predicate: Callable[[HistoryRow], bool], limit: int) -> None:
-        """The newest ``limit`` rows of the whole history that ``predicate`` accepts (called in the worker thread:
-        it must be pure; an ``sql()`` method narrows the rows first, see ``History.matching``) ->
-        ``search_finished(request, rows, more)``. A newer search cancels a running one."""
-        self._post(lambda: self._start_search(request, predicate, limit))
+    def search(self, request: int, row_filter: RowFilter, limit: int) -> None:
+        """The newest ``limit`` rows of the whole history that ``row_filter`` accepts (``history.Search``: SQLite
+        narrows the rows first) -> ``search_finished(request, rows, more)``. A newer search cancels a running one."""
+        self._post(lambda: self._start_search(request, row_filter, limit))
 
     # --- posting work to the worker loop ---
 
@@ -199,16 +179,17 @@ class ClientService(QObject):
         except RuntimeError:  # the loop has already closed (after stop)
             log.debug("client: work posted after stop ignored")
 
-    # --- worker thread ---
+    # --- the loop's thread ---
 
-    def _thread_main(self) -> None:
+    def run_in_thread(self) -> None:
+        """Run :meth:`run` on a new asyncio loop until :meth:`stop` (the body of the worker thread)."""
         try:
-            asyncio.run(self._main())
+            asyncio.run(self.run())
         except Exception:  # pragma: no cover - a bug; keep the GUI alive and say so
             log.exception("client: the worker stopped unexpectedly")
             self._emit_state(ConnectionState.ERROR, "internal error in the connection (see the log)")
 
-    async def _main(self) -> None:
+    async def run(self) -> None:
         self._stopping = asyncio.Event()
         try:
             self._history = self._open_history()
@@ -218,11 +199,11 @@ class ClientService(QObject):
         if self._history is not None:
             self._history.prune(self._settings.retention_days)
             rows = self._history.recent(self._history_limit)
-            self.history_loaded.emit(rows)
+            self._events.history_loaded(rows)
             self._recount()
         else:
-            self.history_loaded.emit([])
-        self.counts_changed.emit(*self._counts)
+            self._events.history_loaded([])
+        self._events.counts_changed(*self._counts)
         with self._lock:
             self._loop = asyncio.get_running_loop()
             pending, self._pending = self._pending, []
@@ -332,14 +313,14 @@ class ClientService(QObject):
         if self._history is not None and ids:
             changed = self._history.mark_read(ids, read)
             if changed:
-                self.read_changed.emit(changed, read)
+                self._events.read_changed(changed, read)
             self._counts_changed(unread=-len(changed) if read else len(changed))
 
     def _do_mark_all(self) -> None:
         if self._history is not None:
             changed = self._history.mark_all_read()
             if changed:
-                self.read_changed.emit(changed, True)
+                self._events.read_changed(changed, True)
             self._counts_changed(recount=True)
 
     async def _housekeeping(self) -> None:
@@ -359,7 +340,7 @@ class ClientService(QObject):
     def _do_test_alert(self) -> None:
         connection = self._connection
         if connection is None:
-            self.test_alert_sent.emit(False, "Set up a link first: there is no alert server to ask.", "")
+            self._events.test_alert_sent(False, "Set up a link first: there is no alert server to ask.", "")
             return
         task = asyncio.get_running_loop().create_task(self._test_alert(connection.config))
         self._tasks.add(task)
@@ -371,16 +352,16 @@ class ClientService(QObject):
         except ClientError as exc:
             result = failed(exc, host_of(config.bridge_url))
             log.warning("client: test alert not sent: %s (%s)", result.outcome.value, result.detail)
-            self.test_alert_sent.emit(False, result.words, result.detail)
+            self._events.test_alert_sent(False, result.words, result.detail)
             return
         if not sent:
-            self.test_alert_sent.emit(
+            self._events.test_alert_sent(
                 False, "This computer is not connected to your team's alert server right now, so the test alert "
                 "had nowhere to go. Wait until the tray icon is green, then try again.",
                 "the bridge has no open stream for this link")
             return
         log.info("client: test alert sent to %d stream(s) of this token", sent)
-        self.test_alert_sent.emit(True, "Your team's alert server sent a test alert; it pops up in a moment.",
+        self._events.test_alert_sent(True, "Your team's alert server sent a test alert; it pops up in a moment.",
                                   f"sent to {sent} open connection{'s' if sent != 1 else ''} of this link")
 
     # --- counts, paging and search (worker thread) ---
@@ -402,7 +383,7 @@ class ClientService(QObject):
 
         def emit() -> None:
             self._counts_due = False
-            self.counts_changed.emit(*self._counts)
+            self._events.counts_changed(*self._counts)
 
         self._loop.call_soon(emit)
 
@@ -412,97 +393,61 @@ class ClientService(QObject):
 
     def _do_load_older(self, before_id: str, limit: int) -> None:
         rows = self._history.older(before_id, limit) if self._history is not None else []
-        self.older_loaded.emit(before_id, rows)
+        self._events.older_loaded(before_id, rows)
 
-    def _start_search(self, request: int, predicate: Callable[[HistoryRow], bool], limit: int) -> None:
+    def _start_search(self, request: int, row_filter: RowFilter, limit: int) -> None:
         if self._search_task is not None:
             self._search_task.cancel()
-        self._search_task = asyncio.get_running_loop().create_task(self._search(request, predicate, limit))
+        self._search_task = asyncio.get_running_loop().create_task(self._search(request, row_filter, limit))
 
-    async def _search(self, request: int, predicate: Callable[[HistoryRow], bool], limit: int) -> None:
-        found: list[HistoryRow] = []
-        more = False
-        before: int | None = None
+    async def _search(self, request: int, row_filter: RowFilter, limit: int) -> None:
+        search: Search | None = None
         try:
-            where, params = sql_of(predicate)
-            while self._history is not None:
-                rows, before = self._history.scan(before, SEARCH_CHUNK, where, params)
-                for row in rows:
-                    if predicate(row):
-                        if len(found) == limit:
-                            more = True
-                            break
-                        found.append(row)
-                if more or before is None:
-                    break
-                await asyncio.sleep(0)  # let the connection deliver between pages
-        except Exception:  # a bug in the predicate: say "nothing found" rather than stall the list
+            if self._history is not None:
+                search = Search(self._history, row_filter, limit, chunk=SEARCH_CHUNK)
+                while not search.step():
+                    await asyncio.sleep(0)  # let the connection deliver between pages
+        except Exception:  # a bug in the filter: say "nothing found" rather than stall the list
             log.exception("client: history search failed")
-        self.search_finished.emit(request, found, more)
+            search = None
+        self._events.search_finished(request, search.found if search else [], search.more if search else False)
 
     # --- connection callbacks (worker thread) ---
 
     def _on_state(self, status: ConnectionStatus) -> None:
         self._status = status
-        self.state_changed.emit(status)
-
-    # --- network changes (GUI thread) ---
-
-    def _watch_network(self) -> None:
-        try:
-            from PySide6.QtNetwork import QNetworkInformation
-        except ImportError:  # pragma: no cover - QtNetwork is part of pyside6-essentials
-            return
-        try:
-            if QNetworkInformation.instance() is None:
-                QNetworkInformation.loadDefaultBackend()
-            info = QNetworkInformation.instance()
-        except Exception as exc:  # pragma: no cover - platform specific
-            log.info("client: no network information back-end (%s)", exc)
-            return
-        if info is None:
-            log.info("client: no network information back-end; relying on keepalive pings")
-            return
-        self._network = info
-        info.reachabilityChanged.connect(self._on_reachability)
-
-    def _on_reachability(self, reachability: Any) -> None:
-        from PySide6.QtNetwork import QNetworkInformation
-
-        if reachability in (QNetworkInformation.Reachability.Online, QNetworkInformation.Reachability.Site):
-            log.info("client: network changed (%s); reconnecting", reachability)
-            self.reconnect_now()
+        self._events.state_changed(status)
 
 
 class _Relay:
-    """:class:`~trayapp.client.connection.Listener` that turns connection callbacks into the service's signals."""
+    """:class:`~trayapp.client.connection.Listener` that tells the session's events what the connection does."""
 
-    def __init__(self, service: ClientService) -> None:
+    def __init__(self, service: ClientSession) -> None:
         self._service = service
 
     def on_state(self, status: ConnectionStatus) -> None:
         self._service._on_state(status)
 
     def on_event(self, row: HistoryRow, replay: bool) -> None:
-        self._service.event_received.emit(row, replay)
+        self._service._events.event_received(row, replay)
         self._service._counts_changed(1, 0 if row.read else 1)
 
     def on_caught_up(self, count: int) -> None:
-        self._service.caught_up.emit(count)
+        self._service._events.caught_up(count)
 
     def on_gap(self, gap: wire.Gap) -> None:
-        self._service.gap.emit(gap)
+        self._service._events.gap(gap)
 
     def on_verification_failed(self, reason: str) -> None:
         self._service.verification_failures += 1
-        self._service.verification_failed.emit(reason)
+        self._service._events.verification_failed(reason)
 
     def on_event_skipped(self, event_id: str, reason: str) -> None:
         self._service.skipped_events += 1
-        self._service.event_skipped.emit(event_id, reason)
+        self._service._events.event_skipped(event_id, reason)
 
     def on_test_alert(self, received: ReceivedEvent) -> None:
-        self._service.test_alert.emit(received)
+        self._service._events.test_alert(received)
 
     def on_config(self, conversation_url: str) -> None:
-        self._service.config_received.emit(conversation_url)
+        self._service._events.config_received(conversation_url)

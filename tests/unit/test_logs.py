@@ -1,13 +1,16 @@
-"""The bridge's log redaction: every shape a secret takes in a log line (table-driven), and the filter itself."""
+"""trayapp/logs.py: the one redaction filter (bridge, app, listen) — every shape a secret takes in a log line
+(table-driven), the filter itself — and the desktop side's setup (private log file, stderr for listen)."""
 
 from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 
 import pytest
 
-from trayapp.bridge import redact
+from trayapp import logs as redact
+from trayapp.logs import RedactFilter, setup_logging, setup_stderr_logging
 
 TOKEN = "tb_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9t0u1v"
 SIG = "9f" * 32
@@ -75,3 +78,44 @@ def test_filter_masks_message_args_traceback_and_remembered_secrets() -> None:
 )
 def test_exact_masks(line: str, clean: str) -> None:
     assert redact.redact(line) == clean
+
+
+@pytest.fixture
+def clean_root():
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    yield root
+    for handler in root.handlers[:]:
+        if handler not in before:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
+    logging.captureWarnings(False)
+
+
+def test_logs_never_carry_tokens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                 clean_root: logging.Logger) -> None:
+    monkeypatch.setenv("TRAYAPP_LOG_DIR", str(tmp_path))
+    path = setup_logging(False)
+    logging.getLogger("trayapp.test").warning("link trayapp://connect?url=u&token=s3cr3t&key=k and %s",
+                                              "Bearer abc.def")
+    for handler in clean_root.handlers:
+        handler.flush()
+    assert path is not None
+    text = path.read_text()
+    assert "s3cr3t" not in text and "abc.def" not in text
+    assert "token=***" in text and "Bearer ***" in text
+    record = logging.LogRecord("x", logging.INFO, "", 0, '{"token": "zzz"}', None, None)
+    RedactFilter().filter(record)
+    assert "zzz" not in record.getMessage()
+
+
+
+
+def test_listen_logs_to_stderr_redacted_and_once(clean_root: logging.Logger,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    setup_stderr_logging(logging.INFO)
+    setup_stderr_logging(logging.DEBUG)  # only the level changes
+    logging.getLogger("trayapp.client.listen").debug("GET /v1/stream?token=s3cr3t")
+    err = capsys.readouterr().err
+    assert err.count("/v1/stream") == 1 and "s3cr3t" not in err and "token=***" in err

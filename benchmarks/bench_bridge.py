@@ -1,4 +1,4 @@
-"""``trayapp-bridge bench``: end-to-end numbers of a real bridge process.
+"""``scripts/bench-bridge``: end-to-end numbers of a real bridge process (not part of the product).
 
 Starts ``trayapp-bridge serve --port 0`` in a temporary data dir, then:
 
@@ -18,10 +18,12 @@ until its ``caught_up`` is reported (needs ``burst >= N``). ``rss_kib_per_idle_c
 from connecting the clients, per client.
 
 Prints one JSON object. No assertions: targets are checked by reading the numbers (``docs/performance.md``).
+Tests may import its clients (``WsClient``, ``Deliveries``, ``raise_nofile``); it needs ``psutil`` only off Linux.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import contextlib
@@ -286,7 +288,7 @@ def _start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 async def _bench(clients: int, rate: float, duration: float, burst: int, concurrency: int,
                  redis_url: str | None = None, start_redis: bool = False, processes: int = 1,
-                 catchup: int = 0) -> dict[str, Any]:
+                 catchup: int = 0, fanout: str = "fast_send") -> dict[str, Any]:
     nofile = raise_nofile()
     data_dir = Path(tempfile.mkdtemp(prefix="trayapp-bench-"))
     secret = "whsec_" + secrets.token_hex(16)
@@ -299,7 +301,8 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
         raise ValueError("--processes > 1 needs a shared store: --redis or --redis-url")
     store_args = ["--redis-url", redis_url] if redis_url else []
     # every simulated client uses the one bench token: lift the per-token socket limit
-    procs = [subprocess.Popen([str(BIN), "serve", "--port", "0", "--data-dir", str(data_dir / f"p{i}"),
+    serve = [str(BIN)] if fanout == "fast_send" else [sys.executable, "-m", "benchmarks.fanout_broadcast"]
+    procs = [subprocess.Popen([*serve, "serve", "--port", "0", "--data-dir", str(data_dir / f"p{i}"),
                                "--max-sockets-per-token", "0", *store_args],
                               stdout=subprocess.PIPE, env=env, text=True) for i in range(processes)]
     pids = [p.pid for p in procs]
@@ -321,7 +324,7 @@ async def _bench(clients: int, rate: float, duration: float, burst: int, concurr
                         "cpu": _cpu_model()},
             "params": {"clients": clients, "rate": rate, "duration": duration, "burst": burst,
                        "concurrency": concurrency, "nofile": nofile, "store": "redis" if redis_url else "sqlite",
-                       "processes": processes},
+                       "processes": processes, "fanout": fanout},
             "rss_mib_start": rss_mib_all(pids),
             "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         }
@@ -520,13 +523,38 @@ def _cpu_model() -> str:
 
 def run_bench(clients: int = 1000, rate: float = 50.0, duration: float = 20.0, burst: int = 4000,
               concurrency: int = 128, redis_url: str | None = None, start_redis: bool = False,
-              processes: int = 1, catchup: int = 0) -> int:
+              processes: int = 1, catchup: int = 0, fanout: str = "fast_send") -> int:
     try:
         import uvloop
 
         runner: Any = uvloop.run
     except ImportError:  # pragma: no cover
         runner = asyncio.run
-    result = runner(_bench(clients, rate, duration, burst, concurrency, redis_url, start_redis, processes, catchup))
+    result = runner(_bench(clients, rate, duration, burst, concurrency, redis_url, start_redis, processes, catchup,
+                           fanout=fanout))
     print(json.dumps(result, indent=2))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="scripts/bench-bridge",
+                                description="end-to-end benchmark against a fresh trayapp-bridge process")
+    p.add_argument("--clients", type=int, default=1000)
+    p.add_argument("--rate", type=float, default=50.0, help="webhooks per second in the latency phase")
+    p.add_argument("--duration", type=float, default=20.0, help="seconds of the latency phase")
+    p.add_argument("--burst", type=int, default=4000, help="webhooks posted as fast as possible (throughput)")
+    p.add_argument("--concurrency", type=int, default=128, help="parallel POST connections in the burst")
+    p.add_argument("--redis", action="store_true", help="run the bridges on a scratch redis-server (from PATH)")
+    p.add_argument("--redis-url", help="run the bridges on this (scratch!) Redis")
+    p.add_argument("--processes", type=int, default=1, help="bridge processes (Redis only)")
+    p.add_argument("--catchup", type=int, default=0, help="time one client catching up N missed events")
+    p.add_argument("--fanout", choices=("fast_send", "broadcast"), default="fast_send",
+                   help="the bridge's fan-out: its own (frames encoded once) or websockets' broadcast() (measuring)")
+    args = p.parse_args(argv)
+    return run_bench(clients=args.clients, rate=args.rate, duration=args.duration, burst=args.burst,
+                     concurrency=args.concurrency, redis_url=args.redis_url, start_redis=args.redis,
+                     processes=args.processes, catchup=args.catchup, fanout=args.fanout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

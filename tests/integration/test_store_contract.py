@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from tests.redis_support import redis_server, wait_for
+from tests.support.redis_server import redis_server, wait_for
 from trayapp.bridge.errors import BadRequest, StoreClosed
 from trayapp.bridge.ingest import FrameSigner, rfc3339_ms
 from trayapp.bridge.store import NewEvent, Store, StoredEvent

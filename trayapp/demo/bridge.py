@@ -1,6 +1,6 @@
 """A bridge inside the current process, on a background thread: for the desktop demo and for tests.
 
-    from trayapp.bridge.embedded import start_embedded
+    from trayapp.demo.bridge import start_embedded
     bridge = start_embedded(data_dir)          # 127.0.0.1, a free port, a fresh secret and token
     bridge.url, bridge.token, bridge.key_text, bridge.secret, bridge.link
     bridge.post(payload)                       # a signed webhook, as Acquire would send it -> (status, answer)
@@ -8,25 +8,28 @@
 
 The bridge is the real one (same app, store, uvicorn server) with ``demo=True``, so
 ``<url>/demo/case/{case_id}`` serves the small offline page the demo notifications open. It runs its own event
-loop in a daemon thread; signals stay with the host process.
+loop in a daemon thread; signals stay with the host process. :class:`DemoBridge` adds the simulator thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import secrets
 import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from trayapp.bridge.config import BridgeConfig
+from trayapp.bridge.protocols import BridgeServer
+from trayapp.bridge.server import make_server
+from trayapp.bridge.store_sqlite import SQLiteStore
+from trayapp.bridge.tokens import new_token, token_hash
 from trayapp.core.link import build_link
 
-from .config import BridgeConfig
-from .protocols import BridgeServer
-from .server import make_server
-from .store_sqlite import SQLiteStore
-from .tokens import new_token, token_hash
+log = logging.getLogger(__name__)
 
 
 class EmbeddedBridge:
@@ -70,7 +73,7 @@ class EmbeddedBridge:
         return self
 
     def post(self, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        from .simulator import post
+        from trayapp.bridge.simulator import post
 
         return post(self.url, self.secret, payload)
 
@@ -102,3 +105,60 @@ def start_embedded(data_dir: Path, *, secret: str | None = None, token_name: str
 
     asyncio.run(add())
     return EmbeddedBridge(config, token).start()
+
+
+class DemoBridge:
+    """The demo's bridge: the real bridge embedded in this process (:func:`start_embedded`) on 127.0.0.1:0
+    in a temporary dir, with a fresh secret and token, plus a simulator thread posting signed webhooks to it
+    (``trayapp.bridge.simulator``'s scenario)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._bridge: Any = None
+        self._stop_simulator: Any = None
+        self._simulator: Any = None
+
+    def start(self) -> DemoBridge:
+        # $TRAYAPP_DEMO_SECRET: for scripts that post their own signed webhooks (with --no-simulator).
+        self._bridge = start_embedded(self.data_dir, secret=os.environ.get("TRAYAPP_DEMO_SECRET") or None)
+        return self
+
+    @property
+    def url(self) -> str:
+        return str(self._bridge.url)
+
+    @property
+    def token(self) -> str:
+        return str(self._bridge.token)
+
+    @property
+    def key(self) -> str:
+        return str(self._bridge.key_text)
+
+    def start_simulator(self, interval: float) -> None:
+        import threading
+
+        from trayapp.bridge.simulator import Scenario, post
+
+        stop = threading.Event()
+        url, secret, scenario = self.url, self._bridge.secret, Scenario()
+
+        def run() -> None:
+            while True:
+                try:
+                    post(url, secret, scenario.next_payload())
+                except OSError as exc:
+                    log.warning("demo simulator: %s", exc)
+                if stop.wait(interval):
+                    return
+
+        self._stop_simulator = stop
+        self._simulator = threading.Thread(target=run, name="trayapp-demo-simulator", daemon=True)
+        self._simulator.start()
+
+    def stop(self) -> None:
+        if self._stop_simulator is not None:
+            self._stop_simulator.set()
+            self._simulator.join(timeout=12)
+        if self._bridge is not None:
+            self._bridge.stop(timeout=5)

@@ -3,7 +3,7 @@
 For every test that drives hostile text through the bridge, the client or the UI (import it, or use the ``hostile``
 fixture of ``tests/conftest.py``)::
 
-    from tests.hostile_corpus import HOSTILE_STRINGS, corpus, inflating_bodies
+    from tests.support.hostile_corpus import HOSTILE_STRINGS, corpus, inflating_bodies
 
 - :data:`HOSTILE_STRINGS`: ``(label, text)`` -- lone surrogates, NUL, C0/C1 controls, escape sequences, bidi
   overrides and isolates, line separators, 10,000-character names, markup and ``<img>``, noncharacters, ...

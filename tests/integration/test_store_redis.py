@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.redis_support import BridgeOnRedis, RedisServer, redis_server, wait_for
-from tests.unit.test_store_contract import make_item
+from tests.integration.test_store_contract import make_item
+from tests.support.redis_server import BridgeOnRedis, RedisServer, redis_server, wait_for
 from trayapp.bridge.errors import ConfigError, StoreUnavailable
 from trayapp.bridge.ingest import FrameSigner
 from trayapp.bridge.store import StoredEvent

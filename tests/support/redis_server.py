@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
-from tests.conftest import skip_or_fail
+from tests.support import skip_or_fail
 
 
 def redis_binary() -> str | None:

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
 from trayapp.core.event import Event, ReceivedEvent
-from trayapp.settings import DEFAULT_NOTIFY, Settings, notify_key
-from trayapp.ui.describe import event_key, notification_text
-from trayapp.ui.notify.base import LIST_TARGET, Notification, Urgency
+from trayapp.model.describe import event_key, notification_text
+from trayapp.model.notification import LIST_TARGET, Notification, Urgency
+from trayapp.settings import Settings, notify_key
 
 CATCH_UP_KEY = "summary:catch-up"
 #: The ``target`` of the catch-up summary: the list, filtered to the events of the backlog.
@@ -28,6 +28,7 @@ BURST_KEY = "summary:burst"
 #: The summary of re-alerts when more waiting customers call at once than the group threshold.
 WAITING_KEY = "summary:waiting"
 OFFLINE_KEY = "warning:offline"
+_DEFAULTS = Settings()
 #: Manual do-not-disturb "until turned off" is stored as this far-away time.
 FOREVER = datetime(9999, 12, 31, 0, 0).astimezone()
 
@@ -61,26 +62,27 @@ def age_words(delta: timedelta) -> str:
 
 @dataclass(frozen=True, slots=True)
 class AlertConfig:
-    """The settings the policy reads (the fields of :class:`~trayapp.settings.Settings` of the same names)."""
+    """The settings the policy reads (the fields of :class:`~trayapp.settings.Settings` of the same names, with its
+    defaults: declared once, there)."""
 
-    notify: frozenset[str] = DEFAULT_NOTIFY
-    realert_interval_s: int = 60
-    realert_max: int = 5
-    burst_size: int = 3
-    burst_window_s: int = 10
-    catch_up_summary: bool = True
-    working_hours_enabled: bool = False
-    working_days: tuple[int, ...] = (0, 1, 2, 3, 4)
-    working_start: str = "09:00"
-    working_end: str = "17:00"
-    dnd_allow_new_cases: bool = False
-    sound_enabled: bool = True
-    sound_kinds: frozenset[str] = frozenset({"case.new", "chat.status/pending", "chat.status/queue"})
-    sound_volume: int = 70
-    only_mine: bool = False
-    my_agent_id: str = ""
-    my_departments: tuple[str, ...] = ()
-    offline_alarm_s: int = 60
+    notify: frozenset[str] = _DEFAULTS.notify
+    realert_interval_s: int = _DEFAULTS.realert_interval_s
+    realert_max: int = _DEFAULTS.realert_max
+    burst_size: int = _DEFAULTS.burst_size
+    burst_window_s: int = _DEFAULTS.burst_window_s
+    catch_up_summary: bool = _DEFAULTS.catch_up_summary
+    working_hours_enabled: bool = _DEFAULTS.working_hours_enabled
+    working_days: tuple[int, ...] = _DEFAULTS.working_days
+    working_start: str = _DEFAULTS.working_start
+    working_end: str = _DEFAULTS.working_end
+    dnd_allow_new_cases: bool = _DEFAULTS.dnd_allow_new_cases
+    sound_enabled: bool = _DEFAULTS.sound_enabled
+    sound_kinds: frozenset[str] = _DEFAULTS.sound_kinds
+    sound_volume: int = _DEFAULTS.sound_volume
+    only_mine: bool = _DEFAULTS.only_mine
+    my_agent_id: str = _DEFAULTS.my_agent_id
+    my_departments: tuple[str, ...] = _DEFAULTS.my_departments
+    offline_alarm_s: int = _DEFAULTS.offline_alarm_s
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AlertConfig:
