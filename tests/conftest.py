@@ -6,6 +6,7 @@ cannot pass by skipping what it was meant to run.
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -25,6 +26,18 @@ settings.load_profile("trayapp")
 #: Directories whose tests start processes (bridges, redis-server, a desktop session): all ``slow``. Other modules
 #: that do say ``pytestmark = pytest.mark.slow`` themselves.
 SLOW_DIRS = frozenset({"integration", "chaos", "e2e"})
+
+
+@pytest.fixture(autouse=True)
+def _garbage_collected_in_the_main_thread():
+    """Qt objects must be destroyed in the thread that owns them. Left to Python's automatic collection, a test's
+    leftover widgets, timers and D-Bus helpers can be collected in a worker thread of a later test (a notifier, a
+    link check) and crash the process. So while tests run, automatic collection is off and each test's garbage is
+    collected here, in the main (GUI) thread, after it — what ``ui/gui_gc.py`` does for the running app."""
+    gc.disable()
+    yield
+    gc.collect()
+    gc.disable()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -24,6 +24,7 @@ from trayapp.model.describe import notification_text
 from trayapp.settings import Settings
 from trayapp.ui.client_service import ClientFace
 from trayapp.ui.first_run import FirstRunDialog, LinkMode
+from trayapp.ui.gui_gc import GuiThreadCollector
 from trayapp.ui.icons import app_icon, app_icon_path
 from trayapp.ui.link_events import LinkOpenFilter
 from trayapp.ui.link_flow import LinkFlow, Prover, Saver, prove_link, save_link
@@ -101,6 +102,8 @@ class TrayApp(QObject):
         self._settings_dialog: SettingsDialog | None = None
         self._login_was = settings.start_at_login
         self._quitting = False
+        self._gc = GuiThreadCollector(self)  # cyclic garbage is collected in this (the GUI) thread only, until quit()
+        self._gc.start()  # before the notifier's and the client's threads exist
         self._dropped = 0
         self._announced = ""  # the words of the "needs a new link" popup on screen
         self._test_alert_arrived = False
@@ -239,6 +242,7 @@ class TrayApp(QObject):
         self.client.stop()
         self.notifiers.shutdown()
         self.window.close()
+        self._gc.stop()
         app = QApplication.instance()
         if app is not None:
             app.quit()

@@ -407,7 +407,8 @@ def test_demo_first_screen_offers_a_test_alert(qtbot) -> None:
 
 
 @pytest.mark.parametrize(("problem", "words"), [(Problem.KEY_MISMATCH, KEY_MISMATCH_WORDS),
-                                                (Problem.REVOKED, REVOKED_WORDS)])
+                                                (Problem.REVOKED, REVOKED_WORDS),  # 403, close 4001
+                                                (Problem.TOKEN_REFUSED, REVOKED_WORDS)])  # 401: token deleted
 def test_a_connection_that_needs_a_new_link_says_so_at_once(app: TrayApp, problem: Problem, words: str) -> None:
     app.start()
     long_ago = datetime.now(UTC) - timedelta(minutes=10)  # down long enough for the generic offline alarm

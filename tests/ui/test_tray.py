@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from PySide6.QtWidgets import QSystemTrayIcon
 
-from trayapp.core.words import KEY_MISMATCH_WORDS, REFUSED_WORDS, REVOKED_WORDS
+from trayapp.core.words import KEY_MISMATCH_WORDS, REVOKED_WORDS
 from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
 from trayapp.ui.icons import TrayLook, badge_text, tray_icon
 from trayapp.ui.tray import DndChoice, TrayController
@@ -54,7 +54,7 @@ def test_state_machine_looks_and_words(qtbot) -> None:
     assert "Offline — not receiving alerts; trayapp keeps trying" in tray.tooltip()
     assert "10.0.0.7" not in tray.tooltip() and "refused" not in tray.tooltip()  # agent words; the rest is Details
     for problem, words in ((Problem.KEY_MISMATCH, KEY_MISMATCH_WORDS), (Problem.REVOKED, REVOKED_WORDS),
-                           (Problem.TOKEN_REFUSED, REFUSED_WORDS)):
+                           (Problem.TOKEN_REFUSED, REVOKED_WORDS)):  # a running token the server stopped knowing
         tray.set_status(ConnectionStatus(ConnectionState.ERROR, since, "technical", problem))
         assert tray.look is TrayLook.ERROR  # red, and its own shape
         assert tray.needs_a_link == words and words in tray.tooltip()

@@ -12,9 +12,11 @@ KEY_MISMATCH_WORDS: Final = "This link does not match your team's alert server �
 REVOKED_WORDS: Final = "Your access was turned off — ask your admin for a new link."
 REFUSED_WORDS: Final = "Your team's alert server does not accept this link — ask your admin for a new link."
 
-#: By ``model.connection.Problem`` value: the problems only a new link from the admin solves.
+#: By ``model.connection.Problem`` value: what a running connection says when only a new link from the admin helps.
+#: A token the alert server stops knowing (401: deleted) is access turned off, like a revoked one (403 / 4001);
+#: a link that never worked is "does not accept this link" (``client.proof``).
 NEEDS_A_LINK: Final[dict[str, str]] = {
     "key_mismatch": KEY_MISMATCH_WORDS,
     "revoked": REVOKED_WORDS,
-    "token_refused": REFUSED_WORDS,
+    "token_refused": REVOKED_WORDS,
 }
