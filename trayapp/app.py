@@ -28,6 +28,7 @@ from trayapp.ui.gui_gc import GuiThreadCollector
 from trayapp.ui.icons import app_icon, app_icon_path
 from trayapp.ui.link_events import LinkOpenFilter
 from trayapp.ui.link_flow import LinkFlow, Prover, Saver, prove_link, save_link
+from trayapp.ui.list_feed import ListFeed
 from trayapp.ui.list_model import HistoryModel
 from trayapp.ui.list_window import ListWindow, alerts
 from trayapp.ui.notifier_control import NotifierControl
@@ -113,11 +114,8 @@ class TrayApp(QObject):
         self._test_alert_timer.setSingleShot(True)
         self._test_alert_timer.setInterval(TEST_ALERT_WAIT_MS)
 
-        self._incoming: list[Any] = []
-        self._flush_timer = QTimer(self)
-        self._flush_timer.setSingleShot(True)
-        self._flush_timer.setInterval(0)
         self.model = HistoryModel(self)
+        self.feed = ListFeed(self.model, self)
         self.window = ListWindow(self.model)
         self.window.set_icon(app_icon())
         self.window.set_link_builder(self.link_for)
@@ -160,17 +158,17 @@ class TrayApp(QObject):
 
         client.state_changed.connect(self._on_state)
         client.state_changed.connect(presenter.on_state)
-        client.history_loaded.connect(self._on_history)
+        client.history_loaded.connect(self.feed.on_history)
         client.event_received.connect(self._on_event)
         client.caught_up.connect(presenter.on_caught_up)
         client.gap.connect(window.show_gap)
         client.gap.connect(presenter.on_gap)
         client.verification_failed.connect(self._on_verification_failed)
         client.event_skipped.connect(self._on_event_skipped)
-        client.read_changed.connect(self._on_read_changed)
-        client.counts_changed.connect(self._on_counts)
+        client.read_changed.connect(self.feed.on_read_changed)
+        client.counts_changed.connect(self.feed.on_counts)
         client.older_loaded.connect(model.add_older)
-        client.search_finished.connect(self._on_search_finished)
+        client.search_finished.connect(self.feed.on_search_finished)
         client.event_loaded.connect(self._on_event_loaded)
         client.test_alert.connect(self._on_test_alert)
         client.config_received.connect(self._on_config)
@@ -179,7 +177,6 @@ class TrayApp(QObject):
         model.older_requested.connect(client.load_older)
         model.search_requested.connect(client.search)
 
-        self._flush_timer.timeout.connect(self.flush_rows)
         self.notifiers.activated.connect(self.open_target)
         self.notifiers.dismissed.connect(self.presenter.on_dismissed)
         self.notifiers.not_shown.connect(self._on_not_shown)
@@ -353,37 +350,12 @@ class TrayApp(QObject):
             log.exception("the alert for event %s could not be prepared", getattr(_received_of(row), "id", "?"))
             self._count_unshown()
             self.window.show_not_popped()
-        self._incoming.append(row)
-        if not self._flush_timer.isActive():
-            self._flush_timer.start()
+        self.feed.add(row)
 
     @Slot()
     def flush_rows(self) -> None:
-        """Put the events received so far into the list now."""
-        self._flush_timer.stop()
-        rows, self._incoming = self._incoming, []
-        if rows:
-            self.model.add_rows(rows)
-
-    @Slot(list)
-    def _on_history(self, rows: list[Any]) -> None:
-        self.flush_rows()
-        self.model.set_rows(rows)
-
-    @Slot(int, int)
-    def _on_counts(self, total: int, unread: int) -> None:
-        self.flush_rows()  # the counts include the events queued for the list
-        self.model.set_counts(total, unread)
-
-    @Slot(int, list, bool)
-    def _on_search_finished(self, request: int, rows: list[Any], more: bool) -> None:
-        self.flush_rows()
-        self.model.add_search_results(request, rows, more)
-
-    @Slot(list, bool)
-    def _on_read_changed(self, ids: list[str], read: bool) -> None:
-        self.flush_rows()
-        self.model.set_read(ids, read)
+        """Put the events received so far into the list now (:class:`ListFeed`)."""
+        self.feed.flush()
 
     @Slot(str)
     def _on_verification_failed(self, reason: str) -> None:
