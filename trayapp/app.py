@@ -36,6 +36,7 @@ from trayapp.ui.notify import LIST_TARGET, Notification, Notifier, Urgency, crea
 from trayapp.ui.notify.factory import open_preferred
 from trayapp.ui.notify.tray import TrayMessageNotifier
 from trayapp.ui.presenter import Presenter
+from trayapp.ui.settings_control import SettingsControl
 from trayapp.ui.settings_dialog import SettingsDialog, SettingsValues
 from trayapp.ui.sound import SoundPlayer
 from trayapp.ui.tray import DndChoice, TrayController, until_words
@@ -95,13 +96,10 @@ class TrayApp(QObject):
     ) -> None:
         super().__init__()
         self.client = client
-        self.settings = settings
         self.demo = demo
         self.instance = instance  # a ui.single_instance.SingleInstance, when there is one
-        self._save_settings = save_settings
         self._tester = tester
         self._settings_dialog: SettingsDialog | None = None
-        self._login_was = settings.start_at_login
         self._quitting = False
         self._gc = GuiThreadCollector(self)  # cyclic garbage is collected in this (the GUI) thread only, until quit()
         self._gc.start()  # before the notifier's and the client's threads exist
@@ -124,6 +122,8 @@ class TrayApp(QObject):
         self.sound = sound or SoundPlayer(self)
         self.presenter = (Presenter(settings=settings, parent=self) if clock is None
                           else Presenter(settings=settings, clock=clock, parent=self))
+        self.control = SettingsControl(settings, self.presenter, client, save_settings, demo=demo, parent=self)
+        self.control.message.connect(self.window.statusBar().showMessage)
         self.notifiers = NotifierControl(
             notifier or create_notifier(self.tray.icon, app_icon_path(), app_icon()), self.presenter,
             open_native=notifier_factory or (lambda: open_preferred(app_icon_path())),
@@ -140,7 +140,7 @@ class TrayApp(QObject):
             # temporary, visible downgrade as a failure later — they are tried again.
             self.notifiers.start_degraded("not available at start")
             self.tray.set_warning(self.warning_text())
-        self._restore_dnd()
+        self.control.restore_dnd()
         log.info("notifications via %s; system tray %s", self.notifier.name,
                  "available" if self.tray.available else "missing")
 
@@ -184,7 +184,7 @@ class TrayApp(QObject):
         model.unread_changed.connect(tray.set_unread)
 
         presenter.dnd_changed.connect(tray.set_manual_dnd)
-        presenter.dnd_changed.connect(self._store_dnd)
+        presenter.dnd_changed.connect(self.control.store_dnd)
         presenter.quiet_changed.connect(tray.set_quiet)
         presenter.quiet_changed.connect(self._show_state)
         presenter.offline_alarm.connect(tray.set_offline_alarm)
@@ -267,7 +267,7 @@ class TrayApp(QObject):
                 login_problem = str(exc)
         dialog = SettingsDialog(values, self.settings.bridge_url, login_problem,
                                 admin_template=self.settings.admin_url_template)
-        self._login_was = values.start_at_login
+        self.control.login_was = values.start_at_login
         dialog.setWindowIcon(app_icon())
         dialog.set_state_text(self.tray.state_text(), self.tray.detail)
         dialog.values_accepted.connect(self.apply_values)
@@ -483,46 +483,24 @@ class TrayApp(QObject):
         else:
             self.presenter.set_dnd_until(None)
 
-    def _restore_dnd(self) -> None:
-        if self.settings.dnd_until:
-            try:
-                until = datetime.fromisoformat(self.settings.dnd_until)
-            except ValueError:
-                return
-            if until.tzinfo is not None:
-                self.presenter.set_dnd_until(until)  # saving it again is a no-op (same settings)
-        self.presenter.refresh()  # working hours: quiet from the start
-
-    @Slot(object)
-    def _store_dnd(self, until: datetime | None) -> None:
-        self._replace_settings(self.settings.replace(dnd_until=until.isoformat() if until else None))
-
     # --- settings ----------------------------------------------------------------------------
 
+    @property
+    def settings(self) -> Settings:
+        """The settings the app runs with (:class:`SettingsControl` holds them)."""
+        return self.control.settings
+
+    @settings.setter
+    def settings(self, new: Settings) -> None:
+        self.control.settings = new
+
     def _replace_settings(self, new: Settings) -> None:
-        if new == self.settings:
-            return
-        old, self.settings = self.settings, new
-        self.presenter.apply_settings(new)
-        if new.log_level != old.log_level:
-            logging.getLogger().setLevel(new.log_level)
-        try:
-            self._save_settings(new)
-        except OSError as exc:
-            log.error("cannot save settings: %s", exc)
-            self.window.statusBar().showMessage(f"Could not save the settings: {exc}", 10000)
+        self.control.replace(new)
 
     @Slot(object)
     def apply_values(self, values: SettingsValues) -> None:
         """OK in the settings dialog."""
-        if values.start_at_login != self._login_was and not self.demo:
-            try:
-                autostart.set_enabled(values.start_at_login)
-            except autostart.AutostartError as exc:
-                values.start_at_login = self._login_was
-                self.window.statusBar().showMessage(f"Start at login was not changed: {exc}", 15000)
-        self._replace_settings(self.settings.replace(**values.changes()))
-        self.client.apply_settings(self.settings)
+        self.control.apply_values(values)
 
     @Slot(str)
     def use_link(self, text: str) -> None:
