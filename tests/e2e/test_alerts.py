@@ -45,8 +45,8 @@ class Clock:
 @pytest.fixture
 def running(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple]:
     monkeypatch.setenv("TRAYAPP_CONFIG_DIR", str(tmp_path / "config"))
-    from trayapp.app import TrayApp
     from trayapp.settings import Settings
+    from trayapp.ui.app import TrayApp
     from trayapp.ui.notify.freedesktop import FreedesktopNotifier
     from trayapp.ui.sound import SoundPlayer
 
