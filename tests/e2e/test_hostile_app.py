@@ -75,7 +75,7 @@ def test_hostile_events_pop_up_plain_and_every_later_event_still_pops(
             case_id += 2
             expected = case_id - 7000
             qtbot.waitUntil(lambda n=expected: app.model.total == n and displayed() == n, timeout=15_000)
-        assert problems == [] and app.warning_text() == ""
+        assert problems == [] and app.status.warning_text() == ""
 
         for row in range(app.model.rowCount()):
             for column in Column:

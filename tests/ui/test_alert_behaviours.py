@@ -86,8 +86,8 @@ def test_1_waiting_customer_realerts_replacing_its_popup_until_opened(env: Env) 
     env.fire_timer()
     assert [n.key for n in env.notifier.shown] == ["case:77", "case:77"]  # same key: replaces (replaces_id)
     assert env.titles()[-1].endswith("(waiting 1 min)")
-    env.app.flush_rows()
-    env.app.open_event("evt-1")  # the agent opens it
+    env.app.events.flush_rows()
+    env.app.events.open_event("evt-1")  # the agent opens it
     assert "case:77" in env.notifier.withdrawn
     env.clock.advance(60)
     assert not env.app.presenter.timer.isActive()
@@ -113,7 +113,7 @@ def test_2_closed_case_withdraws_its_popup(env: Env) -> None:
     env.client.event_received.emit(make_row(2, kind="chat.status", status="closed", case_id="9"), False)
     assert env.notifier.withdrawn == ["case:9"]
     assert len(env.notifier.shown) == 1
-    env.app.flush_rows()
+    env.app.events.flush_rows()
     assert env.app.model.total == 2  # both are in the list
 
 
@@ -126,7 +126,7 @@ def test_3_a_burst_is_one_summary_that_opens_the_list(env: Env) -> None:
     assert env.notifier.withdrawn == ["case:5001", "case:5002", "case:5003"]
     env.notifier.activated.emit(env.notifier.shown[-1].target)
     assert env.app.window.isVisible()
-    env.app.flush_rows()
+    env.app.events.flush_rows()
     assert env.app.model.total == 5
 
 
@@ -138,7 +138,7 @@ def test_5_dnd_until_off_working_hours_and_new_cases_exception(qtbot, tmp_path: 
     assert "Do not disturb until turned off" in e.app.tray.tooltip()
     e.client.event_received.emit(make_row(1), False)
     assert e.notifier.shown == [] and e.started == []  # no popup, no sound
-    e.app.flush_rows()
+    e.app.events.flush_rows()
     assert e.app.model.unread_count == 1  # but in the list, unread
     e.app.tray.dnd_requested.emit(DndChoice.OFF)
     assert e.app.tray.look is not TrayLook.DND
@@ -170,7 +170,7 @@ def test_6_sound_for_sound_kinds_at_the_volume(env: Env) -> None:
     env.clock.advance(20)
     env.client.event_received.emit(make_row(2, kind="chat.status", status="active", case_id="2"), False)
     assert len(env.started) == 1  # active: not a sound kind by default
-    env.app._replace_settings(env.app.settings.replace(sound_volume=30))
+    env.app.control.replace(env.app.settings.replace(sound_volume=30))
     env.clock.advance(20)
     env.client.event_received.emit(make_row(3), False)
     assert env.started[-1][1][-1].endswith("alert-30.wav")
@@ -184,7 +184,7 @@ def test_7_only_mine(qtbot, tmp_path: Path) -> None:
     e.clock.advance(20)
     e.client.event_received.emit(make_row(3, kind="chat.status", status="pending", agent_id="a-7"), False)
     assert [n.target for n in e.notifier.shown] == ["evt-2", "evt-3"]
-    e.app.flush_rows()
+    e.app.events.flush_rows()
     assert e.app.model.total == 3
     e.app.window.close()
 
@@ -213,7 +213,7 @@ def test_9_unread_count_open_marks_read_and_mark_all(env: Env) -> None:
     env.client.history_loaded.emit([make_row(3), make_row(2), make_row(1, read=True)])
     assert env.app.window.windowTitle() == "2 unread"
     assert "2 unread alerts" in env.app.tray.tooltip()
-    env.app.open_event("evt-3")
+    env.app.events.open_event("evt-3")
     assert env.app.window.windowTitle() == "1 unread"
     env.app.window.mark_all_read_requested.emit()
     assert env.app.window.windowTitle() == "Alerts"

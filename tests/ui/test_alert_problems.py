@@ -113,7 +113,7 @@ def test_an_event_whose_alert_cannot_be_prepared_is_still_listed_and_the_next_on
     with caplog.at_level(logging.ERROR):
         client(app).event_received.emit(make_row(1), False)
         client(app).event_received.emit(make_row(2), False)
-    app.flush_rows()
+    app.events.flush_rows()
     assert app.model.find("evt-1") is not None, "still in the list"
     notifier = app.notifier
     assert isinstance(notifier, RecordingNotifier)

@@ -92,7 +92,7 @@ def test_list_open_and_summary_click(app: TrayApp, qtbot, urls: UrlCatcher) -> N
 def test_event_without_case_opens_nothing(app: TrayApp, urls: UrlCatcher) -> None:
     app.start()
     client(app).event_received.emit(make_row(7, kind="agent.status", status="available", case_id=None), False)
-    app.open_event("evt-7")
+    app.events.open_event("evt-7")
     assert urls.urls == []
     assert "no conversation address" in app.window.statusBar().currentMessage()
 
@@ -122,7 +122,7 @@ def test_backlog_becomes_one_summary(app: TrayApp) -> None:
     assert [n.title for n in notifier(app).shown] == ["5 events while you were away"]
     assert notifier(app).shown[0].target == CATCH_UP_TARGET
     client(app).event_received.emit(make_row(6), False)  # a live one arrives after the summary
-    app.flush_rows()
+    app.events.flush_rows()
     notifier(app).activated.emit(CATCH_UP_TARGET)  # the click shows the list filtered to the backlog
     assert app.window.isVisible()
     assert app.window.proxy.rowCount() == 5
@@ -355,9 +355,9 @@ def test_demo_links_open_the_bridges_own_page(qtbot) -> None:
     tray_app = TrayApp(FakeClient(), settings, use_tray=False, notifier=RecordingNotifier(),
                        save_settings=lambda _s: None, demo=True)
     qtbot.addWidget(tray_app.window)
-    assert tray_app.link_for(make_row(5121, case_id="5121").event) == "http://127.0.0.1:8787/demo/case/5121"
+    assert tray_app.events.link_for(make_row(5121, case_id="5121").event) == "http://127.0.0.1:8787/demo/case/5121"
     evil = make_row(1, case_id="1@evil.example.com/x").event
-    url = tray_app.link_for(evil)
+    url = tray_app.events.link_for(evil)
     assert url is None or url.startswith("http://127.0.0.1:8787/")
 
 
@@ -368,19 +368,19 @@ def test_send_me_a_test_alert_pops_up_and_says_so(app: TrayApp, qtbot) -> None:
     dialog.test_alert_button.click()
     assert client(app).calls[-1] == ("send_test_alert", None)
     client(app).test_alert_sent.emit(True, "Your team's alert server sent a test alert; it pops up in a moment.", "")
-    assert app._test_alert_timer.isActive()
+    assert app.alert_check.timer.isActive()
     client(app).test_alert.emit(make_row(1).event)
-    assert not app._test_alert_timer.isActive()
+    assert not app.alert_check.timer.isActive()
     popup = notifier(app).shown[-1]
     assert popup.key == "test-alert" and popup.title == "Test alert — alerts reach you"
     assert dialog.test_result.text() == "✔ The test alert arrived: alerts reach this computer."
     assert app.model.total == 0  # not an event: the list is untouched
     client(app).test_alert_sent.emit(True, "sent", "")  # the bridge's answer after the alert itself: "arrived" stands
     assert dialog.test_result.text() == "✔ The test alert arrived: alerts reach this computer."
-    assert not app._test_alert_timer.isActive()
+    assert not app.alert_check.timer.isActive()
     dialog.test_alert_button.click()
     client(app).test_alert_sent.emit(True, "sent", "")
-    app._test_alert_missing()  # what the timer does when nothing arrives
+    app.alert_check.missing()  # what the timer does when nothing arrives
     assert dialog.test_result.text().startswith("✘ The test alert was sent but did not arrive")
     client(app).test_alert_sent.emit(False, "This computer is not connected to your team's alert server right now",
                                      "no open stream")
@@ -422,7 +422,7 @@ def test_a_connection_that_needs_a_new_link_says_so_at_once(app: TrayApp, proble
     assert words in app.window.state_label.accessibleDescription() and "Connected" not in app.tray.tooltip()
     client(app).state_changed.emit(ConnectionStatus(ConnectionState.ERROR, long_ago, "technical reason", problem))
     assert len(notifier(app).shown) == 1  # said once
-    app.open_target(popup.target)  # clicking it opens the settings (New link…)
+    app.events.open_target(popup.target)  # clicking it opens the settings (New link…)
     assert app._settings_dialog is not None and "technical reason" in app._settings_dialog.details_text.toPlainText()
     client(app).state_changed.emit(ConnectionStatus(ConnectionState.CONNECTED, datetime.now(UTC), "connected"))
     assert "warning:access" in notifier(app).withdrawn  # its cause is gone
@@ -434,8 +434,8 @@ def test_the_admins_conversation_address_is_used(app: TrayApp, urls: UrlCatcher)
     client(app).config_received.emit("https://desk.example.com/c/{case_id}")
     assert app.settings.admin_url_template == "https://desk.example.com/c/{case_id}"
     assert app.saved[-1].admin_url_template == "https://desk.example.com/c/{case_id}"  # type: ignore[attr-defined]
-    assert app.link_for(row.event) == "https://desk.example.com/c/5001"
+    assert app.events.link_for(row.event) == "https://desk.example.com/c/5001"
     client(app).config_received.emit("javascript:alert({case_id})")  # never a template that cannot be opened
     assert app.settings.admin_url_template == "https://desk.example.com/c/{case_id}"
     app.settings = app.settings.replace(url_template=TEMPLATE)  # the agent's override (Advanced) wins
-    assert app.link_for(row.event) == "https://acme.example.com/inbox/case/5001"
+    assert app.events.link_for(row.event) == "https://acme.example.com/inbox/case/5001"

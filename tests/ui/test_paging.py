@@ -234,10 +234,10 @@ def test_opening_an_event_the_list_does_not_hold_asks_the_history(real_app: Tray
     qtbot.waitUntil(lambda: model.total == BIG, timeout=20_000)
     assert model.find("h-7") is None  # far older than the window
     unread = model.unread_count
-    app.open_target("h-7")  # e.g. a popup clicked long ago
+    app.events.open_target("h-7")  # e.g. a popup clicked long ago
     qtbot.waitUntil(lambda: bool(urls.urls), timeout=10_000)
     assert urls.urls == ["https://acme.example.com/inbox/case/100007"]
     qtbot.waitUntil(lambda: model.unread_count == unread - 1, timeout=10_000)  # h-7 was unread: now read
-    app.open_event("no-such-event")
+    app.events.open_event("no-such-event")
     qtbot.waitUntil(lambda: app.window.isVisible(), timeout=10_000)  # unknown: the list opens instead
     assert urls.urls == ["https://acme.example.com/inbox/case/100007"]

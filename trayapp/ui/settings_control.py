@@ -4,7 +4,9 @@ saved, and told to those who act on it.
 :class:`SettingsControl` holds the current settings; :meth:`~SettingsControl.replace` applies a new one (the alert
 policy, the log level) and saves it; :meth:`~SettingsControl.apply_values` is the settings dialog's OK (start at
 login, then the client); the manual do-not-disturb is kept in the settings too (:meth:`~SettingsControl.store_dnd`,
-:meth:`~SettingsControl.restore_dnd`). Signals: ``message(str, int)`` — words for the window's status bar, and for how
+:meth:`~SettingsControl.restore_dnd`, and the tray's choices: :meth:`~SettingsControl.on_dnd`); the bridge's
+conversation address (:meth:`~SettingsControl.on_config`) and a newly stored link (:meth:`~SettingsControl.use_link`)
+change only their own fields. Signals: ``message(str, int)`` — words for the window's status bar, and for how
 many milliseconds (saving failed, start at login was not changed).
 """
 
@@ -12,13 +14,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from trayapp import autostart
+from trayapp.core.urls import template_problem
 from trayapp.settings import Settings
+from trayapp.ui.tray import DndChoice
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +80,33 @@ class SettingsControl(QObject):
             if until is not None and until.tzinfo is not None:
                 self._presenter.set_dnd_until(until)  # saving it again is a no-op (same settings)
         self._presenter.refresh()  # working hours: quiet from the start
+
+    @Slot(object)
+    def on_dnd(self, choice: DndChoice) -> None:
+        """Do not disturb from the tray menu."""
+        if choice is DndChoice.HOUR:
+            self._presenter.dnd_for(timedelta(hours=1))
+        elif choice is DndChoice.TOMORROW:
+            self._presenter.dnd_until_tomorrow()
+        elif choice is DndChoice.UNTIL_OFF:
+            self._presenter.dnd_until_off()
+        else:
+            self._presenter.set_dnd_until(None)
+
+    @Slot(str)
+    def on_config(self, conversation_url: str) -> None:
+        """The bridge's signed config frame: the admin's conversation address, kept for when offline."""
+        problem = template_problem(conversation_url)
+        if problem:
+            log.warning("ignoring the alert server's conversation address %r: %s", conversation_url, problem)
+            return
+        if conversation_url != self.settings.admin_url_template:
+            log.info("the alert server's conversation address: %s", conversation_url)
+            self.replace(self.settings.replace(admin_url_template=conversation_url))
+
+    def use_link(self, stored: Settings) -> Settings:
+        """A link was stored (``stored``, by the link flow): only the connection changes — the rest of the settings
+        stays as the app has it — and the client connects with it. Returns the new settings."""
+        self.settings = self.settings.replace(bridge_url=stored.bridge_url, key=stored.key)
+        self._client.apply_settings(self.settings)
+        return self.settings
