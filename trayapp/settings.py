@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -76,9 +77,70 @@ class Bounds:
     description: str = ""  # what it means (the spin box's accessible name)
 
 
+# Every field of :class:`Settings` is declared with one of the functions below: its default and its ``check`` — what
+# a value read from the file must be (raises ``TypeError`` / ``ValueError`` with words; returns the value to use).
+
+Check = Callable[[Any], Any]
+
+
+def _declared(default: Any, check: Check, **metadata: Any) -> Any:
+    return dataclasses.field(default=default, metadata={"check": check, **metadata})
+
+
+def _texts(raw: Any) -> list[str]:
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        raise TypeError("expected a list of texts")
+    return raw
+
+
+def _is_whole(raw: Any) -> bool:
+    return isinstance(raw, int) and not isinstance(raw, bool)
+
+
+def flag(default: bool) -> Any:
+    """A yes/no field of :class:`Settings`."""
+
+    def check(raw: Any) -> bool:
+        if not isinstance(raw, bool):
+            raise TypeError("expected true or false")
+        return raw
+
+    return _declared(default, check)
+
+
+def text(default: str = "") -> Any:
+    """A text field of :class:`Settings` (any text)."""
+
+    def check(raw: Any) -> str:
+        if not isinstance(raw, str):
+            raise TypeError("expected text")
+        return raw
+
+    return _declared(default, check)
+
+
+def optional_text() -> Any:
+    """A text field that may be unset (``None``; an empty text is unset too)."""
+
+    def check(raw: Any) -> str | None:
+        if raw is not None and not isinstance(raw, str):
+            raise TypeError("expected text or null")
+        return raw or None
+
+    return _declared(None, check)
+
+
 def number(default: int, low: int, high: int, unit: str = "", description: str = "") -> Any:
     """A whole-number field of :class:`Settings`: its default and its :class:`Bounds`."""
-    return dataclasses.field(default=default, metadata={"bounds": Bounds(low, high, unit, description)})
+
+    def check(raw: Any) -> int:
+        if not _is_whole(raw):
+            raise TypeError("expected a whole number")
+        if not low <= raw <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return int(raw)
+
+    return _declared(default, check, bounds=Bounds(low, high, unit, description))
 
 
 def bounds(name: str) -> Bounds:
@@ -88,7 +150,16 @@ def bounds(name: str) -> Bounds:
 
 def choice(default: str, choices: tuple[str, ...]) -> Any:
     """A text field of :class:`Settings` that is one of ``choices`` (the file is checked, the dialog offers them)."""
-    return dataclasses.field(default=default, metadata={"choices": choices})
+
+    def check(raw: Any) -> str:
+        if not isinstance(raw, str):
+            raise TypeError("expected text")
+        chosen = next((c for c in choices if c.casefold() == raw.casefold()), None)  # any case; stored as declared
+        if chosen is None:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return chosen
+
+    return _declared(default, check, choices=choices)
 
 
 def choices(name: str) -> tuple[str, ...]:
@@ -98,7 +169,47 @@ def choices(name: str) -> tuple[str, ...]:
 
 def clock_time(default: str) -> Any:
     """A local time of day, ``HH:MM`` (the file is checked; the dialog edits it as a time)."""
-    return dataclasses.field(default=default, metadata={"clock": True})
+
+    def check(raw: Any) -> str:
+        if not isinstance(raw, str):
+            raise TypeError("expected text")
+        if not _HHMM.match(raw):
+            raise ValueError("expected HH:MM")
+        return raw
+
+    return _declared(default, check, clock=True)
+
+
+def notify_keys(default: frozenset[str]) -> Any:
+    """A set of notify keys (:func:`notify_key`); other spellings are read as theirs, unknown keys are dropped (and
+    logged: a newer version's kinds)."""
+
+    def check(raw: Any) -> frozenset[str]:
+        keys = [_NOTIFY_ALIASES.get(x, x) for x in _texts(raw)]
+        unknown = sorted(set(keys) - _VALID_NOTIFY)
+        if unknown:
+            log.info("settings: ignoring unknown kinds %s", unknown)
+        return frozenset(x for x in keys if x in _VALID_NOTIFY)
+
+    return _declared(default, check)
+
+
+def week_days(default: tuple[int, ...]) -> Any:
+    """Days of the week, 0 (Monday) to 6; kept sorted, each once."""
+
+    def check(raw: Any) -> tuple[int, ...]:
+        if not isinstance(raw, list):
+            raise TypeError("expected a list")
+        if not all(_is_whole(x) and 0 <= x <= 6 for x in raw):
+            raise ValueError("expected week days 0 (Monday) to 6")
+        return tuple(sorted(set(raw)))
+
+    return _declared(default, check)
+
+
+def text_list(default: tuple[str, ...] = ()) -> Any:
+    """A list of texts, in order."""
+    return _declared(default, lambda raw: tuple(_texts(raw)))
 
 
 def notify_key(event: Event) -> str:
@@ -132,36 +243,36 @@ def settings_path() -> Path:
 @dataclass(frozen=True, slots=True)
 class Settings:
     # --- connection (from the connection link; the token is in the keyring) ---
-    bridge_url: str = ""  # http(s)://host[:port][/prefix], as in the link
-    key: str = ""  # pinned "ed25519:<base64>"
-    ca_file: str | None = None  # extra CA bundle / pinned self-signed certificate (PEM) for wss://
+    bridge_url: str = text()  # http(s)://host[:port][/prefix], as in the link
+    key: str = text()  # pinned "ed25519:<base64>"
+    ca_file: str | None = optional_text()  # extra CA bundle / pinned self-signed certificate (PEM) for wss://
     # --- what pops up ---
-    notify: frozenset[str] = DEFAULT_NOTIFY
-    url_template: str = ""  # the agent's override of where a click goes ("": the admin's, see conversation_template)
-    admin_url_template: str = ""  # the admin's, from the bridge's signed config frame (kept for when offline)
-    account_id: str = ""  # the Acquire account, for {account} in url_template ("" = the event's own)
+    notify: frozenset[str] = notify_keys(DEFAULT_NOTIFY)
+    url_template: str = text()  # the agent's override of where a click goes ("": the admin's; conversation_template)
+    admin_url_template: str = text()  # the admin's, from the bridge's signed config frame (kept for when offline)
+    account_id: str = text()  # the Acquire account, for {account} in url_template ("" = the event's own)
     # --- app ---
     retention_days: int = number(30, 1, 3650, " days", "Keep history for days")  # local history
-    start_at_login: bool = False
+    start_at_login: bool = flag(False)
     log_level: str = choice("INFO", LOG_LEVELS)
-    dnd_until: str | None = None  # ISO 8601 aware time; None = do-not-disturb off
+    dnd_until: str | None = optional_text()  # ISO 8601 aware time; None = do-not-disturb off
     # --- issue 4: alerts that fit an agent's day (defaults from the issue) ---
     realert_interval_s: int = number(60, 0, 3600, " s", "Re-alert a waiting customer every seconds")  # 0: never
     realert_max: int = number(5, 1, 50, " times", "Re-alert at most this many times")
     burst_size: int = number(3, 0, 50, " alerts", "Group when more than this many alerts arrive")  # 0: never
     burst_window_s: int = number(10, 1, 300, " s", "Group alerts arriving within seconds")
-    catch_up_summary: bool = True  # a backlog produces one "N events while you were away" notification
-    working_hours_enabled: bool = False
-    working_days: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday = 0
+    catch_up_summary: bool = flag(True)  # a backlog produces one "N events while you were away" notification
+    working_hours_enabled: bool = flag(False)
+    working_days: tuple[int, ...] = week_days((0, 1, 2, 3, 4))  # Monday = 0
     working_start: str = clock_time("09:00")  # local time
     working_end: str = clock_time("17:00")
-    dnd_allow_new_cases: bool = False  # still alert for new cases during DND
-    sound_enabled: bool = True
-    sound_kinds: frozenset[str] = frozenset({"case.new", "chat.status/pending", "chat.status/queue"})
+    dnd_allow_new_cases: bool = flag(False)  # still alert for new cases during DND
+    sound_enabled: bool = flag(True)
+    sound_kinds: frozenset[str] = notify_keys(frozenset({"case.new", "chat.status/pending", "chat.status/queue"}))
     sound_volume: int = number(70, 0, 100, " %", "Sound volume")
-    only_mine: bool = False  # filter to my agent id / departments (unassigned new/pending/queued always shown)
-    my_agent_id: str = ""
-    my_departments: tuple[str, ...] = ()
+    only_mine: bool = flag(False)  # filter to my agent id / departments (unassigned new/pending/queued always shown)
+    my_agent_id: str = text()
+    my_departments: tuple[str, ...] = text_list()
     offline_alarm_s: int = number(60, 10, 3600, " s", "Warn when the connection is down for seconds")
 
     def replace(self, **changes: Any) -> Settings:
@@ -198,14 +309,13 @@ class Settings:
         problems: list[str] = []
         if not isinstance(data, dict):
             return cls(), ["the settings file does not hold a JSON object"]
-        defaults = cls()
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             if f.name not in data:
                 continue
             raw = data[f.name]
             try:
-                values[f.name] = _coerce(f.name, raw, getattr(defaults, f.name))
+                values[f.name] = _coerce(f.name, raw)
             except (TypeError, ValueError) as exc:
                 problems.append(f"{f.name}: {exc}; using the default")
         return cls(**values), problems
@@ -218,59 +328,12 @@ _BOUNDS: Final[dict[str, Bounds]] = {
 _CHOICES: Final[dict[str, tuple[str, ...]]] = {
     f.name: f.metadata["choices"] for f in dataclasses.fields(Settings) if "choices" in f.metadata
 }
-_CLOCKS: Final = frozenset(f.name for f in dataclasses.fields(Settings) if f.metadata.get("clock"))
+_CHECKS: Final[dict[str, Check]] = {f.name: f.metadata["check"] for f in dataclasses.fields(Settings)}
 
 
-def _coerce(name: str, raw: Any, default: Any) -> Any:
-    """``raw`` checked against the type of ``default`` (plus a few value rules)."""
-    if name in ("ca_file", "dnd_until"):
-        if raw is None:
-            return None
-        if not isinstance(raw, str):
-            raise TypeError("expected text or null")
-        return raw or None
-    if isinstance(default, bool):
-        if not isinstance(raw, bool):
-            raise TypeError("expected true or false")
-        return raw
-    if isinstance(default, int):
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            raise TypeError("expected a whole number")
-        limit = _BOUNDS[name]
-        if not limit.low <= raw <= limit.high:
-            raise ValueError(f"must be between {limit.low} and {limit.high}")
-        return raw
-    if isinstance(default, str):
-        if not isinstance(raw, str):
-            raise TypeError("expected text")
-        if name in _CHOICES:  # any case; stored as declared
-            allowed = _CHOICES[name]
-            chosen = next((c for c in allowed if c.casefold() == raw.casefold()), None)
-            if chosen is None:
-                raise ValueError(f"must be one of {', '.join(allowed)}")
-            return chosen
-        if name in _CLOCKS and not _HHMM.match(raw):
-            raise ValueError("expected HH:MM")
-        return raw
-    if isinstance(default, frozenset):
-        if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
-            raise TypeError("expected a list of texts")
-        raw = [_NOTIFY_ALIASES.get(x, x) for x in raw]
-        unknown = sorted(set(raw) - _VALID_NOTIFY)
-        if unknown:
-            log.info("settings: %s: ignoring unknown kinds %s", name, unknown)
-        return frozenset(x for x in raw if x in _VALID_NOTIFY)
-    if isinstance(default, tuple):
-        if not isinstance(raw, list):
-            raise TypeError("expected a list")
-        if name == "working_days":
-            if not all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= 6 for x in raw):
-                raise ValueError("expected week days 0 (Monday) to 6")
-            return tuple(sorted(set(raw)))
-        if not all(isinstance(x, str) for x in raw):
-            raise TypeError("expected a list of texts")
-        return tuple(raw)
-    raise TypeError(f"unsupported setting {name}")  # pragma: no cover - every field is handled above
+def _coerce(name: str, raw: Any) -> Any:
+    """``raw`` from the file, checked by its field's declaration (raises ``TypeError`` / ``ValueError``)."""
+    return _CHECKS[name](raw)
 
 
 def load_report(path: Path | None = None) -> tuple[Settings, list[str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -180,3 +181,53 @@ def test_choices_and_times_are_checked_against_their_declarations() -> None:
     assert problems == ["log_level: must be one of DEBUG, INFO, WARNING, ERROR; using the default",
                         "working_start: expected HH:MM; using the default",
                         "working_end: expected HH:MM; using the default"]
+
+
+#: Every declared field: a value the file may hold, what it becomes, a value it may not hold, and the words why.
+FIELD_TABLE: dict[str, tuple[object, object, object, str]] = {
+    "bridge_url": ("https://b.example.com", "https://b.example.com", 7, "expected text"),
+    "key": ("ed25519:AAAA", "ed25519:AAAA", None, "expected text"),
+    "ca_file": ("", None, ["ca.pem"], "expected text or null"),
+    "notify": (["chat.pending", "bogus"], frozenset({"chat.status/pending"}), "case.new", "expected a list of texts"),
+    "url_template": ("https://x.example.com/{case_id}", "https://x.example.com/{case_id}", [], "expected text"),
+    "admin_url_template": ("", "", False, "expected text"),
+    "account_id": ("acme", "acme", 1.5, "expected text"),
+    "retention_days": (3650, 3650, 0, "must be between 1 and 3650"),
+    "start_at_login": (True, True, 1, "expected true or false"),
+    "log_level": ("warning", "WARNING", "loud", "must be one of DEBUG, INFO, WARNING, ERROR"),
+    "dnd_until": ("2026-01-01T10:00:00+00:00", "2026-01-01T10:00:00+00:00", 5, "expected text or null"),
+    "realert_interval_s": (0, 0, True, "expected a whole number"),
+    "realert_max": (50, 50, 51, "must be between 1 and 50"),
+    "burst_size": (0, 0, "3", "expected a whole number"),
+    "burst_window_s": (300, 300, 1.0, "expected a whole number"),
+    "catch_up_summary": (False, False, "no", "expected true or false"),
+    "working_hours_enabled": (True, True, None, "expected true or false"),
+    "working_days": ([4, 0, 4], (0, 4), [True], "expected week days 0 (Monday) to 6"),
+    "working_start": ("23:59", "23:59", "24:00", "expected HH:MM"),
+    "working_end": ("00:00", "00:00", 1700, "expected text"),
+    "dnd_allow_new_cases": (True, True, 0, "expected true or false"),
+    "sound_enabled": (False, False, "false", "expected true or false"),
+    "sound_kinds": ([], frozenset(), [1], "expected a list of texts"),
+    "sound_volume": (0, 0, 101, "must be between 0 and 100"),
+    "only_mine": (True, True, [], "expected true or false"),
+    "my_agent_id": ("a-7", "a-7", {"id": 1}, "expected text"),
+    "my_departments": (["sales", "sales"], ("sales", "sales"), "sales", "expected a list of texts"),
+    "offline_alarm_s": (10, 10, 9, "must be between 10 and 3600"),
+}
+
+
+def test_the_table_covers_every_declared_field() -> None:
+    fields = dataclasses.fields(Settings)
+    assert set(FIELD_TABLE) == {f.name for f in fields}
+    assert all(callable(f.metadata.get("check")) for f in fields)  # every field is declared with its check
+
+
+@pytest.mark.parametrize("name", sorted(FIELD_TABLE))
+def test_every_field_is_checked_by_its_declaration(name: str) -> None:
+    good, expected, bad, why = FIELD_TABLE[name]
+    settings, problems = Settings.from_json({name: good})
+    assert getattr(settings, name) == expected and problems == []
+    assert Settings.from_json(settings.to_json())[0] == settings  # what is saved reads back the same
+    settings, problems = Settings.from_json({name: bad})
+    assert getattr(settings, name) == getattr(Settings(), name)
+    assert problems == [f"{name}: {why}; using the default"]
