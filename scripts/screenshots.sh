@@ -125,7 +125,7 @@ from trayapp.settings import Settings
 from trayapp.ui.first_run import FirstRunDialog, LinkMode
 from trayapp.ui.settings_dialog import SettingsDialog, SettingsValues
 from trayapp.ui.tray import TrayController
-from trayapp.client.state import ConnectionState, ConnectionStatus, Problem
+from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
 
 out = Path(sys.argv[1])
 app = QApplication([])
