@@ -16,9 +16,10 @@ Entry points for ``trayapp/cli.py``::
 - ``--keep-trying``: when the bridge cannot be reached at start, keep retrying instead of exiting 6.
 
 stdout, one line per verified event, flushed: ``{"seq":N,"id":"...","received_at":"...","event":{...}}`` (the event as
-derived from the signed body, ``core.event.Event.to_json()``). stderr: JSON lines with ``"type"`` = ``state`` (with
-``problem``), ``gap``, ``caught_up``, ``verification_failed``, ``event_skipped`` (an alert that could not be shown; the
-stream goes on), ``exit`` (the code and why), plus log messages.
+derived from the signed body, ``core.event.Event.to_json()``), and one line per verified ``cases`` snapshot (first
+start, after a gap): ``{"type":"cases","epoch":E,"head":H,"cases":[...],"omitted":N}``. stderr: JSON lines with
+``"type"`` = ``state`` (with ``problem``), ``gap``, ``caught_up``, ``verification_failed``, ``event_skipped`` (an
+alert that could not be shown; the stream goes on), ``exit`` (the code and why), plus log messages.
 
 Exit codes (:data:`EXIT_CODES`, also in ``--help``).
 """
@@ -39,6 +40,7 @@ from typing import Any, TextIO
 from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
 
 from ..core import wire
+from ..core.cases import Snapshot
 from ..core.errors import BadLink
 from ..core.event import ReceivedEvent
 from ..core.link import parse_link
@@ -173,6 +175,9 @@ class _Printer:
 
     def on_config(self, conversation_url: str) -> None:
         self._err({"type": "config", "conversation_url": conversation_url})
+
+    def on_cases(self, snapshot: Snapshot) -> None:
+        self._write(self.out, {"type": "cases", **snapshot.to_json()})
 
 
 def _config(args: argparse.Namespace) -> ConnectionConfig:

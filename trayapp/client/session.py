@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from ..core import wire
+from ..core.cases import Snapshot
 from ..core.event import ReceivedEvent
 from ..model.connection import ConnectionState, ConnectionStatus
 from ..model.rows import HistoryRow, RowFilter
@@ -74,13 +75,14 @@ class SessionEvents(Protocol):
     def test_alert(self, received: ReceivedEvent, /) -> None: ...
     def test_alert_sent(self, ok: bool, words: str, detail: str, /) -> None: ...
     def config_received(self, conversation_url: str, /) -> None: ...
+    def cases_received(self, snapshot: Snapshot, /) -> None: ...
 
 
 #: The names of :class:`SessionEvents`, in the order of the contract.
 EVENT_NAMES: Final[Sequence[str]] = (
     "state_changed", "history_loaded", "event_received", "caught_up", "gap", "verification_failed", "event_skipped",
     "read_changed", "older_loaded", "counts_changed", "search_finished", "event_loaded", "test_alert",
-    "test_alert_sent", "config_received",
+    "test_alert_sent", "config_received", "cases_received",
 )
 
 
@@ -451,3 +453,6 @@ class _Relay:
 
     def on_config(self, conversation_url: str) -> None:
         self._service._events.config_received(conversation_url)
+
+    def on_cases(self, snapshot: Snapshot) -> None:
+        self._service._events.cases_received(snapshot)
