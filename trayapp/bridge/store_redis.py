@@ -7,7 +7,8 @@ points at the same Redis is the same bridge: same seqs, same epoch, same key.
 
 Keys (``P`` = prefix): ``P:epoch``, ``P:seq`` (the head: last seq assigned), ``P:events`` (the stream; entry id
 ``<seq>-0``; one field ``e`` = ``received_at LF received_ts LF dedupe_key LF event-JSON LF body``, one field so
-that reading is cheap), ``P:dd:<sha256>`` (dedupe → seq, TTL: the retention), ``P:signing-key`` (PEM),
+that reading is cheap), ``P:dd:<sha256>`` (dedupe → seq, TTL: the retention), ``P:cases:open`` (case id → state
+JSON of every open case), ``P:cc:<case id>`` (a closed case's state, TTL: the retention), ``P:signing-key`` (PEM),
 ``P:tokens`` (hash → JSON name/created_at/n),
 ``P:tokens:revoked`` (hash → revoked_at), ``P:tokens:active`` (name → hash),
 ``P:tokens:n`` (creation counter), ``P:token-gen`` (bumped on every revocation).
