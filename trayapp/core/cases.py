@@ -49,6 +49,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from . import text
+from .acquire import lookup
 from .errors import BadMessage, BadSignature
 from .wire import dumps
 
@@ -151,28 +152,10 @@ def _received_ms(received_at: str) -> int:
 # --- the fold --------------------------------------------------------------------------------------------------
 
 
-def _decoded(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] == "{":
-        try:
-            return json.loads(value)
-        except (ValueError, RecursionError):
-            return None
-    return value
-
-
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        obj = _decoded(obj)
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return _decoded(obj)
-
-
 def _from_visitor(payload: Mapping[str, Any]) -> bool:
     data = payload.get("data")
-    message = _get(data, "message") if isinstance(data, Mapping) else _get(payload, "message")
-    sender = _get(message, "user", "type")
+    message = lookup(payload, "data", "message") if isinstance(data, Mapping) else lookup(payload, "message")
+    sender = lookup(message, "user", "type")
     return isinstance(sender, str) and sender.strip().lower() == "visitor"
 
 
@@ -180,9 +163,9 @@ def _status_date(payload: Mapping[str, Any], status: str) -> tuple[int | None, i
     """(the status's own date, ``dateCreated``) of a payload, in ms."""
     data = payload.get("data")
     if isinstance(data, Mapping):
-        case = _get(data, "case")
-        own = parse_ms(_get(case, _V2_DATES[status]))
-        return own, parse_ms(_get(case, "dateCreated"))
+        case = lookup(data, "case")
+        own = parse_ms(lookup(case, _V2_DATES[status]))
+        return own, parse_ms(lookup(case, "dateCreated"))
     name = _V1_DATES.get(status)
     return (parse_ms(payload.get(name)) if name else None), None
 
@@ -246,13 +229,6 @@ def state_from_json(data: Mapping[str, Any]) -> CaseState:
                      order=int(data["order"]), updated_seq=int(data["updated_seq"]),
                      updated_ts=float(data["updated_ts"]), first_message=data.get("first_message") or None,
                      **{name: data.get(name) or None for name in FIELDS})
-
-
-def state_to_json(state: CaseState) -> dict[str, Any]:
-    """The stores' form: the non-empty fields; ``order`` as a decimal string (see :meth:`CaseUpdate.to_json`)."""
-    out = {k: v for k, v in asdict(state).items() if v is not None}
-    out["order"] = str(state.order)
-    return out
 
 
 # --- the snapshot ----------------------------------------------------------------------------------------------
