@@ -51,16 +51,35 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 def test_listen_replays_and_prints_json_lines(bridge: BridgeProcess, tmp_path: Path) -> None:
     _, _, link = token_link(bridge)
     post(bridge.url, case_payload(1), case_payload(2, "chat.status.closed"))
-    done = run(listen_cmd("--link", link, "--since", "0", "--once", "2", "--timeout", "30"))
-    assert done.returncode == 0, done.stderr
-    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    # --once 3: the two stored events replay, caught_up says so, then one live event ends the run. (With --once 2
+    # the run may end on the second event, before caught_up is read.)
+    proc = subprocess.Popen(listen_cmd("--link", link, "--since", "0", "--once", "3", "--timeout", "30"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err_lines: queue.Queue[str] = queue.Queue()
+    seen: list[str] = []
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            err_lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    while '"caught_up"' not in (line := err_lines.get(timeout=30)):
+        seen.append(line)
+    seen.append(line)
+    post(bridge.url, case_payload(3))
+    out, _ = proc.communicate(timeout=30)
+    while not err_lines.empty():
+        seen.append(err_lines.get())
+    assert proc.returncode == 0, "".join(seen)
+    lines = [json.loads(line) for line in out.splitlines()]
     assert [(d["seq"], d["event"]["kind"], d["event"]["status"], d["event"]["case_id"]) for d in lines] == [
-        (1, "case.new", "pending", "1"), (2, "chat.status", "closed", "2")]
+        (1, "case.new", "pending", "1"), (2, "chat.status", "closed", "2"), (3, "case.new", "pending", "3")]
     assert set(lines[0]) == {"seq", "id", "received_at", "event"}
-    err = json_lines(done.stderr)
+    err = json_lines("".join(seen))
     assert {"type": "caught_up", "count": 2} in err
     assert any(d["type"] == "state" and d["state"] == "connected" for d in err)
-    assert "tb_" not in done.stderr  # no token in what it prints
+    assert "tb_" not in "".join(seen)  # no token in what it prints
 
 
 def test_listen_live_and_resume_from_data_dir(bridge: BridgeProcess, tmp_path: Path) -> None:
