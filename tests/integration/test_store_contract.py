@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from tests.support.cases import case_item, case_story
 from tests.support.redis_server import redis_server, wait_for
 from trayapp.bridge.errors import BadRequest, StoreClosed
 from trayapp.bridge.ingest import FrameSigner, rfc3339_ms
@@ -307,52 +308,6 @@ async def test_token_departments_are_kept(stores: Stores) -> None:
 
 
 # --- case state: the fold of core.cases, in the store's own transaction ----------------------------------------
-
-def case_item(payload: dict[str, object], received_ts: float) -> NewEvent:
-    from trayapp.bridge.ingest import case_of, event_json
-    from trayapp.core.acquire import normalise
-
-    body = json.dumps(payload, ensure_ascii=False)
-    event = event_json(normalise(payload))
-    at = rfc3339_ms(received_ts)
-    key = hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
-    return NewEvent(body=body, event=event, dedupe_key=key, received_at=at, received_ts=received_ts,
-                    case=case_of(payload, event, at))
-
-
-def case_story() -> list[dict[str, object]]:
-    """Three cases in every kind of order: one waits, one is taken (its pending retried late), one closes and
-    reopens; a hostile one; an agent-status event in between."""
-    hostile = "\ud800<b>\x00\u202e" + "x" * 2000
-
-    def v2(event: str, status: str | None, case_id: object, ts: str, **extra: object) -> dict[str, object]:
-        case: dict[str, object] = {"id": case_id, "title": f"Case {case_id}", "channel": "chat",
-                                   "contact": {"name": f"Visitor {case_id}"}, "dateCreated": "2026-11-23 09:00:00",
-                                   **extra}
-        if status:
-            case["status"] = status
-        data: dict[str, object] = {"case": case}
-        if status == "active":
-            data["agent"] = {"name": "Ana"}
-        return {"event": event, "timestamp": ts, "data": data}
-
-    return [
-        v2("case.new", "pending", 1, "2026-11-23T09:01:00.000Z", datePending="2026-11-23 09:01:00"),
-        v2("case.new", "pending", 2, "2026-11-23T09:02:00.000Z", department="Sales"),
-        {"event": "agent.status.changed", "data": {"agent": {"status": "available", "name": "Ana"}}},
-        v2("chat.status", "active", 2, "2026-11-23T09:03:00.000Z", dateActive="2026-11-23 09:03:00"),
-        v2("case.new", "pending", 2, "2026-11-23T09:02:00.000Z", title="retried"),  # a late retry: stays active
-        {"event": "chat.message",
-         "data": {"case": {"id": 1}, "message": {"msg": "Hello?", "user": {"type": "visitor"}}}},
-        v2("case.new", "pending", 3, "2026-11-23T09:04:00.000Z", department="Billing"),
-        v2("chat.status", "closed", 3, "2026-11-23T09:05:00.000Z"),
-        v2("chat.status", "queue", 3, "2026-11-23T09:06:00.000Z", dateQueue="2026-11-23 09:06:00"),  # reopened
-        v2("chat.status", "closed", 1, "2026-11-23T08:00:00.000Z"),  # older than its pending: ignored
-        v2("case.new", "pending", hostile, "2026-11-23T09:07:00.000Z", title=hostile, department=hostile),
-        {"event": "chat.message", "data": {"case": {"id": hostile},
-                                           "message": {"msg": hostile, "user": {"type": "visitor"}}}},
-    ]
-
 
 def folded(items: list[NewEvent]) -> list[cases.CaseState]:
     states: dict[str, cases.CaseState] = {}

@@ -10,7 +10,7 @@ Bounded: a snapshot holds at most ``core.cases.MAX_SNAPSHOT_BYTES`` (~4 MiB as i
 ``cases`` frame always fits the app's frame limit: ~9,000 typical cases, at least ~550 of the largest possible);
 cases past that -- the ones that entered their status last -- are left out and counted in ``"omitted"``. The
 snapshot of one head is the same for every caller of one scope, so the last few are kept, signed, and built (in a
-worker thread) only when the head moved.
+worker thread, one at a time: a reconnect storm waits for the one build and shares it) only when the head moved.
 """
 
 from __future__ import annotations
@@ -38,21 +38,23 @@ class CaseSnapshots:
         self.signer = signer
         self._open: OpenCases | None = None
         self._signed: OrderedDict[tuple[int, frozenset[str] | None], tuple[str, str]] = OrderedDict()
+        self._lock = asyncio.Lock()  # one read and build at a time: a reconnect storm waits for it, then shares it
 
     async def signed(self, scope: TokenScope | None) -> tuple[str, str]:
         """(snapshot text, sig) of the open cases now, as ``scope`` may see them."""
         head = (await self.store.bounds()).head
-        if self._open is None or self._open.head < head:
-            self._open = await self.store.open_cases()
-        current = self._open
-        key = (current.head, scope.departments if scope is not None else None)
-        found = self._signed.get(key)
-        if found is None:
-            found = await asyncio.to_thread(self._build, current, scope)
-            self._signed[key] = found
-            while len(self._signed) > _KEEP:
-                self._signed.popitem(last=False)
-        return found
+        async with self._lock:
+            if self._open is None or self._open.head < head:
+                self._open = await self.store.open_cases()
+            current = self._open
+            key = (current.head, scope.departments if scope is not None else None)
+            found = self._signed.get(key)
+            if found is None:
+                found = await asyncio.to_thread(self._build, current, scope)
+                self._signed[key] = found
+                while len(self._signed) > _KEEP:
+                    self._signed.popitem(last=False)
+            return found
 
     def _build(self, current: OpenCases, scope: TokenScope | None) -> tuple[str, str]:
         assert self.signer.key is not None, "signing key not loaded"
