@@ -90,7 +90,7 @@ CREATE TABLE IF NOT EXISTS cases (
     case_id TEXT PRIMARY KEY, status TEXT NOT NULL, status_since TEXT NOT NULL, ord INTEGER NOT NULL,
     updated_seq INTEGER NOT NULL, updated_ts REAL NOT NULL, contact_name TEXT, title TEXT, channel TEXT,
     department TEXT, agent_name TEXT, first_message TEXT
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS cases_open ON cases (status_since, case_id) WHERE status != 'closed';
 CREATE INDEX IF NOT EXISTS cases_closed ON cases (updated_ts) WHERE status = 'closed'
 """
