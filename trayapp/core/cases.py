@@ -65,8 +65,20 @@ _V1_DATES: Final = {"pending": "date_created", "queue": "date_created", "active"
 _CASE_KINDS: Final = frozenset({"case.new", "chat.status", "chat.message"})
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Fields:
+    """What a case says about itself (every text made safe by ``core.text``); ``None``: not known."""
+
+    contact_name: str | None = None
+    title: str | None = None
+    channel: str | None = None
+    department: str | None = None
+    agent_name: str | None = None
+    first_message: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
-class CaseUpdate:
+class CaseUpdate(_Fields):
     """What one event says about its case. ``status`` ``None``: no status change (``since`` is then when a case
     first seen here starts ``pending``, ``order`` 0). ``order``: see the module doc."""
 
@@ -74,12 +86,6 @@ class CaseUpdate:
     status: str | None
     since: str
     order: int
-    contact_name: str | None = None
-    title: str | None = None
-    channel: str | None = None
-    department: str | None = None
-    agent_name: str | None = None
-    first_message: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The non-empty fields (``order`` as a decimal string: the Redis script compares it as a number)."""
@@ -89,7 +95,7 @@ class CaseUpdate:
 
 
 @dataclass(frozen=True, slots=True)
-class CaseState:
+class CaseState(_Fields):
     """One case as the bridge keeps it; ``order`` (of the event that set the status) and ``updated_ts`` (when its
     last event was received: retention of closed cases) are the bridge's own, not in the snapshot."""
 
@@ -99,12 +105,6 @@ class CaseState:
     order: int
     updated_seq: int
     updated_ts: float
-    contact_name: str | None = None
-    title: str | None = None
-    channel: str | None = None
-    department: str | None = None
-    agent_name: str | None = None
-    first_message: str | None = None
 
     def snapshot_entry(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in SNAPSHOT_KEYS}
