@@ -52,7 +52,9 @@ AOF) is a different store, and this process refuses to write into it until resta
 Cases: the append script also folds each event's case update (``NewEvent.case``; the rule of
 ``core.cases.merge``, written again in Lua) into ``P:cases:open`` (case id → state JSON) -- or, once the case is
 closed, into ``P:cc:<case id>`` (TTL: the retention) -- so every process sees the same case state, consistent with
-the seq counter; ``open_cases`` reads the hash and the head in one ``MULTI``.
+the seq counter; ``open_cases`` reads the hash and the head in one ``MULTI``. A store from before the case state is
+folded once from the events it still has when a serving process opens it (``P:cases:folded`` marks it done).
+Every process must run a version that folds: an older one appends events without case updates.
 
 Retention: ``prune`` scans the oldest entries (``XRANGE``) for the first one received at or after the cutoff and
 ``XTRIM MINID``s up to it (always a prefix, so the retained seqs stay contiguous). Dedupe keys expire by TTL.
@@ -67,6 +69,7 @@ import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -104,14 +107,10 @@ FRAME_CACHE_BYTES = 64 * 1024 * 1024
 PRUNE_PAGE = 100
 READ_PAGE = 50  # XRANGE page of a byte-bounded read
 
-# KEYS: seq, stream, epoch, open cases, then per item its dedupe key and its closed-case key.  ARGV: epoch, ttl,
-# then per item its packed entry and its case update (JSON, "" for none).
-# Answers one number per item: the new seq, or minus the original seq of a duplicate.
-# fold() is core.cases.merge, the same rule (tests/integration/test_store_contract.py runs the fold's table on both).
-APPEND_LUA = """#!lua
-if redis.call('GET', KEYS[3]) ~= ARGV[1] then
-  return redis.error_reply('EPOCH the store was recreated (epoch key changed or lost); restart the bridge')
-end
+# The fold of one case update (KEYS[4]: the open cases; ARGV[2]: the ttl of a closed case), shared by the append and
+# the back-fill script. fold() is core.cases.merge, the same rule (tests/integration/test_store_contract.py holds
+# both stores to core's fold).
+_FOLD_LUA = """
 local FIELDS = {'contact_name', 'title', 'channel', 'department', 'agent_name'}
 local function digits(t) return (string.gsub(t, '%D', '')) end
 local function fold(ck, seq, up)
@@ -154,6 +153,15 @@ local function fold(ck, seq, up)
     if was_closed then redis.call('DEL', ck) end
   end
 end
+"""
+
+# KEYS: seq, stream, epoch, open cases, then per item its dedupe key and its closed-case key.  ARGV: epoch, ttl,
+# then per item its packed entry and its case update (JSON, "" for none).
+# Answers one number per item: the new seq, or minus the original seq of a duplicate.
+APPEND_LUA = "#!lua\n" + _FOLD_LUA[1:] + """
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then
+  return redis.error_reply('EPOCH the store was recreated (epoch key changed or lost); restart the bridge')
+end
 local ttl = tonumber(ARGV[2])
 local out = {}
 for i = 5, #KEYS, 2 do
@@ -171,6 +179,15 @@ for i = 5, #KEYS, 2 do
   end
 end
 return out
+"""
+
+# KEYS: (unused), (unused), (unused), open cases, then per update its closed-case key.  ARGV: (unused), ttl, then per
+# update its seq and its case update (JSON). Folds events a store had before it kept case state (see open()).
+BACKFILL_LUA = "#!lua\n" + _FOLD_LUA[1:] + """
+for i = 5, #KEYS do
+  fold(KEYS[i], tonumber(ARGV[2 * (i - 4) + 1]), cjson.decode(ARGV[2 * (i - 4) + 2]))
+end
+return #KEYS - 4
 """
 
 # KEYS: tokens, active, counter.  ARGV: hash, name, created_at, departments (JSON).  1 ok, 0 name taken,
@@ -283,6 +300,7 @@ class RedisStore(Store):
         self._k_token_gen = f"{p}:token-gen"
         self._k_open_cases = f"{p}:cases:open"
         self._k_closed_case = f"{p}:cc:"
+        self._k_cases_from = f"{p}:cases:folded"
         self._r: aioredis.Redis | None = None
         self._rx: aioredis.Redis | None = None  # the fan-out's own connection (long XREAD BLOCKs)
         self._scripts: dict[str, Any] = {}
@@ -330,6 +348,7 @@ class RedisStore(Store):
             "append": r.register_script(APPEND_LUA),
             "add_token": r.register_script(ADD_TOKEN_LUA),
             "revoke": r.register_script(REVOKE_TOKEN_LUA),
+            "backfill": r.register_script(BACKFILL_LUA),
         }
         try:
             await self._io(r.set(self._k_epoch, secrets.token_hex(8), nx=True))
@@ -339,6 +358,8 @@ class RedisStore(Store):
             self._epoch = _text(epoch)
             self._fan_last = f"{int(head or 0)}-0"
             await self._check_durability()
+            if frame_builder is not None:
+                await self._backfill_cases()
         except StoreUnavailable as exc:
             await r.aclose(close_connection_pool=True)
             self._r = None
@@ -354,6 +375,38 @@ class RedisStore(Store):
         if frame_builder is not None:
             self._rx = self._client(self.block_ms / 1000 + self.timeout + 1.0, 2)
             self._fanout = loop.create_task(self._fanout_loop(), name="redis-store-fanout")
+
+    async def _backfill_cases(self) -> None:
+        """A store from before the case state (no ``P:cases:folded``): fold the events it still has, then mark it.
+        Folding an update twice changes nothing, so processes starting together, or a restart after a crash in
+        the middle, do no harm; events appended meanwhile were folded by the append script."""
+        assert self._r is not None
+        r = self._r
+        if await self._io(r.exists(self._k_cases_from)):
+            return
+        head = int(await self._io(r.get(self._k_seq)) or 0)
+        start, folded = "-", 0
+        while head:
+            entries = await self._io(r.xrange(self._k_stream, start, f"{head}-0", count=PRUNE_PAGE))
+            keys: list[str] = ["", "", "", self._k_open_cases]
+            args: list[str | int] = ["", max(1, int(self.dedupe_window))]
+            for entry_id, fields in entries:
+                item = _unpack(fields[b"e"])
+                with contextlib.suppress(ValueError, TypeError, RecursionError):
+                    payload = json.loads(item.body)
+                    update = cases.update_of(payload, item.event, item.received_at) \
+                        if isinstance(payload, dict) and isinstance(item.event, dict) else None
+                    if update is not None:
+                        keys.append(self._k_closed_case + update.case_id)
+                        args += [_seq_of(entry_id), _case_arg(replace(item, case=update))]
+            if len(keys) > 4:
+                folded += int(await self._io(self._scripts["backfill"](keys=keys, args=args)))
+            if len(entries) < PRUNE_PAGE:
+                break
+            start = "(" + _text(entries[-1][0])
+        await self._io(r.set(self._k_cases_from, str(head)))
+        if folded:
+            log.info("case state: folded %d events the store had before it kept case state", folded)
 
     async def _check_durability(self) -> None:
         assert self._r is not None
