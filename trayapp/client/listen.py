@@ -177,7 +177,8 @@ class _Printer:
         self._err({"type": "config", "conversation_url": conversation_url})
 
     def on_cases(self, snapshot: Snapshot) -> None:
-        self._write(self.out, {"type": "cases", **snapshot.to_json()})
+        if not self.done.is_set():
+            self._write(self.out, {"type": "cases", **snapshot.to_json()})
 
 
 def _config(args: argparse.Namespace) -> ConnectionConfig:
