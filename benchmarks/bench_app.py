@@ -394,9 +394,9 @@ def latency(bridge: Bridge, base: Path, count: int, spacing: float) -> dict[str,
     from PySide6.QtWidgets import QApplication
 
     import trayapp.core.wire as wire
-    from trayapp.app import TrayApp
     from trayapp.model.connection import ConnectionState
     from trayapp.settings import Settings
+    from trayapp.ui.app import TrayApp
     from trayapp.ui.client_service import ClientService
     from trayapp.ui.notify.base import Notification
 
@@ -510,8 +510,8 @@ def load_main(data: str, count: int, url: str, key: str, token: str) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from trayapp.app import TrayApp
     from trayapp.settings import Settings
+    from trayapp.ui.app import TrayApp
     from trayapp.ui.client_service import ClientService
 
     qapp = QApplication(["trayapp-bench"])

@@ -221,7 +221,7 @@ def run_tray(argv: list[str], link: str | None = None) -> int:
         print("trayapp is already running: handed over to it.", file=sys.stderr)
         return 0
     from trayapp import settings as settings_mod
-    from trayapp.app import TrayApp
+    from trayapp.ui.app import TrayApp
     from trayapp.ui.client_service import ClientService
 
     settings = settings_mod.load()

@@ -86,6 +86,21 @@ def bounds(name: str) -> Bounds:
     return _BOUNDS[name]
 
 
+def choice(default: str, choices: tuple[str, ...]) -> Any:
+    """A text field of :class:`Settings` that is one of ``choices`` (the file is checked, the dialog offers them)."""
+    return dataclasses.field(default=default, metadata={"choices": choices})
+
+
+def choices(name: str) -> tuple[str, ...]:
+    """The values a :func:`choice` setting may take (``KeyError``: not one)."""
+    return _CHOICES[name]
+
+
+def clock_time(default: str) -> Any:
+    """A local time of day, ``HH:MM`` (the file is checked; the dialog edits it as a time)."""
+    return dataclasses.field(default=default, metadata={"clock": True})
+
+
 def notify_key(event: Event) -> str:
     """The most specific notify key of an event: ``"chat.status/pending"``, ``"case.new/pending"``, ``"other"``."""
     return f"{event.kind}/{event.status}" if event.status else event.kind
@@ -128,7 +143,7 @@ class Settings:
     # --- app ---
     retention_days: int = number(30, 1, 3650, " days", "Keep history for days")  # local history
     start_at_login: bool = False
-    log_level: str = "INFO"
+    log_level: str = choice("INFO", LOG_LEVELS)
     dnd_until: str | None = None  # ISO 8601 aware time; None = do-not-disturb off
     # --- issue 4: alerts that fit an agent's day (defaults from the issue) ---
     realert_interval_s: int = number(60, 0, 3600, " s", "Re-alert a waiting customer every seconds")  # 0: never
@@ -138,8 +153,8 @@ class Settings:
     catch_up_summary: bool = True  # a backlog produces one "N events while you were away" notification
     working_hours_enabled: bool = False
     working_days: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday = 0
-    working_start: str = "09:00"  # HH:MM local time
-    working_end: str = "17:00"
+    working_start: str = clock_time("09:00")  # local time
+    working_end: str = clock_time("17:00")
     dnd_allow_new_cases: bool = False  # still alert for new cases during DND
     sound_enabled: bool = True
     sound_kinds: frozenset[str] = frozenset({"case.new", "chat.status/pending", "chat.status/queue"})
@@ -200,6 +215,10 @@ class Settings:
 _BOUNDS: Final[dict[str, Bounds]] = {
     f.name: f.metadata["bounds"] for f in dataclasses.fields(Settings) if "bounds" in f.metadata
 }
+_CHOICES: Final[dict[str, tuple[str, ...]]] = {
+    f.name: f.metadata["choices"] for f in dataclasses.fields(Settings) if "choices" in f.metadata
+}
+_CLOCKS: Final = frozenset(f.name for f in dataclasses.fields(Settings) if f.metadata.get("clock"))
 
 
 def _coerce(name: str, raw: Any, default: Any) -> Any:
@@ -224,11 +243,13 @@ def _coerce(name: str, raw: Any, default: Any) -> Any:
     if isinstance(default, str):
         if not isinstance(raw, str):
             raise TypeError("expected text")
-        if name == "log_level":
-            if raw.upper() not in LOG_LEVELS:
-                raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
-            return raw.upper()
-        if name in ("working_start", "working_end") and not _HHMM.match(raw):
+        if name in _CHOICES:  # any case; stored as declared
+            allowed = _CHOICES[name]
+            chosen = next((c for c in allowed if c.casefold() == raw.casefold()), None)
+            if chosen is None:
+                raise ValueError(f"must be one of {', '.join(allowed)}")
+            return chosen
+        if name in _CLOCKS and not _HHMM.match(raw):
             raise ValueError("expected HH:MM")
         return raw
     if isinstance(default, frozenset):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,23 +14,16 @@ from PySide6.QtCore import QCoreApplication, QEvent
 from tests.e2e.conftest import displayed, dunstctl, history
 from tests.ui.fakes import FakeClient
 from trayapp.core.event import Event, ReceivedEvent
+from trayapp.model.rows import HistoryRow
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("clean_dunst")]
 
 
-@dataclass(frozen=True)
-class Row:
-    """Stands in for ``client.history.HistoryRow``."""
-
-    event: ReceivedEvent
-    read: bool = False
-
-
-def make_row(seq: int, kind: str, status: str, case_id: str, contact_name: str = "Contact") -> Row:
-    """(Not tests.ui.conftest's: importing it would switch the keyring to the null back-end for the session.)"""
+def make_row(seq: int, kind: str, status: str, case_id: str, contact_name: str = "Contact") -> HistoryRow:
     event = Event(kind=kind, acquire_event=f"{kind}.{status}", status=status, case_id=case_id,
                   contact_name=contact_name, channel="chat", title="Question", account="acme")
-    return Row(ReceivedEvent(seq=seq, id=f"evt-{seq}", received_at="2026-11-25T10:00:00Z", body="{}", event=event))
+    return HistoryRow(ReceivedEvent(seq=seq, id=f"evt-{seq}", received_at="2026-11-25T10:00:00Z", body="{}",
+                                    event=event), False)
 
 
 class Clock:
@@ -45,8 +37,8 @@ class Clock:
 @pytest.fixture
 def running(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple]:
     monkeypatch.setenv("TRAYAPP_CONFIG_DIR", str(tmp_path / "config"))
-    from trayapp.app import TrayApp
     from trayapp.settings import Settings
+    from trayapp.ui.app import TrayApp
     from trayapp.ui.notify.freedesktop import FreedesktopNotifier
     from trayapp.ui.sound import SoundPlayer
 

@@ -43,9 +43,9 @@ def test_webhook_to_popup_to_conversation(bridge: dict[str, Any], tmp_path: Path
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRAYAPP_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("TRAYAPP_DATA_DIR", str(tmp_path / "data"))
-    from trayapp.app import TrayApp
     from trayapp.model.connection import ConnectionState
     from trayapp.settings import Settings
+    from trayapp.ui.app import TrayApp
     from trayapp.ui.client_service import ClientService
     from trayapp.ui.notify.freedesktop import FreedesktopNotifier
 

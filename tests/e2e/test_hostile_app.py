@@ -42,9 +42,9 @@ def test_hostile_events_pop_up_plain_and_every_later_event_still_pops(
         bridge: dict[str, Any], tmp_path: Path, qtbot, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRAYAPP_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("TRAYAPP_DATA_DIR", str(tmp_path / "data"))
-    from trayapp.app import TrayApp
     from trayapp.model.connection import ConnectionState
     from trayapp.settings import Settings
+    from trayapp.ui.app import TrayApp
     from trayapp.ui.client_service import ClientService
     from trayapp.ui.notify.freedesktop import FreedesktopNotifier
 

@@ -19,13 +19,13 @@ import pytest
 
 from tests.e2e.conftest import Bridges, displayed, dunstctl, history, post_webhook
 from trayapp import settings as settings_mod
-from trayapp.app import TrayApp
 from trayapp.client import credentials
 from trayapp.client.connect import save_link
 from trayapp.core.link import build_link
 from trayapp.core.words import KEY_MISMATCH_WORDS, REVOKED_WORDS
 from trayapp.model.connection import ConnectionState
 from trayapp.settings import Settings
+from trayapp.ui.app import TrayApp
 from trayapp.ui.client_service import ClientService
 from trayapp.ui.icons import TrayLook
 

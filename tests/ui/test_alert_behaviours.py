@@ -12,10 +12,10 @@ from PySide6.QtWidgets import QDialogButtonBox
 
 from tests.support.rows import make_row
 from tests.ui.fakes import FakeClient, RecordingNotifier, UrlCatcher, catching_browser
-from trayapp.app import TrayApp
 from trayapp.model.alerts import BURST_KEY, OFFLINE_KEY
 from trayapp.model.connection import ConnectionState, ConnectionStatus
 from trayapp.settings import Settings
+from trayapp.ui.app import TrayApp
 from trayapp.ui.icons import TrayLook
 from trayapp.ui.sound import SoundPlayer
 from trayapp.ui.tray import DndChoice

@@ -9,8 +9,8 @@ import pytest
 
 from tests.support.rows import make_row
 from tests.ui.fakes import FakeClient, RecordingNotifier
-from trayapp.app import TrayApp
 from trayapp.settings import Settings
+from trayapp.ui.app import TrayApp
 from trayapp.ui.notifier_control import NOTIFIER_RETRY_S
 from trayapp.ui.notify.base import Notification, Notifier
 from trayapp.ui.notify.tray import TrayMessageNotifier

@@ -10,7 +10,6 @@ from PySide6.QtWidgets import QApplication
 
 from tests.support.rows import make_row
 from tests.ui.fakes import FakeClient, RecordingNotifier, UrlCatcher, catching_browser
-from trayapp.app import TrayApp
 from trayapp.client.proof import KEY_MISMATCH_WORDS, Outcome, ProbeResult
 from trayapp.core.link import Link
 from trayapp.core.wire import Gap
@@ -18,6 +17,7 @@ from trayapp.core.words import REVOKED_WORDS
 from trayapp.model.alerts import CATCH_UP_TARGET
 from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
 from trayapp.settings import Settings
+from trayapp.ui.app import TrayApp
 from trayapp.ui.icons import TrayLook
 from trayapp.ui.notify import LIST_TARGET, Urgency
 from trayapp.ui.tray import DndChoice
@@ -321,7 +321,7 @@ def test_failed_native_notifications_fall_back_to_tray_messages(app: TrayApp) ->
 
 
 def test_start_at_login_goes_through_autostart(app: TrayApp, monkeypatch: pytest.MonkeyPatch) -> None:
-    import trayapp.app as app_module
+    import trayapp.ui.app as app_module
 
     calls: list[bool] = []
     monkeypatch.setattr(app_module.autostart, "is_enabled", lambda: False)

@@ -7,8 +7,8 @@ import threading
 from typing import ClassVar
 
 from tests.ui.fakes import FakeClient, RecordingNotifier
-from trayapp.app import TrayApp
 from trayapp.settings import Settings
+from trayapp.ui.app import TrayApp
 from trayapp.ui.gui_gc import GuiThreadCollector
 
 

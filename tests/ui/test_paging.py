@@ -14,9 +14,9 @@ from PySide6.QtWidgets import QTableView
 from tests.client.historyfill import copy_data_dir, fill, unread_in
 from tests.support.rows import make_row
 from tests.ui.fakes import RecordingNotifier, UrlCatcher
-from trayapp.app import TrayApp
 from trayapp.client.history import FILE_NAME
 from trayapp.settings import Settings
+from trayapp.ui.app import TrayApp
 from trayapp.ui.client_service import HISTORY_WINDOW, ClientService
 from trayapp.ui.list_model import BATCH, PAGE, SEARCH_LIMIT, HistoryModel, RowFilter
 

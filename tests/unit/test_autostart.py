@@ -329,7 +329,7 @@ def test_windows_backend_errors_are_autostart_errors() -> None:
 @pytest.mark.parametrize(
     "command",
     [
-        ["/Applications/trayapp.app/Contents/MacOS/trayapp"],
+        ["/Applications/trayapp.ui.app/Contents/MacOS/trayapp"],
         ["/Users/a b/venv/bin/trayapp", "--debug"],
         ["/x/trayapp", "<&>"],
     ],
@@ -374,7 +374,7 @@ def test_macos_backend_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert isinstance(autostart.backend(), autostart.MacBackend)
     path = tmp_path / "Library" / "LaunchAgents" / "io.acquire.trayapp.plist"
     assert autostart.is_enabled() is False
-    autostart.set_enabled(True, ["/Applications/trayapp.app/Contents/MacOS/trayapp"])
+    autostart.set_enabled(True, ["/Applications/trayapp.ui.app/Contents/MacOS/trayapp"])
     assert path.is_file()
     assert autostart.is_enabled() is True
     autostart.set_enabled(False)

@@ -170,3 +170,13 @@ def test_whole_number_settings_are_checked_against_their_declared_bounds(name: s
         settings, problems = Settings.from_json({name: bad})
         assert getattr(settings, name) == default
         assert problems == [f"{name}: must be between {limit.low} and {limit.high}; using the default"]
+
+
+def test_choices_and_times_are_checked_against_their_declarations() -> None:
+    assert settings_mod.choices("log_level") == ("DEBUG", "INFO", "WARNING", "ERROR")
+    assert Settings.from_json({"log_level": "debug"})[0].log_level == "DEBUG"  # any case, stored as declared
+    settings, problems = Settings.from_json({"log_level": "loud", "working_start": "9:00", "working_end": "25:00"})
+    assert (settings.log_level, settings.working_start, settings.working_end) == ("INFO", "09:00", "17:00")
+    assert problems == ["log_level: must be one of DEBUG, INFO, WARNING, ERROR; using the default",
+                        "working_start: expected HH:MM; using the default",
+                        "working_end: expected HH:MM; using the default"]

@@ -23,9 +23,9 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from ..core import wire
 from ..core.cases import Snapshot
@@ -36,7 +36,9 @@ from ..settings import Settings
 from . import credentials
 from .connection import Connection, ConnectionConfig, host_of
 from .errors import ClientError, NotConfigured
-from .history import FILE_NAME, History, Search
+from .events import SessionEvents
+from .history import FILE_NAME, History
+from .history_jobs import HistoryJobs
 from .proof import failed
 from .test_alert import request_test_alert
 
@@ -48,42 +50,11 @@ PRUNE_EVERY_S: Final = 3600.0
 #: Rows ``history_loaded`` delivers: the GUI holds this window of the newest events and pages older ones on demand
 #: (each held row costs ~760 B; 100k rows would put the app ~70 MiB over its memory target).
 HISTORY_WINDOW: Final = 3000
-#: Rows a search reads per step; the worker serves the connection between steps.
-SEARCH_CHUNK: Final = 2000
 
 
 def woke_from_sleep(last_wall: float, last_mono: float, wall: float, mono: float) -> bool:
     """The wall clock ran ahead of the monotonic one (which stands still while the computer sleeps)."""
     return (wall - last_wall) - (mono - last_mono) > WAKE_JUMP_S
-
-
-class SessionEvents(Protocol):
-    """What a :class:`ClientSession` tells (the names of ``ClientService``'s signals; see docs/architecture.md)."""
-
-    def state_changed(self, status: ConnectionStatus, /) -> None: ...
-    def history_loaded(self, rows: list[HistoryRow], /) -> None: ...
-    def event_received(self, row: HistoryRow, replay: bool, /) -> None: ...
-    def caught_up(self, count: int, /) -> None: ...
-    def gap(self, gap: wire.Gap, /) -> None: ...
-    def verification_failed(self, reason: str, /) -> None: ...
-    def event_skipped(self, event_id: str, reason: str, /) -> None: ...
-    def read_changed(self, ids: list[str], read: bool, /) -> None: ...
-    def older_loaded(self, before_id: str, rows: list[HistoryRow], /) -> None: ...
-    def counts_changed(self, total: int, unread: int, /) -> None: ...
-    def search_finished(self, request: int, rows: list[HistoryRow], more: bool, /) -> None: ...
-    def event_loaded(self, event_id: str, row: HistoryRow | None, /) -> None: ...
-    def test_alert(self, received: ReceivedEvent, /) -> None: ...
-    def test_alert_sent(self, ok: bool, words: str, detail: str, /) -> None: ...
-    def config_received(self, conversation_url: str, /) -> None: ...
-    def cases_received(self, snapshot: Snapshot, /) -> None: ...
-
-
-#: The names of :class:`SessionEvents`, in the order of the contract.
-EVENT_NAMES: Final[Sequence[str]] = (
-    "state_changed", "history_loaded", "event_received", "caught_up", "gap", "verification_failed", "event_skipped",
-    "read_changed", "older_loaded", "counts_changed", "search_finished", "event_loaded", "test_alert",
-    "test_alert_sent", "config_received", "cases_received",
-)
 
 
 class ClientSession:
@@ -114,9 +85,7 @@ class ClientSession:
         self._connection: Connection | None = None
         self._conn_task: asyncio.Task[None] | None = None
         self._conn_key: tuple[Any, ...] | None = None
-        self._counts = (0, 0)  # (total, unread) of the whole history; worker only
-        self._counts_due = False
-        self._search_task: asyncio.Task[None] | None = None
+        self._jobs: HistoryJobs | None = None  # the work on the history, once it is open
         self._tasks: set[asyncio.Task[None]] = set()
         # Read from other threads for tests/diagnostics; written only by the loop.
         self.verification_failures = 0
@@ -137,26 +106,26 @@ class ClientSession:
 
     def mark_read(self, ids: list[str]) -> None:
         ids = list(ids)
-        self._post(lambda: self._do_mark(ids, True))
+        self._post(lambda: self._with_jobs(lambda jobs: jobs.mark(ids, True)))
 
     def mark_unread(self, ids: list[str]) -> None:
         ids = list(ids)
-        self._post(lambda: self._do_mark(ids, False))
+        self._post(lambda: self._with_jobs(lambda jobs: jobs.mark(ids, False)))
 
     def mark_all_read(self) -> None:
-        self._post(self._do_mark_all)
+        self._post(lambda: self._with_jobs(HistoryJobs.mark_all))
 
     def apply_settings(self, settings: Settings) -> None:
         self._post(lambda: self._do_apply(settings))
 
     def load_older(self, before_id: str, limit: int) -> None:
         """Up to ``limit`` rows stored before ``before_id`` -> ``older_loaded(before_id, rows)`` (newest first)."""
-        self._post(lambda: self._do_load_older(before_id, limit))
+        self._post(lambda: self._jobs.older(before_id, limit) if self._jobs else self._events.older_loaded(
+            before_id, []))
 
     def load_event(self, event_id: str) -> None:
         """One stored event with its signed body -> ``event_loaded(event_id, row or None)``."""
-        self._post(lambda: self._events.event_loaded(
-            event_id, self._history.get(event_id) if self._history is not None else None))
+        self._post(lambda: self._jobs.load(event_id) if self._jobs else self._events.event_loaded(event_id, None))
 
     def send_test_alert(self) -> None:
         """*Send me a test alert*: ask the bridge (with this connection's token) for a test alert ->
@@ -166,9 +135,14 @@ class ClientSession:
     def search(self, request: int, row_filter: RowFilter, limit: int) -> None:
         """The newest ``limit`` rows of the whole history that ``row_filter`` accepts (``history.Search``: SQLite
         narrows the rows first) -> ``search_finished(request, rows, more)``. A newer search cancels a running one."""
-        self._post(lambda: self._start_search(request, row_filter, limit))
+        self._post(lambda: self._jobs.search(request, row_filter, limit) if self._jobs else
+                   self._events.search_finished(request, [], False))
 
     # --- posting work to the worker loop ---
+
+    def _with_jobs(self, work: Callable[[HistoryJobs], None]) -> None:
+        if self._jobs is not None:  # (no history: nothing to mark)
+            work(self._jobs)
 
     def _post(self, fn: Callable[[], Any]) -> None:
         with self._lock:
@@ -200,12 +174,12 @@ class ClientSession:
             self._emit_state(ConnectionState.ERROR, str(exc))
         if self._history is not None:
             self._history.prune(self._settings.retention_days)
-            rows = self._history.recent(self._history_limit)
-            self._events.history_loaded(rows)
-            self._recount()
+            self._events.history_loaded(self._history.recent(self._history_limit))
+            self._jobs = HistoryJobs(self._history, self._events, asyncio.get_running_loop())
+            self._events.counts_changed(*self._jobs.counts)
         else:
             self._events.history_loaded([])
-        self._events.counts_changed(*self._counts)
+            self._events.counts_changed(0, 0)
         with self._lock:
             self._loop = asyncio.get_running_loop()
             pending, self._pending = self._pending, []
@@ -217,8 +191,9 @@ class ClientSession:
             await self._stopping.wait()
         finally:
             housekeeping.cancel()
-            if self._search_task is not None:
-                self._search_task.cancel()
+            jobs, self._jobs = self._jobs, None
+            if jobs is not None:
+                jobs.stop()
             await self._stop_connection()
             with contextlib.suppress(asyncio.CancelledError):
                 await housekeeping
@@ -249,8 +224,8 @@ class ClientSession:
         self._on_state(self._status.follow(state, detail))
 
     def _do_apply(self, settings: Settings, force: bool = False) -> None:
-        if self._history is not None and settings.retention_days != self._settings.retention_days:
-            self._prune(settings.retention_days)
+        if self._jobs is not None and settings.retention_days != self._settings.retention_days:
+            self._jobs.prune(settings.retention_days)
         self._settings = settings
         token: str | None = None
         problem: ClientError | None = None
@@ -311,20 +286,6 @@ class ClientSession:
         else:
             self._do_apply(self._settings, force=True)
 
-    def _do_mark(self, ids: list[str], read: bool) -> None:
-        if self._history is not None and ids:
-            changed = self._history.mark_read(ids, read)
-            if changed:
-                self._events.read_changed(changed, read)
-            self._counts_changed(unread=-len(changed) if read else len(changed))
-
-    def _do_mark_all(self) -> None:
-        if self._history is not None:
-            changed = self._history.mark_all_read()
-            if changed:
-                self._events.read_changed(changed, True)
-            self._counts_changed(recount=True)
-
     async def _housekeeping(self) -> None:
         """Prune the history hourly; notice a wake from sleep (the wall clock jumps, the monotonic one does not)."""
         last_wall, last_mono, last_prune = time.time(), time.monotonic(), time.monotonic()
@@ -335,9 +296,9 @@ class ClientSession:
                 log.info("client: woke from sleep; reconnecting")
                 self._do_reconnect()
             last_wall, last_mono = wall, mono
-            if mono - last_prune >= PRUNE_EVERY_S and self._history is not None:
+            if mono - last_prune >= PRUNE_EVERY_S and self._jobs is not None:
                 last_prune = mono
-                self._prune(self._settings.retention_days)
+                self._jobs.prune(self._settings.retention_days)
 
     def _do_test_alert(self) -> None:
         connection = self._connection
@@ -366,54 +327,6 @@ class ClientSession:
         self._events.test_alert_sent(True, "Your team's alert server sent a test alert; it pops up in a moment.",
                                   f"sent to {sent} open connection{'s' if sent != 1 else ''} of this link")
 
-    # --- counts, paging and search (worker thread) ---
-
-    def _recount(self) -> None:
-        if self._history is not None:
-            self._counts = (self._history.count(), self._history.unread_count())
-
-    def _counts_changed(self, total: int = 0, unread: int = 0, *, recount: bool = False) -> None:
-        """Adjust (or recount) the whole history's counts; one ``counts_changed`` per turn of the loop (a backlog
-        of thousands of events emits a handful, not thousands)."""
-        if recount:
-            self._recount()
-        else:
-            self._counts = (self._counts[0] + total, max(0, self._counts[1] + unread))
-        if self._counts_due or self._loop is None:
-            return
-        self._counts_due = True
-
-        def emit() -> None:
-            self._counts_due = False
-            self._events.counts_changed(*self._counts)
-
-        self._loop.call_soon(emit)
-
-    def _prune(self, retention_days: int) -> None:
-        if self._history is not None and self._history.prune(retention_days):
-            self._counts_changed(recount=True)
-
-    def _do_load_older(self, before_id: str, limit: int) -> None:
-        rows = self._history.older(before_id, limit) if self._history is not None else []
-        self._events.older_loaded(before_id, rows)
-
-    def _start_search(self, request: int, row_filter: RowFilter, limit: int) -> None:
-        if self._search_task is not None:
-            self._search_task.cancel()
-        self._search_task = asyncio.get_running_loop().create_task(self._search(request, row_filter, limit))
-
-    async def _search(self, request: int, row_filter: RowFilter, limit: int) -> None:
-        search: Search | None = None
-        try:
-            if self._history is not None:
-                search = Search(self._history, row_filter, limit, chunk=SEARCH_CHUNK)
-                while not search.step():
-                    await asyncio.sleep(0)  # let the connection deliver between pages
-        except Exception:  # a bug in the filter: say "nothing found" rather than stall the list
-            log.exception("client: history search failed")
-            search = None
-        self._events.search_finished(request, search.found if search else [], search.more if search else False)
-
     # --- connection callbacks (worker thread) ---
 
     def _on_state(self, status: ConnectionStatus) -> None:
@@ -432,7 +345,8 @@ class _Relay:
 
     def on_event(self, row: HistoryRow, replay: bool) -> None:
         self._service._events.event_received(row, replay)
-        self._service._counts_changed(1, 0 if row.read else 1)
+        if self._service._jobs is not None:
+            self._service._jobs.counts_changed(1, 0 if row.read else 1)
 
     def on_caught_up(self, count: int) -> None:
         self._service._events.caught_up(count)

@@ -49,8 +49,8 @@ def run_demo(args: argparse.Namespace, argv: list[str]) -> int:
     if handed_over:
         print("trayapp demo is already running: showing it.", file=sys.stderr)
         return 0
-    from trayapp.app import TrayApp
     from trayapp.settings import Settings
+    from trayapp.ui.app import TrayApp
     from trayapp.ui.client_service import ClientService
 
     rc = 1

@@ -23,7 +23,8 @@ from typing import Any, cast
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from trayapp.client.session import EVENT_NAMES, HISTORY_WINDOW, ClientSession, SessionEvents
+from trayapp.client.events import EVENT_NAMES, SessionEvents
+from trayapp.client.session import HISTORY_WINDOW, ClientSession
 from trayapp.model.connection import ConnectionStatus
 from trayapp.model.rows import RowFilter
 from trayapp.settings import Settings

@@ -32,9 +32,10 @@ from trayapp.core.urls import DEFAULT_TEMPLATE, conversation_url, template_probl
 from trayapp.model.describe import NOTIFY_KEYS
 from trayapp.settings import DEFAULT_NOTIFY, Settings
 from trayapp.settings import bounds as settings_bounds
+from trayapp.settings import choices as settings_choices
 from trayapp.ui.first_run import server_words
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_LEVELS = settings_choices("log_level")
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _DEFAULTS = Settings()
 

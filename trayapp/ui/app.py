@@ -28,6 +28,7 @@ from trayapp.ui.gui_gc import GuiThreadCollector
 from trayapp.ui.icons import app_icon, app_icon_path
 from trayapp.ui.link_events import LinkOpenFilter
 from trayapp.ui.link_flow import LinkFlow, Prover, Saver, prove_link, save_link
+from trayapp.ui.list_feed import ListFeed
 from trayapp.ui.list_model import HistoryModel
 from trayapp.ui.list_window import ListWindow, alerts
 from trayapp.ui.notifier_control import NotifierControl
@@ -35,6 +36,7 @@ from trayapp.ui.notify import LIST_TARGET, Notification, Notifier, Urgency, crea
 from trayapp.ui.notify.factory import open_preferred
 from trayapp.ui.notify.tray import TrayMessageNotifier
 from trayapp.ui.presenter import Presenter
+from trayapp.ui.settings_control import SettingsControl
 from trayapp.ui.settings_dialog import SettingsDialog, SettingsValues
 from trayapp.ui.sound import SoundPlayer
 from trayapp.ui.tray import DndChoice, TrayController, until_words
@@ -94,13 +96,10 @@ class TrayApp(QObject):
     ) -> None:
         super().__init__()
         self.client = client
-        self.settings = settings
         self.demo = demo
         self.instance = instance  # a ui.single_instance.SingleInstance, when there is one
-        self._save_settings = save_settings
         self._tester = tester
         self._settings_dialog: SettingsDialog | None = None
-        self._login_was = settings.start_at_login
         self._quitting = False
         self._gc = GuiThreadCollector(self)  # cyclic garbage is collected in this (the GUI) thread only, until quit()
         self._gc.start()  # before the notifier's and the client's threads exist
@@ -113,11 +112,8 @@ class TrayApp(QObject):
         self._test_alert_timer.setSingleShot(True)
         self._test_alert_timer.setInterval(TEST_ALERT_WAIT_MS)
 
-        self._incoming: list[Any] = []
-        self._flush_timer = QTimer(self)
-        self._flush_timer.setSingleShot(True)
-        self._flush_timer.setInterval(0)
         self.model = HistoryModel(self)
+        self.feed = ListFeed(self.model, self)
         self.window = ListWindow(self.model)
         self.window.set_icon(app_icon())
         self.window.set_link_builder(self.link_for)
@@ -126,6 +122,8 @@ class TrayApp(QObject):
         self.sound = sound or SoundPlayer(self)
         self.presenter = (Presenter(settings=settings, parent=self) if clock is None
                           else Presenter(settings=settings, clock=clock, parent=self))
+        self.control = SettingsControl(settings, self.presenter, client, save_settings, demo=demo, parent=self)
+        self.control.message.connect(self.window.statusBar().showMessage)
         self.notifiers = NotifierControl(
             notifier or create_notifier(self.tray.icon, app_icon_path(), app_icon()), self.presenter,
             open_native=notifier_factory or (lambda: open_preferred(app_icon_path())),
@@ -142,7 +140,7 @@ class TrayApp(QObject):
             # temporary, visible downgrade as a failure later — they are tried again.
             self.notifiers.start_degraded("not available at start")
             self.tray.set_warning(self.warning_text())
-        self._restore_dnd()
+        self.control.restore_dnd()
         log.info("notifications via %s; system tray %s", self.notifier.name,
                  "available" if self.tray.available else "missing")
 
@@ -160,17 +158,17 @@ class TrayApp(QObject):
 
         client.state_changed.connect(self._on_state)
         client.state_changed.connect(presenter.on_state)
-        client.history_loaded.connect(self._on_history)
+        client.history_loaded.connect(self.feed.on_history)
         client.event_received.connect(self._on_event)
         client.caught_up.connect(presenter.on_caught_up)
         client.gap.connect(window.show_gap)
         client.gap.connect(presenter.on_gap)
         client.verification_failed.connect(self._on_verification_failed)
         client.event_skipped.connect(self._on_event_skipped)
-        client.read_changed.connect(self._on_read_changed)
-        client.counts_changed.connect(self._on_counts)
+        client.read_changed.connect(self.feed.on_read_changed)
+        client.counts_changed.connect(self.feed.on_counts)
         client.older_loaded.connect(model.add_older)
-        client.search_finished.connect(self._on_search_finished)
+        client.search_finished.connect(self.feed.on_search_finished)
         client.event_loaded.connect(self._on_event_loaded)
         client.test_alert.connect(self._on_test_alert)
         client.config_received.connect(self._on_config)
@@ -179,7 +177,6 @@ class TrayApp(QObject):
         model.older_requested.connect(client.load_older)
         model.search_requested.connect(client.search)
 
-        self._flush_timer.timeout.connect(self.flush_rows)
         self.notifiers.activated.connect(self.open_target)
         self.notifiers.dismissed.connect(self.presenter.on_dismissed)
         self.notifiers.not_shown.connect(self._on_not_shown)
@@ -187,7 +184,7 @@ class TrayApp(QObject):
         model.unread_changed.connect(tray.set_unread)
 
         presenter.dnd_changed.connect(tray.set_manual_dnd)
-        presenter.dnd_changed.connect(self._store_dnd)
+        presenter.dnd_changed.connect(self.control.store_dnd)
         presenter.quiet_changed.connect(tray.set_quiet)
         presenter.quiet_changed.connect(self._show_state)
         presenter.offline_alarm.connect(tray.set_offline_alarm)
@@ -270,7 +267,7 @@ class TrayApp(QObject):
                 login_problem = str(exc)
         dialog = SettingsDialog(values, self.settings.bridge_url, login_problem,
                                 admin_template=self.settings.admin_url_template)
-        self._login_was = values.start_at_login
+        self.control.login_was = values.start_at_login
         dialog.setWindowIcon(app_icon())
         dialog.set_state_text(self.tray.state_text(), self.tray.detail)
         dialog.values_accepted.connect(self.apply_values)
@@ -353,37 +350,12 @@ class TrayApp(QObject):
             log.exception("the alert for event %s could not be prepared", getattr(_received_of(row), "id", "?"))
             self._count_unshown()
             self.window.show_not_popped()
-        self._incoming.append(row)
-        if not self._flush_timer.isActive():
-            self._flush_timer.start()
+        self.feed.add(row)
 
     @Slot()
     def flush_rows(self) -> None:
-        """Put the events received so far into the list now."""
-        self._flush_timer.stop()
-        rows, self._incoming = self._incoming, []
-        if rows:
-            self.model.add_rows(rows)
-
-    @Slot(list)
-    def _on_history(self, rows: list[Any]) -> None:
-        self.flush_rows()
-        self.model.set_rows(rows)
-
-    @Slot(int, int)
-    def _on_counts(self, total: int, unread: int) -> None:
-        self.flush_rows()  # the counts include the events queued for the list
-        self.model.set_counts(total, unread)
-
-    @Slot(int, list, bool)
-    def _on_search_finished(self, request: int, rows: list[Any], more: bool) -> None:
-        self.flush_rows()
-        self.model.add_search_results(request, rows, more)
-
-    @Slot(list, bool)
-    def _on_read_changed(self, ids: list[str], read: bool) -> None:
-        self.flush_rows()
-        self.model.set_read(ids, read)
+        """Put the events received so far into the list now (:class:`ListFeed`)."""
+        self.feed.flush()
 
     @Slot(str)
     def _on_verification_failed(self, reason: str) -> None:
@@ -511,46 +483,24 @@ class TrayApp(QObject):
         else:
             self.presenter.set_dnd_until(None)
 
-    def _restore_dnd(self) -> None:
-        if self.settings.dnd_until:
-            try:
-                until = datetime.fromisoformat(self.settings.dnd_until)
-            except ValueError:
-                return
-            if until.tzinfo is not None:
-                self.presenter.set_dnd_until(until)  # saving it again is a no-op (same settings)
-        self.presenter.refresh()  # working hours: quiet from the start
-
-    @Slot(object)
-    def _store_dnd(self, until: datetime | None) -> None:
-        self._replace_settings(self.settings.replace(dnd_until=until.isoformat() if until else None))
-
     # --- settings ----------------------------------------------------------------------------
 
+    @property
+    def settings(self) -> Settings:
+        """The settings the app runs with (:class:`SettingsControl` holds them)."""
+        return self.control.settings
+
+    @settings.setter
+    def settings(self, new: Settings) -> None:
+        self.control.settings = new
+
     def _replace_settings(self, new: Settings) -> None:
-        if new == self.settings:
-            return
-        old, self.settings = self.settings, new
-        self.presenter.apply_settings(new)
-        if new.log_level != old.log_level:
-            logging.getLogger().setLevel(new.log_level)
-        try:
-            self._save_settings(new)
-        except OSError as exc:
-            log.error("cannot save settings: %s", exc)
-            self.window.statusBar().showMessage(f"Could not save the settings: {exc}", 10000)
+        self.control.replace(new)
 
     @Slot(object)
     def apply_values(self, values: SettingsValues) -> None:
         """OK in the settings dialog."""
-        if values.start_at_login != self._login_was and not self.demo:
-            try:
-                autostart.set_enabled(values.start_at_login)
-            except autostart.AutostartError as exc:
-                values.start_at_login = self._login_was
-                self.window.statusBar().showMessage(f"Start at login was not changed: {exc}", 15000)
-        self._replace_settings(self.settings.replace(**values.changes()))
-        self.client.apply_settings(self.settings)
+        self.control.apply_values(values)
 
     @Slot(str)
     def use_link(self, text: str) -> None:
