@@ -203,9 +203,13 @@ async def test_the_client_connection_and_listen_hand_the_snapshot_on(bridge: Bri
             await asyncio.sleep(0.02)
     assert (await post(http, v2("case.new", "pending", 77, now_stamp()))).status_code == 200
     assert await task == 0
-    first, event = (json.loads(line) for line in out.getvalue().splitlines())
-    assert first["type"] == "cases" and first["head"] >= 8 and len(first["cases"]) == 3
+    (event,) = (json.loads(line) for line in out.getvalue().splitlines())  # stdout: the events only
     assert event["event"]["case_id"] == "77"
+    lines = [json.loads(line) for line in err.getvalue().splitlines() if line.startswith("{")]
+    kinds = [line["type"] for line in lines]
+    assert kinds.index("cases") < kinds.index("caught_up")
+    snapshot = lines[kinds.index("cases")]
+    assert snapshot["head"] >= 8 and len(snapshot["cases"]) == 3 and snapshot["omitted"] == 0
 
 
 @BOTH_BACKENDS

@@ -16,10 +16,11 @@ Entry points for ``trayapp/cli.py``::
 - ``--keep-trying``: when the bridge cannot be reached at start, keep retrying instead of exiting 6.
 
 stdout, one line per verified event, flushed: ``{"seq":N,"id":"...","received_at":"...","event":{...}}`` (the event as
-derived from the signed body, ``core.event.Event.to_json()``), and one line per verified ``cases`` snapshot (first
-start, after a gap): ``{"type":"cases","epoch":E,"head":H,"cases":[...],"omitted":N}``. stderr: JSON lines with
-``"type"`` = ``state`` (with ``problem``), ``gap``, ``caught_up``, ``verification_failed``, ``event_skipped`` (an
-alert that could not be shown; the stream goes on), ``exit`` (the code and why), plus log messages.
+derived from the signed body, ``core.event.Event.to_json()``). stderr: JSON lines with ``"type"`` = ``state`` (with
+``problem``), ``gap``, ``caught_up``, ``cases`` (the verified snapshot of every open case, on a first start and after
+a gap: ``{"type":"cases","epoch":E,"head":H,"cases":[...],"omitted":N}``), ``verification_failed``,
+``event_skipped`` (an alert that could not be shown; the stream goes on), ``exit`` (the code and why), plus log
+messages.
 
 Exit codes (:data:`EXIT_CODES`, also in ``--help``).
 """
@@ -178,7 +179,7 @@ class _Printer:
 
     def on_cases(self, snapshot: Snapshot) -> None:
         if not self.done.is_set():
-            self._write(self.out, {"type": "cases", **snapshot.to_json()})
+            self._err({"type": "cases", **snapshot.to_json()})
 
 
 def _config(args: argparse.Namespace) -> ConnectionConfig:
