@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from trayapp.ui.gui_gc import collect_due
+
 # The machine has two shared cores: generation speed and per-example time say nothing about correctness here.
 # In CI the examples are derandomized so a run that passed once passes again; locally they vary.
 settings.register_profile(
@@ -32,11 +34,11 @@ SLOW_DIRS = frozenset({"integration", "chaos", "e2e"})
 def _garbage_collected_in_the_main_thread():
     """Qt objects must be destroyed in the thread that owns them. Left to Python's automatic collection, a test's
     leftover widgets, timers and D-Bus helpers can be collected in a worker thread of a later test (a notifier, a
-    link check) and crash the process. So while tests run, automatic collection is off and each test's garbage is
-    collected here, in the main (GUI) thread, after it — what ``ui/gui_gc.py`` does for the running app."""
+    link check) and crash the process. So while tests run, automatic collection is off and, after each test, what
+    is due is collected here in the main (GUI) thread — the rule ``ui/gui_gc.py`` applies for the running app."""
     gc.disable()
     yield
-    gc.collect()
+    collect_due()
     gc.disable()
 
 

@@ -41,9 +41,14 @@ class GuiThreadCollector(QObject):
 
     @Slot()
     def collect_due(self) -> None:
-        """Collect each generation whose count passed its threshold (what automatic collection would have done)."""
-        counts, thresholds = gc.get_count(), gc.get_threshold()
-        for generation in (2, 1, 0):  # an older generation's collection includes the younger ones
-            if counts[generation] > thresholds[generation]:
-                gc.collect(generation)
-                return
+        collect_due()
+
+
+def collect_due() -> None:
+    """Collect the oldest generation whose count passed its threshold (what automatic collection would have done;
+    an older generation's collection includes the younger ones). Call it from the GUI thread."""
+    counts, thresholds = gc.get_count(), gc.get_threshold()
+    for generation in (2, 1, 0):
+        if counts[generation] > thresholds[generation]:
+            gc.collect(generation)
+            return
