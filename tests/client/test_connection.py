@@ -434,3 +434,24 @@ class FrozenRelay:
         assert self.server is not None
         self.server.close()
         await self.server.wait_closed()
+
+
+async def test_a_cases_frame_signed_by_another_key_is_reported_and_not_handed_on(
+        fake: FakeBridge, history: History, recorder: Recorder) -> None:
+    from trayapp.core import cases
+
+    history.skip_to(fake.epoch, 0)
+    await fake.add(case_body(1))
+    other = Ed25519PrivateKey.generate()
+
+    async def inject() -> None:
+        await recorder.until(lambda: recorder.events)
+        text = cases.snapshot_text(fake.epoch, 99, [])
+        for ws in fake.connections:
+            await ws.send(wire.encode(wire.CasesFrame(text, cases.sign_snapshot(other, text))))
+
+    async with running(fake, history, recorder, backoff_initial=30.0):
+        task = asyncio.create_task(inject())
+        await recorder.until(lambda: recorder.failures)
+        await task
+    assert "cases frame" in recorder.failures[0] and recorder.cases == []

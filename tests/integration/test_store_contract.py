@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from tests.support.cases import case_item, case_story
 from tests.support.redis_server import redis_server, wait_for
 from trayapp.bridge.errors import BadRequest, StoreClosed
 from trayapp.bridge.ingest import FrameSigner, rfc3339_ms
 from trayapp.bridge.store import NewEvent, Store, StoredEvent
 from trayapp.bridge.store_sqlite import SQLiteStore
-from trayapp.core import wire
+from trayapp.core import cases, wire
 
 StoreFactory = Callable[[], Store]
 
@@ -304,3 +305,59 @@ async def test_token_departments_are_kept(stores: Stores) -> None:
     assert (await store.lookup_token("a" * 64)).departments == ("Sales", "Billing")  # type: ignore[union-attr]
     assert (await store.lookup_token("b" * 64)).departments == ()  # type: ignore[union-attr]
     assert [t.departments for t in await store.list_tokens()] == [("Sales", "Billing"), ()]
+
+
+# --- case state: the fold of core.cases, in the store's own transaction ----------------------------------------
+
+def folded(items: list[NewEvent]) -> list[cases.CaseState]:
+    states: dict[str, cases.CaseState] = {}
+    for seq, item in enumerate(items, 1):
+        if item.case is not None:
+            states[item.case.case_id] = cases.merge(states.get(item.case.case_id), item.case, seq, item.received_ts)
+    return sorted((s for s in states.values() if s.status != "closed"), key=cases.order_key)
+
+
+def comparable(states: list[cases.CaseState]) -> list[dict[str, object]]:
+    return [{**s.snapshot_entry(), "order": s.order, "updated_ts": round(s.updated_ts, 3)} for s in states]
+
+
+async def test_case_state_is_the_core_fold_in_the_stores_transaction(stores: Stores) -> None:
+    store = await stores.open()
+    now = time.time()
+    items = [case_item(p, now + i) for i, p in enumerate(case_story())]
+    for item in items:  # one by one (each its own transaction) ...
+        await store.append(item)
+    expected = folded(items)
+    got = await store.open_cases()
+    assert got.head == len(items)
+    assert comparable(got.cases) == comparable(expected)
+    hostile, *rest = got.cases  # (no datePending: since its dateCreated, the oldest)
+    assert [(s.case_id, s.status) for s in rest] == [("1", "pending"), ("2", "active"), ("3", "queue")]
+    assert rest[0].first_message == "Hello?" and rest[1].title == "Case 2" and rest[1].agent_name == "Ana"
+    assert hostile.case_id.startswith("\ufffd<b>") and "\x00" not in (hostile.first_message or "-")
+    await store.append(items[0])  # a duplicate folds nothing
+    assert comparable((await store.open_cases()).cases) == comparable(expected)
+    reopened = await stores.open()
+    assert comparable((await reopened.open_cases()).cases) == comparable(expected)
+
+
+async def test_batched_appends_fold_like_one_by_one(stores: Stores) -> None:
+    store = await stores.open()
+    now = time.time()
+    items = [case_item(p, now + i) for i, p in enumerate(case_story())]
+    results = await asyncio.gather(*(store.append(item) for item in items))
+    by_seq = [item for _, item in sorted(zip((r.seq for r in results), items, strict=True))]
+    assert comparable((await store.open_cases()).cases) == comparable(folded(by_seq))
+
+
+async def test_retention_keeps_open_cases_and_drops_old_closed_ones(stores: Stores) -> None:
+    store = await stores.open()
+    old = time.time() - 3600
+    items = [case_item(p, old + i) for i, p in enumerate(case_story())]
+    for item in items:
+        await store.append(item)
+    before = (await store.open_cases()).cases
+    assert await store.prune(time.time()) == len(items)  # every event aged out
+    assert (await store.read(0, 100)) == []
+    after = await store.open_cases()
+    assert comparable(after.cases) == comparable(before) and after.head == len(items)

@@ -325,3 +325,37 @@ async def test_three_bridge_processes_on_one_redis(server: RedisServer, tmp_path
     for bridge in bridges:
         log = bridge.log.read_text()
         assert "Traceback" not in log and " ERROR " not in log, log
+
+
+async def test_a_store_from_before_the_case_state_is_folded_once_when_opened(server: RedisServer,
+                                                                             nodes: list[Node]) -> None:
+    import dataclasses
+
+    import redis.asyncio as aioredis
+
+    from tests.integration.test_store_contract import comparable, folded
+    from tests.support.cases import case_item, case_story
+
+    items = [case_item(p, time.time() + i) for i, p in enumerate(case_story())]
+    for item in items:  # as an older bridge stored them: no case updates, no marker
+        await nodes[0].store.append(dataclasses.replace(item, case=None))
+    client = aioredis.Redis.from_url(server.url)
+    try:
+        await client.delete("{trayapp}:cases:folded")
+        assert (await nodes[0].store.open_cases()).cases == []
+        again = RedisStore(server.url)
+        signer = FrameSigner()
+        await again.open(signer)  # the first serving process folds them ...
+        try:
+            assert comparable((await again.open_cases()).cases) == comparable(folded(items))
+            assert await client.get("{trayapp}:cases:folded") == str(len(items)).encode()
+        finally:
+            await again.close()
+        await client.hset("{trayapp}:cases:open", "marker-test", "{}")  # ... and only once
+        third = RedisStore(server.url)
+        await third.open(FrameSigner())
+        await third.close()
+        assert await client.hget("{trayapp}:cases:open", "marker-test") == b"{}"
+    finally:
+        await client.hdel("{trayapp}:cases:open", "marker-test")
+        await client.aclose()

@@ -251,7 +251,8 @@ async def recv_frame(ws: ClientConnection, timeout: float = 10.0) -> wire.Messag
 
 async def recv_until_caught_up(ws: ClientConnection) -> tuple[wire.Hello, list[wire.Message], wire.CaughtUp]:
     """hello, the backlog's frames (events, gaps), caught_up; the config frame right after hello is checked and left
-    out (tests/integration/test_test_alert.py looks at it)."""
+    out (tests/integration/test_test_alert.py looks at it), and so is the cases frame
+    (tests/integration/test_cases.py looks at it)."""
     hello = await recv_frame(ws)
     assert isinstance(hello, wire.Hello)
     assert isinstance(await recv_frame(ws), wire.Config), "the config frame comes right after hello"
@@ -260,4 +261,5 @@ async def recv_until_caught_up(ws: ClientConnection) -> tuple[wire.Hello, list[w
         frame = await recv_frame(ws)
         if isinstance(frame, wire.CaughtUp):
             return hello, frames, frame
-        frames.append(frame)
+        if not isinstance(frame, wire.CasesFrame):
+            frames.append(frame)

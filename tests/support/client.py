@@ -49,6 +49,7 @@ class Recorder:
         self.skipped: list[tuple[str, str]] = []
         self.test_alerts: list[Any] = []
         self.configs: list[str] = []
+        self.cases: list[Any] = []
         self._changed = asyncio.Event()
 
     def _poke(self) -> None:
@@ -84,6 +85,10 @@ class Recorder:
 
     def on_config(self, conversation_url: str) -> None:
         self.configs.append(conversation_url)
+        self._poke()
+
+    def on_cases(self, snapshot: Any) -> None:
+        self.cases.append(snapshot)
         self._poke()
 
     @property

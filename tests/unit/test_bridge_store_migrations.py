@@ -5,6 +5,7 @@ The older schemas are copies of what earlier bridges created (the commit named a
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from tests.unit.test_bridge_store import build, item
 from trayapp.bridge.errors import ConfigError
 from trayapp.bridge.store_sqlite import DB_FILE, MIGRATIONS, SCHEMA_VERSION, SQLiteStore
+from trayapp.core.acquire import normalise
 from trayapp.sqlite_schema import migrate
 
 # Before versioning (commit 9ccaaa6 until the department scoping): user_version 0, tokens without departments.
@@ -55,11 +57,52 @@ def _v1(path: Path) -> float:
     return _fill(path, "", version=1)
 
 
+def _v2(path: Path) -> float:
+    """Version 2 (tokens with departments), before the case state."""
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db, MIGRATIONS[:2], "v2")
+    db.close()
+    return _fill(path, "", version=2)
+
+
 BUILDERS = {
     "v0": lambda path: _fill(path, V0),
     "v0-departments": lambda path: _fill(path, V0_DEPARTMENTS),
     "v1": _v1,
+    "v2": _v2,
 }
+
+
+def _frame(seq: int, payload: dict[str, object], received_at: str) -> str:
+    body = json.dumps(payload)
+    return json.dumps({"type": "event", "seq": seq, "epoch": "ep-old", "id": f"ep-old-{seq}",
+                       "received_at": received_at, "event": normalise(payload).to_json(), "body": body, "sig": "x"})
+
+
+@pytest.mark.parametrize("name", BUILDERS)
+async def test_every_older_store_gets_the_state_of_the_cases_it_has_events_of(tmp_path: Path, name: str) -> None:
+    now = BUILDERS[name](tmp_path / DB_FILE)
+    new = {"event": "case.new", "timestamp": "2026-11-23T09:00:00.000Z",
+           "data": {"case": {"id": 41, "status": "pending", "datePending": "2026-11-23 09:00:00",
+                             "contact": {"name": "Maria"}}}}
+    taken = {"event": "chat.status", "data": {"case": {"id": 42, "status": "active"}}}
+    db = sqlite3.connect(tmp_path / DB_FILE)
+    db.execute("DELETE FROM events")
+    db.executemany("INSERT INTO events VALUES (?, ?, ?)", [
+        (5, now, "not json"), (6, now, _frame(6, new, "2026-11-23T09:00:01.000Z")),
+        (7, now, _frame(7, taken, "2026-11-23T09:00:02.000Z"))])
+    db.commit()
+    db.close()
+    store = SQLiteStore(tmp_path)
+    await store.open(build)
+    try:
+        got = await store.open_cases()
+        assert got.head == 7
+        assert [(c.case_id, c.status, c.status_since, c.contact_name, c.updated_seq) for c in got.cases] == [
+            ("41", "pending", "2026-11-23T09:00:00.000Z", "Maria", 6),
+            ("42", "active", "2026-11-23T09:00:02.000Z", None, 7)]
+    finally:
+        await store.close()
 
 
 @pytest.mark.parametrize("name", BUILDERS)

@@ -143,3 +143,30 @@ def test_a_refill_short_of_until_reads_again_then_gaps_the_rest() -> None:
     assert plan.page([5]) == [stream.Missing(4, 4), 5] and not plan.done
     assert plan.page([]) == [] and plan.done
     assert plan.finish(6) == stream.Missing(6, 6) and plan.last == 6
+
+
+def cases_frame(head: int = 3, *, key: Ed25519PrivateKey = KEY, epoch: str = EPOCH, snapshot: str | None = None) -> str:
+    from trayapp.core import cases
+
+    text = snapshot if snapshot is not None else cases.snapshot_text(epoch, head, [])
+    return wire.encode(wire.CasesFrame(text, cases.sign_snapshot(key, text)))
+
+
+def test_a_verified_cases_frame_is_handed_on() -> None:
+    decisions = run(hello(3), cases_frame(3), control(wire.CaughtUp(3)), cases_frame(5))
+    assert kinds(decisions) == ["Connected", "CasesReceived", "CaughtUp", "CasesReceived"]
+    got = decisions[1]
+    assert isinstance(got, stream.CasesReceived) and (got.snapshot.epoch, got.snapshot.head) == (EPOCH, 3)
+
+
+@pytest.mark.parametrize("frame", [
+    cases_frame(key=OTHER),
+    cases_frame(epoch="another-epoch"),
+    cases_frame(2),  # older than this connection's hello: a recorded one
+    cases_frame(snapshot='{"epoch":"e1","head":3,"cases":[{"case_id":1}]}'),
+    wire.encode(wire.CasesFrame(wire.dumps({"epoch": EPOCH, "head": 3, "cases": []}), "")),
+], ids=["other key", "other epoch", "older head", "malformed snapshot", "unsigned"])
+def test_a_cases_frame_that_does_not_verify_ends_the_connection(frame: str) -> None:
+    decisions = run(hello(3), frame)
+    fail = decisions[1]
+    assert isinstance(fail, stream.Fail) and fail.failure is stream.Failure.FORGED_CONTROL and fail.dropped

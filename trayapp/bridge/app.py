@@ -5,6 +5,7 @@ metrics) once the lifespan started. The store defaults to what the config says (
 Redis with ``config.redis_url``, else SQLite in ``config.data_dir``); tests may pass their own as ``store=``. Routes:
 
 - ``POST /webhooks/acquire`` (:mod:`.ingest`), ``GET /v1/stream`` WebSocket and ``GET /v1/events`` (:mod:`.stream`);
+- ``GET /v1/cases`` (:mod:`.cases`): the signed snapshot of every open case;
 - ``POST /v1/test-alert`` (:mod:`.test_alert`): a signed test alert to the caller's own open streams;
 - ``GET /v1/key`` → ``{"key": "ed25519:<base64>"}``; ``GET /healthz``; ``GET /readyz`` (503 if the store does not
   answer); ``GET /metrics`` (Prometheus text);
@@ -32,6 +33,7 @@ from starlette.types import Receive, Scope, Send
 
 from trayapp.core import wire
 
+from .cases import CasesEndpoint, CaseSnapshots
 from .config import BridgeConfig
 from .errors import BridgeError
 from .hub import Hub
@@ -162,8 +164,10 @@ def create_app(config: BridgeConfig, store: Store | None = None) -> BridgeApp:
             bridge.store, config.secrets, config.event_table, config.max_body, bridge.metrics,
             TokenBuckets(config.bad_signature_rate, config.bad_signature_burst),
             AddressSlots(config.max_unverified_per_address, config.unverified_wait), config.replay_window)
+        snapshots = CaseSnapshots(bridge.store, bridge.signer)
         app.state.stream = StreamEndpoint(bridge.hub, bridge.signer, config.max_sockets_per_token,
-                                          config.conversation_url)
+                                          config.conversation_url, snapshots)
+        app.state.cases = CasesEndpoint(snapshots)
         app.state.events = EventsEndpoint(bridge.store)
         app.state.test_alert = SelfTestEndpoint(bridge.hub, bridge.signer)
         try:
@@ -204,6 +208,7 @@ def create_app(config: BridgeConfig, store: Store | None = None) -> BridgeApp:
         WebSocketRoute("/v1/stream", _Lazy(app, "stream")),
         Route("/v1/stream", stream_over_http),
         Route("/v1/events", _Lazy(app, "events")),
+        Route("/v1/cases", _Lazy(app, "cases")),
         Route("/v1/test-alert", _Lazy(app, "test_alert")),
         Route("/v1/key", key),
         Route("/healthz", healthz),

@@ -9,8 +9,9 @@ meanwhile), 413 (the bytes read so far over ``max_body``), 401 (missing / wrong 
 released once the signature is judged), 400 (not UTF-8, not JSON, not an object, nested deeper than 512), 400 (the
 payload's own ``timestamp`` is older than the replay window, i.e. the retention: its dedupe key would be gone).
 200 ``{"seq": N, "duplicate": false}`` only once the event is committed; a repeat within the retention answers the
-original seq with ``"duplicate": true``. A store that fails answers 503 (Acquire retries). Every error body is
-``{"error": "..."}``.
+original seq with ``"duplicate": true``. What the event says about its case (``core.cases.update_of``) travels
+with it, so the store folds it into the case's state in the same transaction. A store that fails answers 503
+(Acquire retries). Every error body is ``{"error": "..."}``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.types import Receive, Scope, Send
 
-from trayapp.core import text, wire
+from trayapp.core import cases, text, wire
 from trayapp.core.acquire import EventTable, normalise
 from trayapp.core.errors import BadPayload, BadSignature
 from trayapp.core.event import Event
@@ -119,6 +120,15 @@ def _event_of(payload: dict[str, Any], table: EventTable) -> dict[str, Any]:
                      or "").to_json()
 
 
+def case_of(payload: dict[str, Any], event: dict[str, Any], received_at: str) -> cases.CaseUpdate | None:
+    """What the event says about its case (``core.cases.update_of``); a fold bug never loses the delivery."""
+    try:
+        return cases.update_of(payload, event, received_at)
+    except Exception:
+        log.exception("case fold failed; storing the event without a case update")
+        return None
+
+
 def event_time(payload: dict[str, Any]) -> float | None:
     """The payload's own event time (its top-level ``timestamp``: RFC 3339 with a zone, or POSIX seconds /
     milliseconds), or None where it carries none the bridge can read unambiguously."""
@@ -206,12 +216,15 @@ class IngestEndpoint:
                              f"{self.replay_window / 86400:g} days: refused as a possible replay")
             return
         now = time.time()
+        received_at = rfc3339_ms(now)
+        event = _event_of(verified.payload, self.table)
         item = NewEvent(
             body=verified.text,
-            event=_event_of(verified.payload, self.table),
+            event=event,
             dedupe_key=verified.dedupe_key,
-            received_at=rfc3339_ms(now),
+            received_at=received_at,
             received_ts=now,
+            case=case_of(verified.payload, event, received_at),
         )
         try:
             result = await self.store.append(item)

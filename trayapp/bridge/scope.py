@@ -2,7 +2,8 @@
 
 ``trayapp-bridge token add NAME --departments "Sales,Support"`` stores the departments with the token (names
 compared case-insensitively, surrounding spaces ignored). A scoped token's stream, backlog and ``/v1/events``
-carry the events of those departments **and the unassigned ones** (no department: a new case nobody routed yet
+(and ``/v1/cases``, the ``cases`` frame: :meth:`TokenScope.allows_department`, by the case's department) carry the
+events of those departments **and the unassigned ones** (no department: a new case nobody routed yet
 must reach everyone who might take it); a token without departments reads everything. An event's department is
 the normalised ``event.department`` of its frame (read once per event and cached by seq).
 
@@ -61,8 +62,12 @@ class TokenScope:
         self.departments = frozenset(d.strip().casefold() for d in departments)
 
     def allows(self, event: StoredEvent) -> bool:
-        department = department_of(event)
-        return department is None or department in self.departments
+        return self.allows_department(department_of(event))
+
+    def allows_department(self, department: str | None) -> bool:
+        """A case or event of ``department`` (as sent; ``None``: unassigned) is this token's to read."""
+        name = department.strip().casefold() if department else None
+        return not name or name in self.departments
 
 
 def scope_of(departments: Iterable[str]) -> TokenScope | None:

@@ -21,6 +21,8 @@ Contract (every backend):
   ``(seq, item)``, in **every** process (Redis stores the event's parts and builds the frame when a process first
   reads or fans it out). It must therefore be deterministic and side-effect free -- Ed25519 signatures are
   deterministic, and the frame id is ``<epoch>-<seq>``, so every process builds byte-identical frames.
+- every appended item's ``case`` update is folded into its case's state (``core.cases.merge``) in the same atomic
+  step that stores the event; ``open_cases()`` reads the open ones together with the head they reflect.
 - ``read(since, limit, max_bytes)`` returns retained events with ``seq > since`` in order (bounded by count and,
   optionally, bytes); ``bounds()`` gives the first retained seq and the head (the last seq ever assigned, 0 for none).
 - tokens are stored as SHA-256 hashes only; ``token_generation()`` changes whenever a token is revoked (by any
@@ -38,6 +40,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from trayapp.core.cases import CaseState, CaseUpdate
+
 DEFAULT_DEDUPE_WINDOW_S = 7 * 86400.0  # = the default --retention-days
 
 
@@ -48,7 +52,9 @@ class NewEvent:
     ``id`` may stay empty: the frame builder then uses ``<epoch>-<seq>`` (unique for the life of the store).
     ``body`` is the exact webhook body (text); ``event`` the normalised event as a JSON-able dict;
     ``dedupe_key`` the hex SHA-256 of the canonical body; ``received_at`` RFC 3339 UTC with milliseconds;
-    ``received_ts`` the same instant as a POSIX timestamp (retention and dedupe window).
+    ``received_ts`` the same instant as a POSIX timestamp (retention and dedupe window); ``case`` what the event says
+    about its case (``core.cases.update_of``; ``None``: not a case event), folded into the case's state in the
+    transaction that stores the event.
     """
 
     body: str
@@ -57,6 +63,7 @@ class NewEvent:
     received_at: str
     received_ts: float
     id: str = ""
+    case: CaseUpdate | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +87,15 @@ class Bounds:
 
     first: int
     head: int
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCases:
+    """Every case that is not closed, oldest ``status_since`` first (``core.cases.order_key``), and ``head``: the
+    last seq folded into them (read in one consistent step with them)."""
+
+    head: int
+    cases: list[CaseState]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +157,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def prune(self, older_than_ts: float) -> int:
-        """Drop events received before ``older_than_ts`` and expired dedupe keys; the number of events dropped."""
+        """Drop events received before ``older_than_ts``, expired dedupe keys and the state of cases closed before
+        then (open cases keep theirs, however old their events); the number of events dropped."""
+
+    @abc.abstractmethod
+    async def open_cases(self) -> OpenCases:
+        """The state of every case that is not closed (see :class:`OpenCases`)."""
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)

@@ -7,7 +7,8 @@ points at the same Redis is the same bridge: same seqs, same epoch, same key.
 
 Keys (``P`` = prefix): ``P:epoch``, ``P:seq`` (the head: last seq assigned), ``P:events`` (the stream; entry id
 ``<seq>-0``; one field ``e`` = ``received_at LF received_ts LF dedupe_key LF event-JSON LF body``, one field so
-that reading is cheap), ``P:dd:<sha256>`` (dedupe → seq, TTL: the retention), ``P:signing-key`` (PEM),
+that reading is cheap), ``P:dd:<sha256>`` (dedupe → seq, TTL: the retention), ``P:cases:open`` (case id → state
+JSON of every open case), ``P:cc:<case id>`` (a closed case's state, TTL: the retention), ``P:signing-key`` (PEM),
 ``P:tokens`` (hash → JSON name/created_at/n),
 ``P:tokens:revoked`` (hash → revoked_at), ``P:tokens:active`` (name → hash),
 ``P:tokens:n`` (creation counter), ``P:token-gen`` (bumped on every revocation).
@@ -48,6 +49,13 @@ whose reply did not arrive may or may not have been stored; it is never acknowle
 finds the dedupe key and answers the original seq. Each batch checks the epoch key: a Redis that lost its data (no
 AOF) is a different store, and this process refuses to write into it until restarted.
 
+Cases: the append script also folds each event's case update (``NewEvent.case``; the rule of
+``core.cases.merge``, written again in Lua) into ``P:cases:open`` (case id → state JSON) -- or, once the case is
+closed, into ``P:cc:<case id>`` (TTL: the retention) -- so every process sees the same case state, consistent with
+the seq counter; ``open_cases`` reads the hash and the head in one ``MULTI``. A store from before the case state is
+folded once from the events it still has when a serving process opens it (``P:cases:folded`` marks it done).
+Every process must run a version that folds: an older one appends events without case updates.
+
 Retention: ``prune`` scans the oldest entries (``XRANGE``) for the first one received at or after the cutoff and
 ``XTRIM MINID``s up to it (always a prefix, so the retained seqs stay contiguous). Dedupe keys expire by TTL.
 """
@@ -61,6 +69,7 @@ import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,6 +80,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
+from ..core import cases
 from ..core.backoff import backoff
 from ..logs import redact, redact_url
 from .errors import BadRequest, ConfigError, StoreClosed, StoreUnavailable
@@ -81,6 +91,7 @@ from .store import (
     Bounds,
     FrameBuilder,
     NewEvent,
+    OpenCases,
     Store,
     StoredEvent,
     TokenInfo,
@@ -96,27 +107,87 @@ FRAME_CACHE_BYTES = 64 * 1024 * 1024
 PRUNE_PAGE = 100
 READ_PAGE = 50  # XRANGE page of a byte-bounded read
 
-# KEYS: seq, stream, epoch, dedupe keys (one per item).  ARGV: epoch, ttl, then the packed entry of each item.
+# The fold of one case update (KEYS[4]: the open cases; ARGV[2]: the ttl of a closed case), shared by the append and
+# the back-fill script. fold() is core.cases.merge, the same rule (tests/integration/test_store_contract.py holds
+# both stores to core's fold).
+_FOLD_LUA = """
+local FIELDS = {'contact_name', 'title', 'channel', 'department', 'agent_name'}
+local function digits(t) return (string.gsub(t, '%D', '')) end
+local function fold(ck, seq, up)
+  local id = up.case_id
+  local raw = redis.call('HGET', KEYS[4], id)
+  local was_closed = false
+  if not raw then
+    raw = redis.call('GET', ck)
+    was_closed = raw and true or false
+  end
+  local s
+  if raw then
+    s = cjson.decode(raw)
+    local newer = up.status ~= nil and tonumber(up.order) > tonumber(s.order)
+    if up.status ~= nil then
+      if up.status == s.status then
+        if digits(up.since) < digits(s.status_since) then s.status_since = up.since end
+        if tonumber(up.order) > tonumber(s.order) then s.order = up.order end
+      elseif newer then
+        s.status, s.status_since, s.order = up.status, up.since, up.order
+      end
+    end
+    for _, f in ipairs(FIELDS) do
+      if up[f] ~= nil and (newer or s[f] == nil) then s[f] = up[f] end
+    end
+    if s.first_message == nil then s.first_message = up.first_message end
+    if seq > s.updated_seq then s.updated_seq = seq end
+    if up.ts > s.updated_ts then s.updated_ts = up.ts end
+  else
+    s = {case_id = id, status = up.status or 'pending', status_since = up.since, order = up.order,
+         updated_seq = seq, updated_ts = up.ts, first_message = up.first_message}
+    for _, f in ipairs(FIELDS) do s[f] = up[f] end
+  end
+  local encoded = cjson.encode(s)
+  if s.status == 'closed' then
+    redis.call('HDEL', KEYS[4], id)
+    redis.call('SET', ck, encoded, 'EX', tonumber(ARGV[2]))
+  else
+    redis.call('HSET', KEYS[4], id, encoded)
+    if was_closed then redis.call('DEL', ck) end
+  end
+end
+"""
+
+# KEYS: seq, stream, epoch, open cases, then per item its dedupe key and its closed-case key.  ARGV: epoch, ttl,
+# then per item its packed entry and its case update (JSON, "" for none).
 # Answers one number per item: the new seq, or minus the original seq of a duplicate.
-APPEND_LUA = """#!lua
+APPEND_LUA = "#!lua\n" + _FOLD_LUA[1:] + """
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then
   return redis.error_reply('EPOCH the store was recreated (epoch key changed or lost); restart the bridge')
 end
 local ttl = tonumber(ARGV[2])
 local out = {}
-for i = 4, #KEYS do
+for i = 5, #KEYS, 2 do
   local dk = KEYS[i]
   local prev = redis.call('GET', dk)
   if prev then
     out[#out + 1] = -tonumber(prev)
   else
     local seq = redis.call('INCR', KEYS[1])
-    redis.call('XADD', KEYS[2], seq .. '-0', 'e', ARGV[i - 1])
+    redis.call('XADD', KEYS[2], seq .. '-0', 'e', ARGV[i - 2])
     redis.call('SET', dk, seq, 'EX', ttl)
+    local case = ARGV[i - 1]
+    if case ~= '' then fold(KEYS[i + 1], seq, cjson.decode(case)) end
     out[#out + 1] = seq
   end
 end
 return out
+"""
+
+# KEYS: (unused), (unused), (unused), open cases, then per update its closed-case key.  ARGV: (unused), ttl, then per
+# update its seq and its case update (JSON). Folds events a store had before it kept case state (see open()).
+BACKFILL_LUA = "#!lua\n" + _FOLD_LUA[1:] + """
+for i = 5, #KEYS do
+  fold(KEYS[i], tonumber(ARGV[2 * (i - 4) + 1]), cjson.decode(ARGV[2 * (i - 4) + 2]))
+end
+return #KEYS - 4
 """
 
 # KEYS: tokens, active, counter.  ARGV: hash, name, created_at, departments (JSON).  1 ok, 0 name taken,
@@ -160,6 +231,14 @@ def _pack(item: NewEvent) -> bytes:
 def _unpack(raw: bytes) -> NewEvent:
     at, ts, dk, event, body = raw.decode("utf-8", "surrogatepass").split("\n", 4)
     return NewEvent(body=body, event=json.loads(event), dedupe_key=dk, received_at=at, received_ts=float(ts))
+
+
+def _case_arg(item: NewEvent) -> str:
+    """The case update of an item as the append script reads it ("" for none)."""
+    if item.case is None:
+        return ""
+    return json.dumps({**item.case.to_json(), "ts": float(item.received_ts)}, ensure_ascii=False,
+                      separators=(",", ":"))
 
 
 def _ts_of(raw: bytes) -> float:
@@ -219,6 +298,9 @@ class RedisStore(Store):
         self._k_active = f"{p}:tokens:active"
         self._k_token_n = f"{p}:tokens:n"
         self._k_token_gen = f"{p}:token-gen"
+        self._k_open_cases = f"{p}:cases:open"
+        self._k_closed_case = f"{p}:cc:"
+        self._k_cases_from = f"{p}:cases:folded"
         self._r: aioredis.Redis | None = None
         self._rx: aioredis.Redis | None = None  # the fan-out's own connection (long XREAD BLOCKs)
         self._scripts: dict[str, Any] = {}
@@ -266,6 +348,7 @@ class RedisStore(Store):
             "append": r.register_script(APPEND_LUA),
             "add_token": r.register_script(ADD_TOKEN_LUA),
             "revoke": r.register_script(REVOKE_TOKEN_LUA),
+            "backfill": r.register_script(BACKFILL_LUA),
         }
         try:
             await self._io(r.set(self._k_epoch, secrets.token_hex(8), nx=True))
@@ -275,6 +358,8 @@ class RedisStore(Store):
             self._epoch = _text(epoch)
             self._fan_last = f"{int(head or 0)}-0"
             await self._check_durability()
+            if frame_builder is not None:
+                await self._backfill_cases()
         except StoreUnavailable as exc:
             await r.aclose(close_connection_pool=True)
             self._r = None
@@ -290,6 +375,38 @@ class RedisStore(Store):
         if frame_builder is not None:
             self._rx = self._client(self.block_ms / 1000 + self.timeout + 1.0, 2)
             self._fanout = loop.create_task(self._fanout_loop(), name="redis-store-fanout")
+
+    async def _backfill_cases(self) -> None:
+        """A store from before the case state (no ``P:cases:folded``): fold the events it still has, then mark it.
+        Folding an update twice changes nothing, so processes starting together, or a restart after a crash in
+        the middle, do no harm; events appended meanwhile were folded by the append script."""
+        assert self._r is not None
+        r = self._r
+        if await self._io(r.exists(self._k_cases_from)):
+            return
+        head = int(await self._io(r.get(self._k_seq)) or 0)
+        start, folded = "-", 0
+        while head:
+            entries = await self._io(r.xrange(self._k_stream, start, f"{head}-0", count=PRUNE_PAGE))
+            keys: list[str] = ["", "", "", self._k_open_cases]
+            args: list[str | int] = ["", max(1, int(self.dedupe_window))]
+            for entry_id, fields in entries:
+                item = _unpack(fields[b"e"])
+                with contextlib.suppress(ValueError, TypeError, RecursionError):
+                    payload = json.loads(item.body)
+                    update = cases.update_of(payload, item.event, item.received_at) \
+                        if isinstance(payload, dict) and isinstance(item.event, dict) else None
+                    if update is not None:
+                        keys.append(self._k_closed_case + update.case_id)
+                        args += [_seq_of(entry_id), _case_arg(replace(item, case=update))]
+            if len(keys) > 4:
+                folded += int(await self._io(self._scripts["backfill"](keys=keys, args=args)))
+            if len(entries) < PRUNE_PAGE:
+                break
+            start = "(" + _text(entries[-1][0])
+        await self._io(r.set(self._k_cases_from, str(head)))
+        if folded:
+            log.info("case state: folded %d events the store had before it kept case state", folded)
 
     async def _check_durability(self) -> None:
         assert self._r is not None
@@ -390,20 +507,22 @@ class RedisStore(Store):
 
     async def _commit(self, batch: list[_Append]) -> None:
         assert self._r is not None
-        keys = [self._k_seq, self._k_stream, self._k_epoch]
+        keys = [self._k_seq, self._k_stream, self._k_epoch, self._k_open_cases]
         args: list[bytes | str | int] = [self._epoch, max(1, int(self.dedupe_window))]
         packable: list[_Append] = []
         for job in batch:
+            item = job.item
             try:
-                packed = _pack(job.item)
+                packed = _pack(item)
+                case = _case_arg(item)
             except (TypeError, ValueError) as exc:  # an event dict that is not JSON: a bug upstream, not Redis
                 log.error("cannot store event: %s", exc)
                 if not job.future.done():
                     job.future.set_exception(StoreUnavailable(f"event cannot be stored: {exc}"))
                 continue
             packable.append(job)
-            keys.append(self._k_dedupe + job.item.dedupe_key)
-            args.append(packed)
+            keys += [self._k_dedupe + item.dedupe_key, self._k_closed_case + (item.case.case_id if item.case else "")]
+            args += [packed, case]
         batch = packable
         if not batch:
             return
@@ -517,6 +636,14 @@ class RedisStore(Store):
         dropped = await self._io(r.xtrim(self._k_stream, minid=minid, approximate=False))
         self._forget_before(_seq_of(minid))
         return int(dropped)
+
+    async def open_cases(self) -> OpenCases:
+        async with self._redis().pipeline(transaction=True) as pipe:  # MULTI: the head and the cases of one moment
+            pipe.get(self._k_seq)
+            pipe.hvals(self._k_open_cases)
+            head_raw, values = await self._io(pipe.execute())
+        states = [cases.state_from_json(json.loads(raw)) for raw in values]
+        return OpenCases(int(head_raw or 0), sorted(states, key=cases.order_key))
 
     # -- fan-out ---------------------------------------------------------------------------------
     async def _fanout_loop(self) -> None:

@@ -7,6 +7,9 @@ seq order, in the event loop. Reads go through a small pool of reader connection
 writer). Token changes made by other processes (``trayapp-bridge token revoke``) are seen through the
 ``token_gen`` counter in the ``meta`` table.
 
+Every event's case update (``NewEvent.case``) is folded into the ``cases`` table (:func:`fold_cases`,
+``core.cases.merge``) in the batch's transaction; schema step 3 folds the events a store already had.
+
 Frames stored by a protocol-1 bridge (no ``epoch`` in the frame, the old signature) are signed again for protocol 2
 as they are read, with their event's text fields made safe (:func:`upgraded_frame`), so an upgraded bridge keeps
 replaying what it had stored.
@@ -31,7 +34,8 @@ from typing import Any, Final, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ..core import text
+from ..core import cases, text
+from ..core.cases import CaseState
 from ..private_files import private_database
 from ..sqlite_schema import NewerSchema, Step, columns, execute_all, migrate
 from . import keys
@@ -42,6 +46,7 @@ from .store import (
     Bounds,
     FrameBuilder,
     NewEvent,
+    OpenCases,
     Store,
     StoredEvent,
     TokenInfo,
@@ -78,8 +83,72 @@ def _token_departments(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE tokens ADD COLUMN departments TEXT NOT NULL DEFAULT '[]'")
 
 
+_CASE_COLUMNS: Final = ("case_id", "status", "status_since", "ord", "updated_seq", "updated_ts", *cases.FIELDS,
+                        "first_message")
+CASES_V3 = """
+CREATE TABLE IF NOT EXISTS cases (
+    case_id TEXT PRIMARY KEY, status TEXT NOT NULL, status_since TEXT NOT NULL, ord INTEGER NOT NULL,
+    updated_seq INTEGER NOT NULL, updated_ts REAL NOT NULL, contact_name TEXT, title TEXT, channel TEXT,
+    department TEXT, agent_name TEXT, first_message TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS cases_open ON cases (status_since, case_id) WHERE status != 'closed';
+CREATE INDEX IF NOT EXISTS cases_closed ON cases (updated_ts) WHERE status = 'closed'
+"""
+
+
+def _row(state: CaseState) -> tuple[Any, ...]:
+    return (state.case_id, state.status, state.status_since, state.order, state.updated_seq, state.updated_ts,
+            *(getattr(state, name) for name in cases.FIELDS), state.first_message)
+
+
+def _state(row: sqlite3.Row | tuple[Any, ...]) -> CaseState:
+    return cases.state_from_json(dict(zip(("order" if c == "ord" else c for c in _CASE_COLUMNS), row, strict=True)))
+
+
+_SELECT_CASES = f"SELECT {', '.join(_CASE_COLUMNS)} FROM cases"
+_UPSERT_CASE = f"INSERT OR REPLACE INTO cases VALUES ({', '.join('?' * len(_CASE_COLUMNS))})"
+
+
+def fold_cases(conn: sqlite3.Connection, updates: list[tuple[int, float, cases.CaseUpdate]]) -> None:
+    """Fold ``(seq, received_ts, update)`` (ascending seqs) into the ``cases`` table, in the caller's transaction."""
+    if not updates:
+        return
+    ids = list({update.case_id for _, _, update in updates})
+    states: dict[str, CaseState] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        for row in conn.execute(f"{_SELECT_CASES} WHERE case_id IN ({','.join('?' * len(chunk))})", chunk):
+            states[row[0]] = _state(row)
+    changed: dict[str, CaseState] = {}
+    for seq, ts, update in updates:
+        changed[update.case_id] = states[update.case_id] = cases.merge(states.get(update.case_id), update, seq, ts)
+    conn.executemany(_UPSERT_CASE, [_row(state) for state in changed.values()])
+
+
+def _cases(conn: sqlite3.Connection) -> None:
+    """Version 3: the state of every case (``core.cases``), folded from the events the store still has."""
+    execute_all(conn, CASES_V3)
+    last = 0
+    while True:
+        rows = conn.execute("SELECT seq, received_ts, frame FROM events WHERE seq > ? ORDER BY seq LIMIT 1000",
+                            (last,)).fetchall()
+        if not rows:
+            return
+        updates = []
+        for seq, ts, frame in rows:
+            last = seq
+            with contextlib.suppress(ValueError, KeyError, TypeError, RecursionError):
+                data = json.loads(frame)
+                payload = json.loads(data["body"])
+                update = cases.update_of(payload, data["event"], data["received_at"]) \
+                    if isinstance(payload, dict) and isinstance(data["event"], dict) else None
+                if update is not None:
+                    updates.append((seq, float(ts), update))
+        fold_cases(conn, updates)
+
+
 #: ``MIGRATIONS[i]`` brings a store at schema version ``i`` to ``i + 1`` (``trayapp.sqlite_schema``).
-MIGRATIONS: Final[tuple[Step, ...]] = (_create, _token_departments)
+MIGRATIONS: Final[tuple[Step, ...]] = (_create, _token_departments, _cases)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
@@ -253,6 +322,7 @@ class SQLiteStore(Store):
                         known[key] = seq
             rows: list[tuple[int, float, str]] = []
             dedupe: list[tuple[str, int, float]] = []
+            updates: list[tuple[int, float, cases.CaseUpdate]] = []
             for job in batch:
                 item = job.item
                 seq = known.get(item.dedupe_key)
@@ -264,10 +334,13 @@ class SQLiteStore(Store):
                 rows.append((new_head, item.received_ts, frame))
                 dedupe.append((item.dedupe_key, new_head, item.received_ts))
                 known[item.dedupe_key] = new_head
+                if item.case is not None:
+                    updates.append((new_head, item.received_ts, item.case))
                 results.append(AppendResult(new_head, False))
                 new.append(StoredEvent(new_head, item.received_ts, frame))
             conn.executemany("INSERT INTO events VALUES (?, ?, ?)", rows)
             conn.executemany("INSERT OR REPLACE INTO dedupe VALUES (?, ?, ?)", dedupe)
+            fold_cases(conn, updates)
             if new:
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'head'", (str(new_head),))
             conn.execute("COMMIT")
@@ -370,12 +443,26 @@ class SQLiteStore(Store):
         def run(conn: sqlite3.Connection) -> tuple[int, int | None]:
             n = conn.execute("DELETE FROM events WHERE received_ts < ?", (older_than_ts,)).rowcount
             conn.execute("DELETE FROM dedupe WHERE received_ts < ?", (time.time() - self.dedupe_window,))
+            conn.execute("DELETE FROM cases WHERE status = 'closed' AND updated_ts < ?", (older_than_ts,))
             first = conn.execute("SELECT MIN(seq) FROM events").fetchone()[0]
             return n, first
 
         n, first = await self._submit(run)
         self._first = first if first is not None else self._head + 1
         return n
+
+    async def open_cases(self) -> OpenCases:
+        def run(conn: sqlite3.Connection) -> OpenCases:
+            conn.execute("BEGIN")  # one read transaction: the head and the cases of the same commit
+            try:
+                head = int(conn.execute("SELECT value FROM meta WHERE key = 'head'").fetchone()[0])
+                rows = conn.execute(f"{_SELECT_CASES} WHERE status != 'closed' ORDER BY status_since, case_id"
+                                    ).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            return OpenCases(head, [_state(row) for row in rows])
+
+        return await self._read(run)
 
     # -- tokens ----------------------------------------------------------------------------------
     async def add_token(self, name: str, token_hash: str, departments: tuple[str, ...] = ()) -> None:

@@ -3,10 +3,11 @@
 Per connection: check the query (``since``, ``epoch``, ``nonce``: 400 with the reason), authenticate (HTTP 401 /
 403 denial response, never an upgrade; 429 with ``Retry-After`` when the token already holds ``max_per_token`` sockets
 in this process), **subscribe to the hub**, accept, send ``hello``, replay the backlog from the store (``gap`` frames
-where events are no longer retained or the epoch changed), ``caught_up``, then live frames from the subscription
-queue, skipping every seq already sent. So no seq is skipped, repeated or reordered, also for events that arrive
-during the replay. ``hello``, ``gap`` and ``caught_up`` are signed for this connection (its ``nonce``, the epoch) by
-the :class:`~.ingest.FrameSigner`; event frames were signed when they were stored.
+where events are no longer retained or the epoch changed), the signed ``cases`` snapshot (:mod:`.cases`: right
+after ``config`` without ``since``, and after the backlog when it had a ``gap``), ``caught_up``, then live frames
+from the subscription queue, skipping every seq already sent. So no seq is skipped, repeated or reordered, also for
+events that arrive during the replay. ``hello``, ``gap`` and ``caught_up`` are signed for this connection (its
+``nonce``, the epoch) by the :class:`~.ingest.FrameSigner`; event frames were signed when they were stored.
 
 Each socket runs two tasks: the pump (the sequence above, then its queue) and a reader that notices the client
 going away; a close requested by the hub (4001, 4008, 1001) cancels the pump and sends the close frame.
@@ -28,6 +29,7 @@ from trayapp.core.errors import BadMessage
 from trayapp.core.stream import Missing, ReplayPlan, resume_point
 from trayapp.core.urls import DEFAULT_TEMPLATE
 
+from .cases import CaseSnapshots
 from .errors import BridgeError
 from .hub import Hub, Subscriber
 from .ingest import FrameSigner, send_json
@@ -104,10 +106,11 @@ class StreamEndpoint:
     """The ``/v1/stream`` WebSocket (raw ASGI)."""
 
     def __init__(self, hub: Hub, signer: FrameSigner, max_per_token: int = 0,
-                 conversation_url: str = DEFAULT_TEMPLATE) -> None:
+                 conversation_url: str = DEFAULT_TEMPLATE, cases: CaseSnapshots | None = None) -> None:
         self.hub = hub
         self.store = hub.store
         self.signer = signer
+        self.cases = cases or CaseSnapshots(hub.store, signer)  # the cases frame: first start, and after gaps
         self.max_per_token = max_per_token
         self.conversation_url = conversation_url  # the admin's: sent in the signed config frame after hello
 
@@ -198,17 +201,28 @@ class StreamEndpoint:
         async def text(frame: str) -> None:
             await send({"type": "websocket.send", "text": frame})
 
+        gaps = [0, 0]  # gap frames sent, and how many of them a cases frame followed
+
         async def control(message: wire.ControlFrame) -> None:
+            gaps[0] += isinstance(message, wire.Gap)
             await text(self.signer.control(message, nonce))
+
+        async def cases_after_gaps() -> None:
+            if gaps[0] != gaps[1]:
+                gaps[1] = gaps[0]
+                await text(await self.cases.frame(sub.scope))
 
         bounds = await store.bounds()
         head = bounds.head
         await control(wire.Hello(epoch=store.epoch, head=head))
         await control(wire.Config(self.conversation_url))
+        if since is None:  # a first start: who is waiting now, without a replay
+            await text(await self.cases.frame(sub.scope))
         resume = resume_point(since, epoch, store.epoch, head)
         if resume.epoch_gap:
             await control(wire.Gap(None, None, "epoch"))
         last = await self._replay(resume.after, None, text, control, sub.scope) if resume.replay else resume.after
+        await cases_after_gaps()
         await control(wire.CaughtUp(head=last))
         sub.last = last
         while True:
@@ -230,6 +244,7 @@ class StreamEndpoint:
                     continue
                 if ev.seq > sub.last + 1:  # should not happen (commit before publish); refill from the store
                     sub.last = await self._replay(sub.last, ev.seq - 1, text, control, sub.scope)
+                    await cases_after_gaps()
                 if sub.scope is None or sub.scope.allows(ev):
                     await text(ev.frame)
                     metrics.events_sent.inc()

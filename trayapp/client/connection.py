@@ -3,9 +3,9 @@
 :class:`Connection` owns one reconnect loop: connect with ``Authorization: Bearer`` and a fresh random ``nonce``,
 resume with ``since`` + ``epoch`` from the store's cursor, verify the signed ``hello`` with the pinned Ed25519 key
 *before anything else* (a wrong or stale key: ERROR ``Problem.KEY_MISMATCH`` at once), then verify every frame it acts
-on -- ``caught_up`` and ``gap`` (signed for this nonce and epoch) and every event frame (``core.wire.verify_frame``:
-this epoch, and the displayed event is derived from the *signed* body) -- store each event (which advances the
-cursor), then report it to a :class:`Listener`.
+on -- ``caught_up`` and ``gap`` (signed for this nonce and epoch), the ``cases`` snapshot (handed on with
+``on_cases``) and every event frame (``core.wire.verify_frame``: this epoch, and the displayed event is derived from
+the *signed* body) -- store each event (which advances the cursor), then report it to a :class:`Listener`.
 
 - An event frame that fails verification or is malformed is dropped, logged (without secrets) and counted
   (``Connection.failures``), and reported with ``on_verification_failed``; a ``caught_up`` or ``gap`` that fails
@@ -44,6 +44,7 @@ from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
 
 from ..core import stream, wire
 from ..core.backoff import backoff
+from ..core.cases import Snapshot
 from ..core.errors import BadLink, BadMessage
 from ..core.event import ReceivedEvent
 from ..core.link import check_bridge_url, stream_url
@@ -101,6 +102,10 @@ class Listener(Protocol):
 
     def on_config(self, conversation_url: str) -> None:
         """The admin's settings for every app (signed ``config`` frame): where a click on an alert goes."""
+
+    def on_cases(self, snapshot: Snapshot) -> None:
+        """The bridge's signed snapshot of every open case (first start, and after a gap); events up to
+        ``snapshot.head`` are already folded into it."""
 
 
 @dataclass(frozen=True)
@@ -352,6 +357,10 @@ class Connection:
             elif isinstance(decision, stream.ConfigReceived):
                 log.info("connection: the bridge's settings: conversation address %s", decision.conversation_url)
                 self.listener.on_config(decision.conversation_url)
+            elif isinstance(decision, stream.CasesReceived):
+                snapshot = decision.snapshot
+                log.info("connection: %d open cases at seq %d", len(snapshot.cases), snapshot.head)
+                self.listener.on_cases(snapshot)
             elif isinstance(decision, stream.GapFound):
                 gap = decision.gap
                 log.warning("connection: gap %s..%s (%s)", gap.first, gap.last, gap.reason)

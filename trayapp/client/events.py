@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Final, Protocol
 
 from ..core import wire
+from ..core.cases import Snapshot
 from ..core.event import ReceivedEvent
 from ..model.connection import ConnectionStatus
 from ..model.rows import HistoryRow
@@ -30,11 +31,12 @@ class SessionEvents(Protocol):
     def test_alert(self, received: ReceivedEvent, /) -> None: ...
     def test_alert_sent(self, ok: bool, words: str, detail: str, /) -> None: ...
     def config_received(self, conversation_url: str, /) -> None: ...
+    def cases_received(self, snapshot: Snapshot, /) -> None: ...
 
 
 #: The names of :class:`SessionEvents`, in the order of the contract.
 EVENT_NAMES: Final[Sequence[str]] = (
     "state_changed", "history_loaded", "event_received", "caught_up", "gap", "verification_failed", "event_skipped",
     "read_changed", "older_loaded", "counts_changed", "search_finished", "event_loaded", "test_alert",
-    "test_alert_sent", "config_received",
+    "test_alert_sent", "config_received", "cases_received",
 )

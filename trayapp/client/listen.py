@@ -17,8 +17,10 @@ Entry points for ``trayapp/cli.py``::
 
 stdout, one line per verified event, flushed: ``{"seq":N,"id":"...","received_at":"...","event":{...}}`` (the event as
 derived from the signed body, ``core.event.Event.to_json()``). stderr: JSON lines with ``"type"`` = ``state`` (with
-``problem``), ``gap``, ``caught_up``, ``verification_failed``, ``event_skipped`` (an alert that could not be shown; the
-stream goes on), ``exit`` (the code and why), plus log messages.
+``problem``), ``gap``, ``caught_up``, ``cases`` (the verified snapshot of every open case, on a first start and after
+a gap: ``{"type":"cases","epoch":E,"head":H,"cases":[...],"omitted":N}``), ``verification_failed``,
+``event_skipped`` (an alert that could not be shown; the stream goes on), ``exit`` (the code and why), plus log
+messages.
 
 Exit codes (:data:`EXIT_CODES`, also in ``--help``).
 """
@@ -39,6 +41,7 @@ from typing import Any, TextIO
 from trayapp.model.connection import ConnectionState, ConnectionStatus, Problem
 
 from ..core import wire
+from ..core.cases import Snapshot
 from ..core.errors import BadLink
 from ..core.event import ReceivedEvent
 from ..core.link import parse_link
@@ -173,6 +176,10 @@ class _Printer:
 
     def on_config(self, conversation_url: str) -> None:
         self._err({"type": "config", "conversation_url": conversation_url})
+
+    def on_cases(self, snapshot: Snapshot) -> None:
+        if not self.done.is_set():
+            self._err({"type": "cases", **snapshot.to_json()})
 
 
 def _config(args: argparse.Namespace) -> ConnectionConfig:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..core import wire
+from ..core.cases import Snapshot
 from ..core.event import ReceivedEvent
 from ..model.connection import ConnectionState, ConnectionStatus
 from ..model.rows import HistoryRow, RowFilter
@@ -366,3 +367,6 @@ class _Relay:
 
     def on_config(self, conversation_url: str) -> None:
         self._service._events.config_received(conversation_url)
+
+    def on_cases(self, snapshot: Snapshot) -> None:
+        self._service._events.cases_received(snapshot)

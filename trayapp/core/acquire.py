@@ -119,7 +119,9 @@ def _decoded(value: Any) -> Any:
     return value
 
 
-def _get(obj: Any, *path: str) -> Any:
+def lookup(obj: Any, *path: str) -> Any:
+    """``obj[path[0]][path[1]]...``, each value JSON-decoded where v1 sent an object as a string; ``None`` where the
+    path leads nowhere."""
     for key in path:
         if not isinstance(obj, Mapping):
             return None
@@ -148,32 +150,32 @@ def _person(obj: Any, wanted: str) -> str | None:
 
 def _v2(payload: Mapping[str, Any], kind: str, rule_status: str | None) -> dict[str, Any]:
     data = payload["data"]
-    case = _get(data, "case")
-    agent = _get(data, "agent")
-    contact = _get(case, "contact")
-    status_source = _get(agent, "status") if kind == "agent.status" else _get(case, "status")
-    departments = _get(case, "department") or _get(case, "departmentId") or _get(data, "department")
+    case = lookup(data, "case")
+    agent = lookup(data, "agent")
+    contact = lookup(case, "contact")
+    status_source = lookup(agent, "status") if kind == "agent.status" else lookup(case, "status")
+    departments = lookup(case, "department") or lookup(case, "departmentId") or lookup(data, "department")
     return {
-        "case_id": _text(_get(case, "id")),
+        "case_id": _text(lookup(case, "id")),
         "status": rule_status or _status(status_source, kind),
-        "title": _text(_get(case, "title")),
-        "channel": _text(_get(case, "channel")),
-        "contact_name": _text(_get(contact, "name")) or _text(_get(case, "contactName")),
-        "agent_name": _text(_get(agent, "name")),
-        "agent_id": _text(_get(agent, "id")),
+        "title": _text(lookup(case, "title")),
+        "channel": _text(lookup(case, "channel")),
+        "contact_name": _text(lookup(contact, "name")) or _text(lookup(case, "contactName")),
+        "agent_name": _text(lookup(agent, "name")),
+        "agent_id": _text(lookup(agent, "id")),
         "department": _text(departments if not isinstance(departments, Mapping) else departments.get("name")),
-        "text": _text(_get(data, "message", "msg")) or _text(_get(data, "message", "text")),
+        "text": _text(lookup(data, "message", "msg")) or _text(lookup(data, "message", "text")),
     }
 
 
 def _v1(payload: Mapping[str, Any], kind: str, rule_status: str | None) -> dict[str, Any]:
-    users = _get(payload, "users")
-    user = _get(payload, "user")
-    message = _get(payload, "message")
-    message_user = _get(message, "user")
-    contact = _person(_get(users, "visitor"), "visitor") or _person(message_user, "visitor")
-    agent = _person(_get(users, "agent"), "agent") or _person(user, "agent") or _person(message_user, "agent")
-    agent_id = _text(_get(user, "id")) if _person(user, "agent") else None
+    users = lookup(payload, "users")
+    user = lookup(payload, "user")
+    message = lookup(payload, "message")
+    message_user = lookup(message, "user")
+    contact = _person(lookup(users, "visitor"), "visitor") or _person(message_user, "visitor")
+    agent = _person(lookup(users, "agent"), "agent") or _person(user, "agent") or _person(message_user, "agent")
+    agent_id = _text(lookup(user, "id")) if _person(user, "agent") else None
     return {
         "case_id": _text(payload.get("id")),
         "status": rule_status or _status(payload.get("status"), kind),
@@ -181,7 +183,7 @@ def _v1(payload: Mapping[str, Any], kind: str, rule_status: str | None) -> dict[
         "agent_name": agent,
         "agent_id": agent_id or _text(payload.get("by")),
         "department": _text(payload.get("department")),
-        "text": _text(_get(message, "msg")) if kind == "chat.message" else None,
+        "text": _text(lookup(message, "msg")) if kind == "chat.message" else None,
     }
 
 

@@ -14,6 +14,9 @@ of the replay or a gap, or close the connection. The rules (docs/protocol.md):
 - ``caught_up``, ``gap`` and ``config`` verify over nonce and epoch, else the connection ends (a forged control frame
   is never acted on); the first ``caught_up`` ends the replay (:class:`CaughtUp` with ``first=True``); ``config`` is
   the bridge's settings (:class:`ConfigReceived`);
+- a ``cases`` frame (every open case) verifies with the pinned key over ``trayapp-cases/1`` + its snapshot, and the
+  snapshot must be of the hello's epoch and not older than its head (:class:`CasesReceived`); else, like a forged
+  control frame, the connection ends;
 - a ``test_alert`` (the agent asked for one) verifies over nonce and epoch and is shown, never stored
   (:class:`TestAlert`); one that does not verify is dropped.
 
@@ -35,11 +38,11 @@ from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from . import wire
+from . import cases, wire
 from .errors import BadMessage, BadSignature
 from .event import ReceivedEvent
 
-_KNOWN_TYPES: Final = frozenset({"hello", "caught_up", "gap", "event", "config", "test_alert"})
+_KNOWN_TYPES: Final = frozenset({"hello", "caught_up", "gap", "event", "config", "test_alert", "cases"})
 
 
 class Failure(enum.Enum):
@@ -117,6 +120,13 @@ class ConfigReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class CasesReceived:
+    """The bridge's signed snapshot of every open case; events up to ``snapshot.head`` are already in it."""
+
+    snapshot: cases.Snapshot
+
+
+@dataclass(frozen=True, slots=True)
 class TestAlert:
     """A test alert the agent asked for: show it (seq 0), never store it."""
 
@@ -135,7 +145,8 @@ class Fail:
     dropped: str | None = None  # also report this frame as dropped
 
 
-Decision = Connected | Store | Skip | Drop | Ignore | CaughtUp | GapFound | ConfigReceived | TestAlert | Fail
+Decision = (Connected | Store | Skip | Drop | Ignore | CaughtUp | GapFound | ConfigReceived | CasesReceived | TestAlert
+            | Fail)
 
 
 def frame_type(text: str | bytes) -> object:
@@ -175,6 +186,8 @@ class StreamSession:
                 return TestAlert(wire.verify_check(self.key, message, self.nonce, epoch))
             except BadSignature as exc:
                 return Drop(str(exc))
+        if isinstance(message, wire.CasesFrame):
+            return self._cases(message)
         try:
             wire.verify_control(self.key, message, self.nonce, epoch)
         except BadSignature as exc:
@@ -185,6 +198,19 @@ class StreamSession:
         if isinstance(message, wire.Config):
             return ConfigReceived(message.conversation_url)
         return GapFound(message, epoch)
+
+    def _cases(self, message: wire.CasesFrame) -> Decision:
+        """A snapshot is signed once for everyone (not for this nonce): it must also be of this hello's epoch and
+        not older than it, so a recorded one cannot be played into a later connection."""
+        assert self.hello is not None
+        try:
+            snapshot = cases.verify_snapshot(self.key, message.snapshot, message.sig)
+            if snapshot.epoch != self.hello.epoch or snapshot.head < self.hello.head:
+                raise BadSignature(f"cases frame: a snapshot of epoch {snapshot.epoch!r} at head {snapshot.head}, "
+                                   f"not of this connection (head {self.hello.head})")
+        except (BadSignature, BadMessage) as exc:
+            return Fail(Failure.FORGED_CONTROL, "sent a cases frame that does not verify", dropped=str(exc))
+        return CasesReceived(snapshot)
 
     def _hello(self, message: wire.Message) -> Decision:
         if not isinstance(message, wire.Hello):

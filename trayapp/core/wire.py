@@ -9,7 +9,9 @@ Server → client text frames, each a JSON object with a ``type``; every one the
 - ``config``: ``{"type":"config","conversation_url":T,"sig":S}`` after ``hello``, before ``caught_up``: where a
   click on an alert goes, as the admin set it (``serve --conversation-url``);
 - ``test_alert``: ``{"type":"test_alert","id":I,"received_at":T,"body":B,"sig":S}`` -- a test alert the agent asked
-  for (``POST /v1/test-alert``), only on that token's open streams, never stored (no ``seq``).
+  for (``POST /v1/test-alert``), only on that token's open streams, never stored (no ``seq``);
+- ``cases``: ``{"type":"cases","snapshot":J,"sig":S}`` -- every open case (:class:`CasesFrame`, ``core.cases``),
+  after ``config`` to a client that connects without ``since`` and after a ``gap`` (before ``caught_up``).
 
 Signing inputs are UTF-8 lines joined by ``\\n``, ``None`` written ``null``: a context line, then the fields.
 Control frames (:data:`CONTROL_FRAMES`) sign ``CONTEXT, nonce, epoch, *SIGNED`` (the nonce the client sent with
@@ -152,9 +154,21 @@ class CheckFrame:
     sig: str = field(default="", compare=False)  # transport: two frames saying the same are equal
 
 
+@dataclass(frozen=True, slots=True)
+class CasesFrame:
+    """Every open case (``core.cases``): ``snapshot`` is JSON text, ``sig`` signs ``trayapp-cases/1`` LF snapshot
+    (``core.cases.snapshot_input``) -- the same as ``GET /v1/cases`` answers, so it is not bound to a connection;
+    the client checks that its epoch is the hello's and its head not older than the hello's."""
+
+    TYPE: ClassVar[str] = "cases"
+
+    snapshot: str
+    sig: str = field(default="", compare=False)
+
+
 ControlFrame = Hello | CaughtUp | Gap | Config | CheckFrame
 C = TypeVar("C", bound=ControlFrame)
-Message = Hello | CaughtUp | Gap | Config | CheckFrame | EventFrame
+Message = Hello | CaughtUp | Gap | Config | CheckFrame | CasesFrame | EventFrame
 #: Every signed control frame type, by its wire ``type``.
 CONTROL_FRAMES: Final[dict[str, type[ControlFrame]]] = {
     cls.TYPE: cls for cls in (Hello, CaughtUp, Gap, Config, CheckFrame)}
@@ -286,6 +300,8 @@ def encode(message: Message) -> str:
         return dumps({"type": "event", "seq": message.seq, "epoch": message.epoch, "id": message.id,
                       "received_at": message.received_at, "event": message.event, "body": message.body,
                       "sig": message.sig})
+    if isinstance(message, CasesFrame):
+        return dumps({"type": message.TYPE, "snapshot": message.snapshot, "sig": message.sig})
     data: dict[str, Any] = {"type": message.TYPE}
     for spec in message.FIELDS:
         data[spec.key] = getattr(message, spec.attr)
@@ -330,6 +346,8 @@ def decode(frame: str | bytes) -> Message:
             body=_value(data, "body", str),
             sig=sig,
         )
+    if kind == CasesFrame.TYPE:
+        return CasesFrame(snapshot=_value(data, "snapshot", str), sig=sig)
     cls = CONTROL_FRAMES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise BadMessage(f"unknown frame type {kind!r}")

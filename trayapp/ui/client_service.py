@@ -53,6 +53,7 @@ class ClientFace(QObject):
     test_alert = Signal(object)
     test_alert_sent = Signal(bool, str, str)
     config_received = Signal(str)
+    cases_received = Signal(object)
 
     def start(self) -> None:
         raise NotImplementedError
