@@ -9,13 +9,16 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import keyring
 import pytest
 
 from tests.support.client import MemoryKeyring, Recorder
+from trayapp.client.history import History
+
+from .fakebridge import FakeBridge
 
 
 @pytest.fixture(autouse=True)
@@ -39,3 +42,15 @@ def memory_keyring() -> Iterator[MemoryKeyring]:
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBridge]:
+    async with FakeBridge() as fb:
+        yield fb
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Iterator[History]:
+    with History(tmp_path / "h.sqlite3") as h:
+        yield h

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any
@@ -19,6 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from tests.support.client import quick_delays, run_connection
+from trayapp.client.connection import Connection, ConnectionConfig
+from trayapp.client.history import History
 from trayapp.core import wire
 from trayapp.core.acquire import parse_body
 from trayapp.core.errors import BadPayload
@@ -188,3 +191,13 @@ def tampered(frame: wire.EventFrame) -> wire.EventFrame:
 
 def frame_json(frame: wire.EventFrame) -> dict[str, Any]:
     return json.loads(wire.encode(frame))
+
+
+@contextlib.asynccontextmanager
+async def running(fb: FakeBridge, history: History, listener: Any, **cfg: Any) -> AsyncIterator[Connection]:
+    """A client :class:`Connection` to ``fb`` (its token and key unless ``token=`` / ``key=`` say otherwise; other
+    keywords go to :class:`ConnectionConfig`), running for the duration of the block."""
+    config = ConnectionConfig(bridge_url=fb.url, token=cfg.pop("token", fb.token), key=cfg.pop("key", fb.key_text),
+                              **cfg)
+    async with run_connection(Connection(config, history, listener, delays=quick_delays)) as conn:
+        yield conn

@@ -22,18 +22,13 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.bridges import FIXTURE_WINDOW, BridgeProcess, case_payload, cli, load_fixtures, signed
-from tests.support.client import Recorder, run_connection
+from tests.support.client import Recorder, quick_delays, run_connection
 from trayapp.client.connection import TOKEN_REVOKED, Connection, ConnectionConfig
 from trayapp.client.history import Cursor, History
 from trayapp.core.link import parse_link
 from trayapp.model.connection import ConnectionState, Problem
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]  # real bridge processes
-
-
-def quick() -> Iterator[float]:
-    while True:
-        yield 0.1
 
 
 def token_link(bp: BridgeProcess, name: str = "agent") -> tuple[str, str, str]:
@@ -52,7 +47,7 @@ async def post_all(url: str, payloads: list[dict[str, Any] | str]) -> None:
 
 @contextlib.asynccontextmanager
 async def client(config: ConnectionConfig, store: Any, rec: Recorder) -> AsyncIterator[Connection]:
-    conn = Connection(config, store, rec, delays=quick)
+    conn = Connection(config, store, rec, delays=lambda: quick_delays(0.1))
     async with run_connection(conn):
         yield conn
 

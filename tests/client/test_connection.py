@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -20,34 +18,7 @@ from trayapp.client.history import Cursor, History
 from trayapp.core import wire
 from trayapp.model.connection import ConnectionState, Problem
 
-from .fakebridge import FakeBridge, case_body, tampered
-
-
-def quick(**overrides: Any) -> Iterator[float]:
-    """Backoff for tests: tiny delays, so a reconnect test does not wait seconds."""
-    while True:
-        yield 0.05
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBridge]:
-    async with FakeBridge() as fb:
-        yield fb
-
-
-@pytest.fixture
-def history(tmp_path: Path) -> Iterator[History]:
-    with History(tmp_path / "h.sqlite3") as h:
-        yield h
-
-
-@contextlib.asynccontextmanager
-async def running(fb: FakeBridge, history: History, rec: Recorder, **cfg: Any) -> AsyncIterator[Connection]:
-    config = ConnectionConfig(bridge_url=fb.url, token=cfg.pop("token", fb.token), key=cfg.pop("key", fb.key_text),
-                              **cfg)
-    conn = Connection(config, history, rec, delays=quick)
-    async with run_connection(conn):
-        yield conn
+from .fakebridge import FakeBridge, case_body, running, tampered
 
 
 async def test_events_flow_verified_stored_and_cursor_advances(fake: FakeBridge, history: History,

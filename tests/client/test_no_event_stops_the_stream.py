@@ -5,10 +5,8 @@ can sign any body at all (the real bridge only stores JSON objects: see ``test_h
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import tempfile
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,39 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.client import Recorder, run_connection
-from trayapp.client.connection import Connection, ConnectionConfig
+from tests.support.client import Recorder
 from trayapp.client.errors import EventNotStored
 from trayapp.client.history import Cursor, History
 from trayapp.model.connection import ConnectionState
 from trayapp.model.rows import HistoryRow
 
-from .fakebridge import FakeBridge, case_body
-
-
-def quick() -> Iterator[float]:
-    while True:
-        yield 0.05
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBridge]:
-    async with FakeBridge() as fb:
-        yield fb
-
-
-@pytest.fixture
-def history(tmp_path: Path) -> Iterator[History]:
-    with History(tmp_path / "h.sqlite3") as h:
-        yield h
-
-
-@contextlib.asynccontextmanager
-async def running(fb: FakeBridge, history: History, rec: Recorder) -> AsyncIterator[Connection]:
-    conn = Connection(ConnectionConfig(bridge_url=fb.url, token=fb.token, key=fb.key_text), history, rec,
-                      delays=quick)
-    async with run_connection(conn):
-        yield conn
+from .fakebridge import FakeBridge, case_body, running
 
 
 def stored_ids(history: History) -> list[str]:

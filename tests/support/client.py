@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from keyring.backend import KeyringBackend
@@ -106,6 +106,12 @@ class Recorder:
                 await self._changed.wait()
 
         await asyncio.wait_for(wait(), timeout)
+
+
+def quick_delays(delay: float = 0.05) -> Iterator[float]:
+    """Reconnect delays for tests: tiny, so a reconnect test does not wait seconds (``Connection(delays=...)``)."""
+    while True:
+        yield delay
 
 
 @contextlib.asynccontextmanager
