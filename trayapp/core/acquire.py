@@ -24,6 +24,7 @@ from typing import Any, Final
 from . import text
 from .errors import BadPayload
 from .event import AGENT_STATUSES, CHAT_STATUSES, KINDS, Event
+from .jsonobj import load_object
 
 _SEPARATORS: Final = re.compile(r"[._\- ]+")
 _STATUS_KINDS: Final = {"chat.status": CHAT_STATUSES, "case.new": CHAT_STATUSES, "agent.status": AGENT_STATUSES}
@@ -210,13 +211,7 @@ def normalise(payload: Mapping[str, Any], table: EventTable | None = None) -> Ev
 
 def parse_body(body: str, table: EventTable | None = None) -> Event:
     """Normalise a webhook body (already verified). :class:`BadPayload` if it is not a JSON object."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
-        raise BadPayload("body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise BadPayload("body is not a JSON object")
-    return normalise(payload, table)
+    return normalise(load_object(body, BadPayload, "body"), table)
 
 
 _DEFAULT: Final = EventTable.default()

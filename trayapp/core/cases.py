@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -51,6 +50,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from . import text
 from .acquire import lookup
 from .errors import BadMessage, BadSignature
+from .jsonobj import load_object
 from .wire import dumps
 
 CONTEXT: Final = "trayapp-cases/1"
@@ -319,12 +319,7 @@ def verify_snapshot(public_key: Ed25519PublicKey, snapshot: str, sig: str) -> Sn
 
 
 def parse_snapshot(snapshot: str) -> Snapshot:
-    try:
-        data = json.loads(snapshot)
-    except (ValueError, RecursionError):
-        raise BadMessage("cases snapshot is not JSON") from None
-    if not isinstance(data, dict):
-        raise BadMessage("cases snapshot is not a JSON object")
+    data = load_object(snapshot, BadMessage, "cases snapshot")
     epoch, head, cases, omitted = data.get("epoch"), data.get("head"), data.get("cases"), data.get("omitted", 0)
     if (not isinstance(epoch, str) or not isinstance(head, int) or isinstance(head, bool) or not isinstance(cases, list)
             or not isinstance(omitted, int)):

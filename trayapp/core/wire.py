@@ -45,6 +45,7 @@ from . import text
 from .acquire import EventTable, parse_body
 from .errors import BadMessage, BadPayload, BadSignature
 from .event import Event, ReceivedEvent
+from .jsonobj import load_object
 
 PROTOCOL: Final = 2
 KEY_PREFIX: Final = "ed25519:"
@@ -323,12 +324,7 @@ def decode(frame: str | bytes) -> Message:
 
     A missing ``sig`` decodes as ``""`` (it then fails verification), so an old bridge's ``hello`` still decodes
     and its ``protocol`` can be reported."""
-    try:
-        data = json.loads(frame)
-    except (ValueError, RecursionError):
-        raise BadMessage("frame is not JSON") from None
-    if not isinstance(data, dict):
-        raise BadMessage("frame is not a JSON object")
+    data = load_object(frame, BadMessage, "frame")
     kind = data.get("type")
     sig = data.get("sig", "")
     if not isinstance(sig, str):
